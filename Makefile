@@ -1,0 +1,105 @@
+# pam_jwt — build, test, bench. GNU make.
+BUILD    ?= build
+CC       ?= cc
+PKGS     := jansson libssl libcrypto
+WARN     := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+            -Wpointer-arith -Wcast-qual -Wwrite-strings
+HARDEN   := -fstack-protector-strong -fPIC -fvisibility=hidden
+CFLAGS   ?= -O2 -g
+ifeq ($(SANITIZE),1)
+CFLAGS   := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+LDSAN    := -fsanitize=address,undefined
+else
+HARDEN   += -D_FORTIFY_SOURCE=2
+endif
+ifeq ($(WERROR),1)
+WARN     += -Werror
+endif
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(HARDEN) $(CFLAGS) -Icore \
+             $(shell pkg-config --cflags $(PKGS))
+LDHARDEN := -Wl,-z,relro,-z,now -Wl,--as-needed
+CORE_LIBS = $(shell pkg-config --libs $(PKGS)) -lm
+
+CORE_SRC := $(wildcard core/*.c)
+CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)
+CORE_LIB := $(BUILD)/libpamjwt_core.a
+MODULE   := $(BUILD)/pam_jwt.so
+CTL      := $(BUILD)/pam-jwtctl
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+PAMT_SRC := $(wildcard tests/pam/test_*.c)
+PAMT_BIN := $(PAMT_SRC:tests/pam/%.c=$(BUILD)/tests/%)
+BENCH_SRC := $(wildcard bench/*.c)
+BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+
+.PHONY: all deps demo check check-build test-asan fuzz bench clean install
+all: $(MODULE) $(CTL)
+
+deps:
+	@scripts/install-deps
+
+$(BUILD)/%.o: %.c $(wildcard core/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(CORE_LIB): $(CORE_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(MODULE): $(BUILD)/pam_module/pam_jwt.o $(CORE_LIB) pam_module/pam_jwt.map
+	$(CC) -shared $(LDSAN) $(LDHARDEN) -Wl,--version-script=pam_module/pam_jwt.map \
+	    -o $@ $(BUILD)/pam_module/pam_jwt.o $(CORE_LIB) $(CORE_LIBS) -lpam
+
+$(CTL): $(BUILD)/helper/pam-jwtctl.o $(CORE_LIB)
+	$(CC) -pie $(LDSAN) $(LDHARDEN) -o $@ $< $(CORE_LIB) $(CORE_LIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(CORE_LIB) tests/unit/testutil.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(LDSAN) $(CORE_LIB) $(CORE_LIBS) -lcmocka
+
+$(BUILD)/tests/%: tests/pam/%.c $(MODULE)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LDSAN) $(CORE_LIB) $(CORE_LIBS) -lpam -lcmocka -ldl
+
+$(BUILD)/bench/%: bench/%.c $(CORE_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(CORE_LIB) $(CORE_LIBS) -lpam -ldl
+
+check-build: all $(UNIT_BIN) $(PAMT_BIN)
+
+# The test command: installs what is missing, builds, runs every suite (also under
+# ASan+UBSan and a bounded fuzz run), and ends with "N passed, N failed".
+check: deps
+	@$(MAKE) --no-print-directory check-build WERROR=$(if $(CI),1,0)
+	@$(MAKE) --no-print-directory check-build BUILD=build-asan SANITIZE=1 WERROR=$(if $(CI),1,0)
+	@$(MAKE) --no-print-directory fuzz-build
+	@tests/run-all.sh
+
+test-asan:
+	@$(MAKE) --no-print-directory check-build BUILD=build-asan SANITIZE=1
+	@BUILD=build-asan tests/run-all.sh --only-unprivileged
+
+FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Icore \
+              $(shell pkg-config --cflags $(PKGS))
+fuzz-build: $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
+build-fuzz/%: tests/fuzz/%.c $(CORE_SRC) $(wildcard core/*.h)
+	@mkdir -p build-fuzz
+	clang $(FUZZ_CFLAGS) -o $@ $< $(CORE_SRC) $(CORE_LIBS)
+
+fuzz: fuzz-build
+	@for f in build-fuzz/fuzz_*; do $$f -max_total_time=$${FUZZ_SECONDS:-60} \
+	    tests/fuzz/corpus/$$(basename $$f) || exit 1; done
+
+bench: deps all $(BENCH_BIN)
+	@bench/run.sh
+
+demo: deps all
+	@scripts/demo.sh
+
+install: all
+	install -D -m 0644 $(MODULE) $(DESTDIR)/lib/x86_64-linux-gnu/security/pam_jwt.so
+	install -D -m 0755 $(CTL) $(DESTDIR)/usr/sbin/pam-jwtctl
+
+clean:
+	rm -rf build build-asan build-fuzz

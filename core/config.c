@@ -1,0 +1,459 @@
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "secfile.h"
+#include "secmem.h"
+
+#define CONFIG_MAX_DURATION (10LL * 365 * 24 * 3600)
+
+enum config_type { CT_STRING, CT_PATH, CT_DURATION, CT_SIZE, CT_BOOL, CT_KEY, CT_CLAIM };
+
+struct config_option {
+	const char *name;
+	enum config_type type;
+	size_t offset; /* into struct config; unused for CT_KEY and CT_CLAIM */
+};
+
+#define OPT(n, t, f) { n, t, offsetof(struct config, f) }
+static const struct config_option config_options[] = {
+	OPT("issuer", CT_STRING, issuer),
+	OPT("audience", CT_STRING, audience),
+	OPT("jwks", CT_PATH, jwks_path),
+	{ "key", CT_KEY, 0 },
+	OPT("leeway", CT_DURATION, leeway),
+	OPT("user_claim", CT_STRING, user_claim),
+	{ "require_claim", CT_CLAIM, 0 },
+	OPT("typ", CT_STRING, typ),
+	OPT("max_age", CT_DURATION, max_age),
+	OPT("max_token_size", CT_SIZE, max_token_size),
+	OPT("prompt", CT_STRING, prompt),
+	OPT("store_dir", CT_PATH, store_dir),
+	OPT("debug", CT_BOOL, debug),
+	OPT("use_first_pass", CT_BOOL, use_first_pass),
+	OPT("try_first_pass", CT_BOOL, try_first_pass),
+	OPT("ignore_non_jwt", CT_BOOL, ignore_non_jwt),
+};
+#undef OPT
+
+static const struct config_option *config_option_find(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(config_options) / sizeof(config_options[0]); i++)
+		if (strcmp(config_options[i].name, name) == 0)
+			return &config_options[i];
+	return NULL;
+}
+
+static int set_string(char **slot, const char *value)
+{
+	char *copy = strdup(value);
+
+	if (copy == NULL)
+		return -1;
+	free(*slot);
+	*slot = copy;
+	return 0;
+}
+
+int config_init(struct config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->leeway = 60;
+	cfg->max_age = -1;
+	cfg->max_token_size = 16 * 1024;
+	if (set_string(&cfg->user_claim, "sub") != 0 || set_string(&cfg->prompt, "JWT: ") != 0 ||
+	    set_string(&cfg->store_dir, CONFIG_DEFAULT_STORE_DIR) != 0) {
+		config_free(cfg);
+		return -1;
+	}
+	return 0;
+}
+
+static void config_keys_clear(struct config *cfg)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->key_count; i++) {
+		free(cfg->keys[i].kid);
+		free(cfg->keys[i].path);
+	}
+	cfg->key_count = 0;
+}
+
+static void config_claims_clear(struct config *cfg)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->required_count; i++) {
+		free(cfg->required[i].name);
+		free(cfg->required[i].value);
+	}
+	cfg->required_count = 0;
+}
+
+void config_free(struct config *cfg)
+{
+	if (cfg == NULL)
+		return;
+	config_keys_clear(cfg);
+	config_claims_clear(cfg);
+	free(cfg->config_path);
+	free(cfg->issuer);
+	free(cfg->audience);
+	free(cfg->jwks_path);
+	free(cfg->user_claim);
+	free(cfg->typ);
+	free(cfg->prompt);
+	free(cfg->store_dir);
+	memset(cfg, 0, sizeof(*cfg));
+}
+
+/* "30", "30s", "15m", "1h", "2d"; 0 .. ten years. */
+static int parse_duration(const char *s, int64_t *out)
+{
+	char *end = NULL;
+	long long n, unit = 1;
+
+	if (!isdigit((unsigned char)s[0]))
+		return -1;
+	errno = 0;
+	n = strtoll(s, &end, 10);
+	if (errno != 0)
+		return -1;
+	switch (*end) {
+	case '\0': break;
+	case 's': unit = 1; end++; break;
+	case 'm': unit = 60; end++; break;
+	case 'h': unit = 3600; end++; break;
+	case 'd': unit = 86400; end++; break;
+	default: return -1;
+	}
+	if (*end != '\0' || n > CONFIG_MAX_DURATION / unit)
+		return -1;
+	*out = n * unit;
+	return 0;
+}
+
+int config_parse_duration(const char *s, int64_t *out)
+{
+	return parse_duration(s, out);
+}
+
+static int parse_bool(const char *s, bool *out)
+{
+	if (strcmp(s, "yes") == 0 || strcmp(s, "true") == 0 || strcmp(s, "1") == 0)
+		*out = true;
+	else if (strcmp(s, "no") == 0 || strcmp(s, "false") == 0 || strcmp(s, "0") == 0)
+		*out = false;
+	else
+		return -1;
+	return 0;
+}
+
+/* ALG:/path or ALG:KID:/path */
+static int parse_key_spec(struct config *cfg, const char *value, struct verdict *v)
+{
+	const char *colon = strchr(value, ':'), *path, *kid_end;
+	char alg_name[16];
+	struct config_key *k;
+	int rc = -1;
+
+	if (cfg->key_count >= CONFIG_MAX_KEYS) {
+		verdict_set(v, VERDICT_BAD_CONFIG, "too many key entries");
+		goto out;
+	}
+	if (colon == NULL || (size_t)(colon - value) >= sizeof(alg_name)) {
+		verdict_set(v, VERDICT_BAD_CONFIG, "key must be ALG:/path or ALG:KID:/path");
+		goto out;
+	}
+	memcpy(alg_name, value, (size_t)(colon - value));
+	alg_name[colon - value] = '\0';
+	k = &cfg->keys[cfg->key_count];
+	memset(k, 0, sizeof(*k));
+	k->alg = jwa_alg_from_name(alg_name);
+	if (k->alg == JWA_INVALID) {
+		verdict_set(v, VERDICT_BAD_CONFIG, "key names an unsupported algorithm");
+		goto out;
+	}
+	path = colon + 1;
+	if (*path != '/') {
+		kid_end = strchr(path, ':');
+		if (kid_end == NULL || kid_end == path || kid_end[1] != '/') {
+			verdict_set(v, VERDICT_BAD_CONFIG,
+				    "key must be ALG:/path or ALG:KID:/path (absolute path)");
+			goto out;
+		}
+		k->kid = strndup(path, (size_t)(kid_end - path));
+		path = kid_end + 1;
+		if (k->kid == NULL)
+			goto nomem;
+	}
+	k->path = strdup(path);
+	if (k->path == NULL)
+		goto nomem;
+	cfg->key_count++;
+	rc = 0;
+	goto out;
+nomem:
+	free(k->kid);
+	k->kid = NULL;
+	verdict_set(v, VERDICT_UNAVAILABLE, "out of memory");
+out:
+	return rc;
+}
+
+/* NAME:VALUE */
+static int parse_claim_spec(struct config *cfg, const char *value, struct verdict *v)
+{
+	const char *colon = strchr(value, ':');
+	struct config_claim *c;
+	int rc = -1;
+
+	if (cfg->required_count >= CONFIG_MAX_REQUIRED) {
+		verdict_set(v, VERDICT_BAD_CONFIG, "too many require_claim entries");
+		goto out;
+	}
+	if (colon == NULL || colon == value || colon[1] == '\0') {
+		verdict_set(v, VERDICT_BAD_CONFIG, "require_claim must be NAME:VALUE");
+		goto out;
+	}
+	c = &cfg->required[cfg->required_count];
+	c->name = strndup(value, (size_t)(colon - value));
+	c->value = strdup(colon + 1);
+	if (c->name == NULL || c->value == NULL) {
+		free(c->name);
+		free(c->value);
+		verdict_set(v, VERDICT_UNAVAILABLE, "out of memory");
+		goto out;
+	}
+	cfg->required_count++;
+	rc = 0;
+out:
+	return rc;
+}
+
+int config_set(struct config *cfg, const char *key, const char *value, struct verdict *v)
+{
+	const struct config_option *opt = config_option_find(key);
+	char *base = (char *)cfg;
+	int64_t duration;
+	char *end = NULL;
+	unsigned long long size;
+	int rc = -1;
+
+	if (opt == NULL) {
+		verdict_set(v, VERDICT_BAD_CONFIG, "unknown option");
+		goto out;
+	}
+	if (value == NULL || value[0] == '\0') {
+		verdict_set(v, VERDICT_BAD_CONFIG, "option needs a value");
+		goto out;
+	}
+	switch (opt->type) {
+	case CT_PATH:
+		if (value[0] != '/') {
+			verdict_set(v, VERDICT_BAD_CONFIG, "path must be absolute");
+			goto out;
+		}
+		/* fall through */
+	case CT_STRING:
+		if (set_string((char **)(base + opt->offset), value) != 0) {
+			verdict_set(v, VERDICT_UNAVAILABLE, "out of memory");
+			goto out;
+		}
+		break;
+	case CT_DURATION:
+		if (parse_duration(value, &duration) != 0) {
+			verdict_set(v, VERDICT_BAD_CONFIG,
+				    "bad duration (use e.g. 30, 30s, 15m, 1h, 2d)");
+			goto out;
+		}
+		*(int64_t *)(base + opt->offset) = duration;
+		break;
+	case CT_SIZE:
+		errno = 0;
+		size = isdigit((unsigned char)value[0]) ? strtoull(value, &end, 10) : 0;
+		if (errno != 0 || end == NULL || *end != '\0' || size < 256 || size > 65536) {
+			verdict_set(v, VERDICT_BAD_CONFIG, "max_token_size must be 256..65536");
+			goto out;
+		}
+		*(size_t *)(base + opt->offset) = (size_t)size;
+		break;
+	case CT_BOOL:
+		if (parse_bool(value, (bool *)(base + opt->offset)) != 0) {
+			verdict_set(v, VERDICT_BAD_CONFIG, "boolean must be yes or no");
+			goto out;
+		}
+		break;
+	case CT_KEY:
+		if (parse_key_spec(cfg, value, v) != 0)
+			goto out;
+		break;
+	case CT_CLAIM:
+		if (parse_claim_spec(cfg, value, v) != 0)
+			goto out;
+		break;
+	}
+	rc = 0;
+out:
+	return rc;
+}
+
+static char *trim(char *s)
+{
+	char *end;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	end = s + strlen(s);
+	while (end > s && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
+		*--end = '\0';
+	return s;
+}
+
+int config_load_text(struct config *cfg, const char *text, size_t len, struct verdict *v)
+{
+	char line[CONFIG_MAX_LINE + 1];
+	size_t pos = 0, line_len;
+	long long line_no = 0;
+	const char *nl;
+	char *key, *value, *eq;
+	int rc = -1;
+
+	if (memchr(text, '\0', len) != NULL) {
+		verdict_set(v, VERDICT_BAD_CONFIG, "config file contains a NUL byte");
+		goto out;
+	}
+	while (pos < len) {
+		line_no++;
+		nl = memchr(text + pos, '\n', len - pos);
+		line_len = nl != NULL ? (size_t)(nl - (text + pos)) : len - pos;
+		if (line_len > CONFIG_MAX_LINE) {
+			verdict_setf_seconds(v, VERDICT_BAD_CONFIG, "config line too long",
+					     "at line %lld", line_no);
+			goto out;
+		}
+		memcpy(line, text + pos, line_len);
+		line[line_len] = '\0';
+		pos += line_len + (nl != NULL ? 1 : 0);
+		key = trim(line);
+		if (key[0] == '\0' || key[0] == '#')
+			continue;
+		eq = strchr(key, '=');
+		if (eq == NULL) {
+			verdict_setf_seconds(v, VERDICT_BAD_CONFIG, "config line is not key = value",
+					     "at line %lld", line_no);
+			goto out;
+		}
+		*eq = '\0';
+		value = trim(eq + 1);
+		key = trim(key);
+		if (config_set(cfg, key, value, v) != 0) {
+			snprintf(v->detail, sizeof(v->detail), "at line %lld", line_no);
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	return rc;
+}
+
+int config_load_file(struct config *cfg, const char *path, struct verdict *v)
+{
+	unsigned char *text = NULL;
+	size_t len = 0;
+	int rc = -1;
+
+	if (secfile_read(path, SECFILE_PUBLIC, &text, &len, v) != 0)
+		goto out;
+	if (set_string(&cfg->config_path, path) != 0) {
+		verdict_set(v, VERDICT_UNAVAILABLE, "out of memory");
+		goto out;
+	}
+	rc = config_load_text(cfg, (const char *)text, len, v);
+out:
+	secmem_free(text, len);
+	return rc;
+}
+
+int config_from_args(struct config *cfg, int argc, const char **argv, struct verdict *v)
+{
+	const char *path = NULL;
+	char name[64];
+	const char *eq, *value;
+	bool keys_replaced = false, claims_replaced = false;
+	struct stat st;
+	int i, rc = -1;
+
+	for (i = 0; i < argc; i++)
+		if (strncmp(argv[i], "config=", 7) == 0)
+			path = argv[i] + 7;
+	if (path != NULL) {
+		if (config_load_file(cfg, path, v) != 0)
+			goto out;
+	} else if (lstat(CONFIG_DEFAULT_PATH, &st) == 0) {
+		if (config_load_file(cfg, CONFIG_DEFAULT_PATH, v) != 0)
+			goto out;
+	}
+	for (i = 0; i < argc; i++) {
+		if (strncmp(argv[i], "config=", 7) == 0)
+			continue;
+		eq = strchr(argv[i], '=');
+		if (eq == NULL) {
+			const struct config_option *opt = config_option_find(argv[i]);
+			if (opt == NULL || opt->type != CT_BOOL) {
+				verdict_set(v, VERDICT_BAD_CONFIG,
+					    opt == NULL ? "unknown option" : "option needs a value");
+				goto out;
+			}
+			eq = argv[i] + strlen(argv[i]);
+			value = "yes";
+		} else {
+			value = eq + 1;
+		}
+		if ((size_t)(eq - argv[i]) >= sizeof(name)) {
+			verdict_set(v, VERDICT_BAD_CONFIG, "unknown option");
+			goto out;
+		}
+		memcpy(name, argv[i], (size_t)(eq - argv[i]));
+		name[eq - argv[i]] = '\0';
+		/* A repeatable key given as an argument replaces the file's list. */
+		if (strcmp(name, "key") == 0 && !keys_replaced) {
+			config_keys_clear(cfg);
+			keys_replaced = true;
+		} else if (strcmp(name, "require_claim") == 0 && !claims_replaced) {
+			config_claims_clear(cfg);
+			claims_replaced = true;
+		}
+		if (config_set(cfg, name, value, v) != 0)
+			goto out;
+	}
+	rc = 0;
+out:
+	return rc;
+}
+
+int config_validate(const struct config *cfg, struct verdict *v)
+{
+	int rc = -1;
+
+	if (cfg->jwks_path == NULL && cfg->key_count == 0) {
+		verdict_set(v, VERDICT_BAD_CONFIG, "no verification keys configured (jwks or key)");
+		goto out;
+	}
+	if (cfg->user_claim == NULL || cfg->user_claim[0] == '\0') {
+		verdict_set(v, VERDICT_BAD_CONFIG, "user_claim is empty");
+		goto out;
+	}
+	rc = 0;
+out:
+	return rc;
+}

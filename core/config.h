@@ -1,0 +1,66 @@
+/* pam_jwt.conf and module arguments: one vocabulary, file first, arguments override. */
+#ifndef PAM_JWT_CONFIG_H
+#define PAM_JWT_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "jwa.h"
+#include "verdict.h"
+
+#define CONFIG_DEFAULT_PATH "/etc/security/pam_jwt.conf"
+#define CONFIG_DEFAULT_STORE_DIR "/run/pam_jwt"
+#define CONFIG_MAX_KEYS 16
+#define CONFIG_MAX_REQUIRED 16
+#define CONFIG_MAX_LINE 4096
+
+struct config_key {
+	enum jwa_alg alg;
+	char *kid;   /* may be NULL */
+	char *path;  /* absolute */
+};
+
+struct config_claim {
+	char *name;
+	char *value;
+};
+
+struct config {
+	char *config_path;
+	char *issuer;               /* NULL: not checked */
+	char *audience;             /* NULL: not checked */
+	char *jwks_path;
+	struct config_key keys[CONFIG_MAX_KEYS];
+	size_t key_count;
+	int64_t leeway;             /* seconds, default 60 */
+	char *user_claim;           /* default "sub" */
+	struct config_claim required[CONFIG_MAX_REQUIRED];
+	size_t required_count;
+	char *typ;                  /* NULL: not checked */
+	int64_t max_age;            /* seconds; -1: off */
+	size_t max_token_size;      /* default 16 KiB */
+	char *prompt;               /* default "JWT: " */
+	char *store_dir;
+	bool debug;
+	bool use_first_pass;
+	bool try_first_pass;
+	bool ignore_non_jwt;
+};
+
+int config_init(struct config *cfg);
+void config_free(struct config *cfg);
+/* Apply one key/value. Unknown keys and bad values are VERDICT_BAD_CONFIG. */
+int config_set(struct config *cfg, const char *key, const char *value, struct verdict *v);
+/* Parse a config file (secfile rules). A missing file is VERDICT_UNAVAILABLE. */
+int config_load_file(struct config *cfg, const char *path, struct verdict *v);
+/* Parse config text (for tests and fuzzing). */
+int config_load_text(struct config *cfg, const char *text, size_t len, struct verdict *v);
+/* Module arguments: `config=PATH` (read first), `KEY=VALUE`, bare boolean `KEY`.
+ * If no config= is given, the default path is read when it exists. */
+int config_from_args(struct config *cfg, int argc, const char **argv, struct verdict *v);
+/* "30", "30s", "15m", "1h", "2d" into seconds (0 .. ten years). 0 on success. */
+int config_parse_duration(const char *s, int64_t *out);
+/* Final consistency check (at least one key source, ...). */
+int config_validate(const struct config *cfg, struct verdict *v);
+
+#endif

@@ -1,0 +1,85 @@
+#include "jwt.h"
+
+#include <string.h>
+
+#include "claims.h"
+#include "jws.h"
+#include "secmem.h"
+
+int jwt_keyset_load(const struct config *cfg, struct keyset **out, struct verdict *v)
+{
+	struct keyset *ks = keyset_new();
+	size_t i;
+	int rc = -1;
+
+	*out = NULL;
+	if (ks == NULL) {
+		verdict_set(v, VERDICT_UNAVAILABLE, "out of memory");
+		goto out;
+	}
+	if (cfg->jwks_path != NULL && keyset_add_jwks_file(ks, cfg->jwks_path, v) != 0)
+		goto out;
+	for (i = 0; i < cfg->key_count; i++)
+		if (keyset_add_file(ks, cfg->keys[i].alg, cfg->keys[i].kid, cfg->keys[i].path,
+				    v) != 0)
+			goto out;
+	if (ks->count == 0) {
+		verdict_set(v, VERDICT_UNAVAILABLE, "no verification keys configured");
+		goto out;
+	}
+	*out = ks;
+	ks = NULL;
+	rc = 0;
+out:
+	keyset_free(ks);
+	return rc;
+}
+
+int jwt_verify(const struct config *cfg, struct keyset *ks, const char *token,
+	       const char *user, int64_t now, json_t **claims_out, struct verdict *v)
+{
+	struct jws_result jws;
+	json_t *claims = NULL;
+	int rc;
+
+	if (claims_out != NULL)
+		*claims_out = NULL;
+	rc = jws_verify(token, strlen(token), cfg->max_token_size, ks, &jws, v);
+	if (rc != 0)
+		goto out;
+	rc = -1;
+	claims = json_loadb((const char *)jws.payload, jws.payload_len, JSON_REJECT_DUPLICATES,
+			    NULL);
+	if (!json_is_object(claims)) {
+		verdict_set(v, VERDICT_REJECT, "payload is not a JSON object");
+		goto out;
+	}
+	if (claims_check(cfg, jws.header, claims, user, now, v) != 0)
+		goto out;
+	if (claims_out != NULL) {
+		*claims_out = claims;
+		claims = NULL;
+	}
+	rc = 0;
+out:
+	if (rc != 0 && v->code == VERDICT_OK)
+		verdict_set(v, VERDICT_REJECT, "not verified");
+	json_decref(claims);
+	jws_result_clear(&jws);
+	return rc;
+}
+
+char *jwt_mint(const struct jwa_key *key, const char *kid, const json_t *claims)
+{
+	json_t *header = json_pack("{s:s, s:s}", "alg", jwa_alg_name(key->alg), "typ", "JWT");
+	char *token = NULL;
+
+	if (header == NULL)
+		goto out;
+	if (kid != NULL && json_object_set_new(header, "kid", json_string(kid)) != 0)
+		goto out;
+	token = jws_sign(key, header, claims);
+out:
+	json_decref(header);
+	return token;
+}

@@ -1,0 +1,23 @@
+/* The verdict pipeline for JWTs: JWS layer, then claims. */
+#ifndef PAM_JWT_JWT_H
+#define PAM_JWT_JWT_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "config.h"
+#include "keys.h"
+#include "verdict.h"
+
+/* Build the key set a config names (JWKS file and key= entries). */
+int jwt_keyset_load(const struct config *cfg, struct keyset **out, struct verdict *v);
+
+/* Full verification of `token` for `user`. On VERDICT_OK and non-NULL claims_out, the
+ * verified claims are returned (caller json_decref()s). */
+int jwt_verify(const struct config *cfg, struct keyset *ks, const char *token,
+	       const char *user, int64_t now, json_t **claims_out, struct verdict *v);
+
+/* Mint a JWT: header {alg, typ:"JWT", kid}, the given claims. Returns malloc'd token. */
+char *jwt_mint(const struct jwa_key *key, const char *kid, const json_t *claims);
+
+#endif

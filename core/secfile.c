@@ -1,0 +1,206 @@
+#include "secfile.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "secmem.h"
+
+static int owner_ok(uid_t uid)
+{
+	return uid == 0 || uid == geteuid();
+}
+
+/* Open the directory holding `path` and check it: owned by root (or us), not writable by
+ * group or others. Returns an fd, or -1 with v set; *base points into path. */
+static int secfile_open_parent(const char *path, const char **base, struct verdict *v)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir = NULL;
+	struct stat st;
+	int fd = -1;
+
+	*base = NULL;
+	if (path[0] != '/' || slash == NULL || slash[1] == '\0') {
+		verdict_set(v, VERDICT_UNAVAILABLE, "file path is not absolute");
+		goto out;
+	}
+	dir = slash == path ? strdup("/") : strndup(path, (size_t)(slash - path));
+	if (dir == NULL) {
+		verdict_set(v, VERDICT_UNAVAILABLE, "out of memory");
+		goto out;
+	}
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		verdict_set(v, VERDICT_UNAVAILABLE, "cannot open the file's directory");
+		goto out;
+	}
+	if (fstat(fd, &st) != 0 || !owner_ok(st.st_uid) || (st.st_mode & 022) != 0) {
+		verdict_set(v, VERDICT_UNAVAILABLE,
+			    "file's directory has unsafe owner or permissions");
+		close(fd);
+		fd = -1;
+		goto out;
+	}
+	*base = slash + 1;
+out:
+	free(dir);
+	return fd;
+}
+
+static int secfile_open(const char *path, enum secfile_kind kind, struct stat *st,
+			struct verdict *v)
+{
+	const char *base = NULL;
+	int dirfd = secfile_open_parent(path, &base, v);
+	int fd = -1;
+
+	if (dirfd < 0)
+		goto out;
+	fd = openat(dirfd, base, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0) {
+		verdict_set(v, VERDICT_UNAVAILABLE, errno == ELOOP ? "file is a symbolic link" :
+			    errno == ENOENT ? "file does not exist" : "cannot open file");
+		goto out;
+	}
+	if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode)) {
+		verdict_set(v, VERDICT_UNAVAILABLE, "not a regular file");
+	} else if (!owner_ok(st->st_uid)) {
+		verdict_set(v, VERDICT_UNAVAILABLE, "file is not owned by root");
+	} else if ((st->st_mode & 022) != 0) {
+		verdict_set(v, VERDICT_UNAVAILABLE, "file is group- or world-writable");
+	} else if (kind == SECFILE_SECRET && (st->st_mode & 077) != 0) {
+		verdict_set(v, VERDICT_UNAVAILABLE,
+			    "secret file is group- or world-accessible");
+	} else if (st->st_size > SECFILE_MAX_SIZE) {
+		verdict_set(v, VERDICT_UNAVAILABLE, "file is too large");
+	} else {
+		goto out;
+	}
+	close(fd);
+	fd = -1;
+out:
+	if (dirfd >= 0)
+		close(dirfd);
+	return fd;
+}
+
+static int secfile_read_fd(const char *path, enum secfile_kind kind, unsigned char **out,
+			   size_t *out_len, int *is_private, struct verdict *v)
+{
+	struct stat st;
+	unsigned char *buf = NULL;
+	size_t cap = 0, len = 0;
+	int fd, rc = -1;
+
+	*out = NULL;
+	*out_len = 0;
+	fd = secfile_open(path, kind, &st, v);
+	if (fd < 0)
+		goto out;
+	if (is_private != NULL)
+		*is_private = (st.st_mode & 077) == 0;
+	cap = (size_t)st.st_size + 1;
+	buf = malloc(cap);
+	if (buf == NULL) {
+		verdict_set(v, VERDICT_UNAVAILABLE, "out of memory");
+		goto out;
+	}
+	for (;;) {
+		ssize_t n = read(fd, buf + len, cap - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			verdict_set(v, VERDICT_UNAVAILABLE, "cannot read file");
+			goto out;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+		if (len == cap) { /* the file grew while we read it */
+			verdict_set(v, VERDICT_UNAVAILABLE, "file changed while being read");
+			goto out;
+		}
+	}
+	buf[len] = '\0';
+	*out = buf;
+	*out_len = len;
+	buf = NULL;
+	rc = 0;
+out:
+	secmem_free(buf, cap);
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+int secfile_read(const char *path, enum secfile_kind kind, unsigned char **out,
+		 size_t *out_len, struct verdict *v)
+{
+	return secfile_read_fd(path, kind, out, out_len, NULL, v);
+}
+
+int secfile_read_public(const char *path, unsigned char **out, size_t *out_len,
+			int *is_private, struct verdict *v)
+{
+	return secfile_read_fd(path, SECFILE_PUBLIC, out, out_len, is_private, v);
+}
+
+int secfile_write_atomic(const char *path, const void *data, size_t len, unsigned int mode,
+			 struct verdict *v)
+{
+	const char *base = NULL;
+	char tmp[64];
+	int dirfd = secfile_open_parent(path, &base, v);
+	int fd = -1, rc = -1, tries;
+	size_t done = 0;
+	unsigned char rnd[6];
+
+	if (dirfd < 0)
+		goto out;
+	for (tries = 0; tries < 16 && fd < 0; tries++) {
+		if (getentropy(rnd, sizeof(rnd)) != 0)
+			break;
+		snprintf(tmp, sizeof(tmp), ".tmp.%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2],
+			 rnd[3], rnd[4], rnd[5]);
+		fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+			    (mode_t)mode);
+	}
+	if (fd < 0) {
+		verdict_set(v, VERDICT_UNAVAILABLE, "cannot create a temporary file");
+		goto out;
+	}
+	if (fchmod(fd, (mode_t)mode) != 0)
+		goto fail;
+	while (done < len) {
+		ssize_t n = write(fd, (const char *)data + done, len - done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			goto fail;
+		done += (size_t)n;
+	}
+	if (fsync(fd) != 0 || close(fd) != 0) {
+		fd = -1;
+		goto fail;
+	}
+	fd = -1;
+	if (renameat(dirfd, tmp, dirfd, base) != 0)
+		goto fail;
+	fsync(dirfd);
+	rc = 0;
+	goto out;
+fail:
+	verdict_set(v, VERDICT_UNAVAILABLE, "cannot write file");
+	if (fd >= 0)
+		close(fd);
+	unlinkat(dirfd, tmp, 0);
+out:
+	if (dirfd >= 0)
+		close(dirfd);
+	return rc;
+}

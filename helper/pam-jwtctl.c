@@ -1,0 +1,530 @@
+/*
+ * pam-jwtctl — verify tokens exactly as pam_jwt.so does, generate keys, issue tokens.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+
+#include "b64url.h"
+#include "clock.h"
+#include "config.h"
+#include "jws.h"
+#include "jwt.h"
+#include "keys.h"
+#include "secfile.h"
+#include "secmem.h"
+#include "verdict.h"
+
+enum { EXIT_ACCEPTED = 0, EXIT_REFUSED = 1, EXIT_UNAVAILABLE = 2 };
+
+#define TOKEN_READ_MAX (64 * 1024)
+
+static void usage(FILE *out)
+{
+	fputs("usage: pam-jwtctl verify [-c CONFIG] [-u USER] [-s SERVICE] [-v] [TOKEN|-]\n"
+	      "       pam-jwtctl verify --jws-only --key FILE [-v] [TOKEN|-]\n"
+	      "       pam-jwtctl keygen --alg ALG --kid KID --out DIR [--bits N]\n"
+	      "       pam-jwtctl issue --key PRIVATE [--kid KID] [--alg ALG] -u USER\n"
+	      "                  [--aud AUD] [--iss ISS] [--ttl DURATION] [--now EPOCH]\n"
+	      "                  [--claim NAME=VALUE]... [--drop-claim NAME]...\n", out);
+}
+
+static int exit_for(enum verdict_code code)
+{
+	return code == VERDICT_OK ? EXIT_ACCEPTED :
+	       code == VERDICT_REJECT ? EXIT_REFUSED : EXIT_UNAVAILABLE;
+}
+
+static void print_verdict(const struct verdict *v)
+{
+	char text[320];
+
+	verdict_describe(v, text, sizeof(text));
+	if (v->code == VERDICT_OK)
+		printf("accepted%s%s\n", strchr(text, '(') ? " " : "",
+		       strchr(text, '(') ? strchr(text, '(') : "");
+	else
+		printf("%s: %s\n", verdict_code_name(v->code), text);
+}
+
+/* The token: an argument, or one line from stdin (for "-" or none). Caller wipes it. */
+static char *read_token(const char *arg)
+{
+	char *buf;
+	size_t len = 0;
+	int c;
+
+	if (arg != NULL && strcmp(arg, "-") != 0)
+		return strdup(arg);
+	buf = malloc(TOKEN_READ_MAX + 1);
+	if (buf == NULL)
+		return NULL;
+	while ((c = getchar()) != EOF && c != '\n' && len < TOKEN_READ_MAX)
+		buf[len++] = (char)c;
+	while (len > 0 && (buf[len - 1] == '\r' || buf[len - 1] == ' '))
+		len--;
+	buf[len] = '\0';
+	return buf;
+}
+
+/* -v: show what the token says, marked unverified unless it was accepted. */
+static void print_decoded(const char *token, int verified)
+{
+	const char *dot1 = strchr(token, '.');
+	const char *dot2 = dot1 != NULL ? strchr(dot1 + 1, '.') : NULL;
+	unsigned char *part = NULL;
+	size_t len = 0;
+	json_t *doc;
+	const char *label = verified ? "" : " (unverified)";
+
+	if (dot2 == NULL)
+		return;
+	if (b64url_decode_alloc(token, (size_t)(dot1 - token), &part, &len) == 0) {
+		doc = json_loadb((const char *)part, len, 0, NULL);
+		if (doc != NULL) {
+			printf("header%s: ", label);
+			json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+			putchar('\n');
+		}
+		json_decref(doc);
+		free(part);
+	}
+	if (b64url_decode_alloc(dot1 + 1, (size_t)(dot2 - dot1 - 1), &part, &len) == 0) {
+		doc = json_loadb((const char *)part, len, 0, NULL);
+		if (doc != NULL) {
+			printf("claims%s: ", label);
+			json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+			putchar('\n');
+		}
+		json_decref(doc);
+		secmem_free(part, len);
+	}
+}
+
+/* --key FILE for --jws-only: "ALG:/path" (PEM or raw secret) or a JWK/JWKS file. */
+static int keyset_from_key_arg(struct keyset *ks, const char *arg, struct verdict *v)
+{
+	const char *colon = strchr(arg, ':');
+	char alg_name[16];
+	enum jwa_alg alg;
+
+	if (arg[0] != '/' && colon != NULL && (size_t)(colon - arg) < sizeof(alg_name)) {
+		memcpy(alg_name, arg, (size_t)(colon - arg));
+		alg_name[colon - arg] = '\0';
+		alg = jwa_alg_from_name(alg_name);
+		if (alg == JWA_INVALID)
+			return verdict_set(v, VERDICT_BAD_CONFIG, "unsupported algorithm in --key"), -1;
+		return keyset_add_file(ks, alg, NULL, colon + 1, v);
+	}
+	return keyset_add_jwks_file(ks, arg, v);
+}
+
+static int cmd_verify(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "user", required_argument, NULL, 'u' },
+		{ "service", required_argument, NULL, 's' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "jws-only", no_argument, NULL, 'J' },
+		{ "key", required_argument, NULL, 'k' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *config_path = CONFIG_DEFAULT_PATH, *user = NULL, *key_arg = NULL;
+	int verbose = 0, jws_only = 0, c, rc = EXIT_UNAVAILABLE;
+	struct config cfg;
+	struct verdict v;
+	struct keyset *ks = NULL;
+	struct jws_result jws;
+	char *token = NULL;
+
+	memset(&cfg, 0, sizeof(cfg));
+	memset(&jws, 0, sizeof(jws));
+	verdict_init(&v);
+	while ((c = getopt_long(argc, argv, "c:u:s:v", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': config_path = optarg; break;
+		case 'u': user = optarg; break;
+		case 's': break; /* the service matters to session checks; accepted for scripts */
+		case 'v': verbose = 1; break;
+		case 'J': jws_only = 1; break;
+		case 'k': key_arg = optarg; break;
+		default: usage(stderr); goto out;
+		}
+	}
+	if (optind + 1 < argc || (jws_only && key_arg == NULL)) {
+		usage(stderr);
+		goto out;
+	}
+	token = read_token(optind < argc ? argv[optind] : NULL);
+	if (token == NULL) {
+		fprintf(stderr, "pam-jwtctl: out of memory\n");
+		goto out;
+	}
+	if (config_init(&cfg) != 0) {
+		fprintf(stderr, "pam-jwtctl: out of memory\n");
+		goto out;
+	}
+	if (jws_only) {
+		ks = keyset_new();
+		if (ks == NULL || keyset_from_key_arg(ks, key_arg, &v) != 0 ||
+		    jws_verify(token, strlen(token), cfg.max_token_size, ks, &jws, &v) != 0)
+			goto report;
+		verdict_ok(&v);
+	} else {
+		if (config_load_file(&cfg, config_path, &v) != 0 || config_validate(&cfg, &v) != 0 ||
+		    jwt_keyset_load(&cfg, &ks, &v) != 0)
+			goto report;
+		jwt_verify(&cfg, ks, token, user, clock_now(), NULL, &v);
+	}
+report:
+	if (verbose)
+		print_decoded(token, v.code == VERDICT_OK);
+	print_verdict(&v);
+	rc = exit_for(v.code);
+out:
+	jws_result_clear(&jws);
+	keyset_free(ks);
+	config_free(&cfg);
+	secmem_free_string(token);
+	return rc;
+}
+
+static int valid_kid(const char *kid)
+{
+	size_t i, len = strlen(kid);
+
+	if (len == 0 || len > 64 || kid[0] == '.')
+		return 0;
+	for (i = 0; i < len; i++)
+		if (!((kid[i] >= 'a' && kid[i] <= 'z') || (kid[i] >= 'A' && kid[i] <= 'Z') ||
+		      (kid[i] >= '0' && kid[i] <= '9') || strchr("._-", kid[i]) != NULL))
+			return 0;
+	return 1;
+}
+
+static EVP_PKEY *generate_pkey(enum jwa_alg alg, unsigned int bits)
+{
+	switch (jwa_alg_family(alg)) {
+	case JWA_FAMILY_RSA:
+	case JWA_FAMILY_RSA_PSS:
+		return EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)bits);
+	case JWA_FAMILY_EC:
+		return EVP_PKEY_Q_keygen(NULL, NULL, "EC", alg == JWA_ES256 ? "P-256" :
+					 alg == JWA_ES384 ? "P-384" : "P-521");
+	case JWA_FAMILY_EDDSA:
+		return EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+	default:
+		return NULL;
+	}
+}
+
+/* PKCS#8 PEM of a private key, in a wipeable buffer. */
+static char *private_pem(EVP_PKEY *pkey, size_t *len)
+{
+	BIO *bio = BIO_new(BIO_s_secmem());
+	char *data = NULL, *copy = NULL;
+	long n;
+
+	if (bio == NULL || PEM_write_bio_PrivateKey(bio, pkey, NULL, NULL, 0, NULL, NULL) != 1)
+		goto out;
+	n = BIO_get_mem_data(bio, &data);
+	if (n <= 0)
+		goto out;
+	copy = malloc((size_t)n + 1);
+	if (copy == NULL)
+		goto out;
+	memcpy(copy, data, (size_t)n);
+	copy[n] = '\0';
+	*len = (size_t)n;
+out:
+	BIO_free(bio);
+	return copy;
+}
+
+static char *path_join(const char *dir, const char *name, const char *suffix)
+{
+	size_t len = strlen(dir) + 1 + strlen(name) + strlen(suffix) + 1;
+	char *p = malloc(len);
+
+	if (p != NULL)
+		snprintf(p, len, "%s/%s%s", dir, name, suffix);
+	return p;
+}
+
+static int cmd_keygen(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "alg", required_argument, NULL, 'a' },
+		{ "kid", required_argument, NULL, 'k' },
+		{ "out", required_argument, NULL, 'o' },
+		{ "bits", required_argument, NULL, 'b' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *alg_name = NULL, *kid = NULL, *dir = NULL;
+	unsigned int bits = 2048;
+	struct jwa_key key;
+	struct verdict v;
+	json_t *jwk = NULL, *jwks = NULL;
+	char *priv = NULL, *pub = NULL, *key_path = NULL, *jwks_path = NULL, *abs_dir = NULL;
+	size_t priv_len = 0;
+	int c, rc = EXIT_UNAVAILABLE, hmac = 0;
+
+	memset(&key, 0, sizeof(key));
+	verdict_init(&v);
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'a': alg_name = optarg; break;
+		case 'k': kid = optarg; break;
+		case 'o': dir = optarg; break;
+		case 'b': bits = (unsigned int)strtoul(optarg, NULL, 10); break;
+		default: usage(stderr); goto out;
+		}
+	}
+	if (alg_name == NULL || kid == NULL || dir == NULL || optind != argc) {
+		usage(stderr);
+		goto out;
+	}
+	key.alg = jwa_alg_from_name(alg_name);
+	if (key.alg == JWA_INVALID || !valid_kid(kid) || bits < 2048 || bits > 16384) {
+		fprintf(stderr, "pam-jwtctl: bad --alg, --kid ([A-Za-z0-9._-], up to 64) or --bits\n");
+		goto out;
+	}
+	abs_dir = realpath(dir, NULL);
+	if (abs_dir == NULL) {
+		fprintf(stderr, "pam-jwtctl: %s: %s\n", dir, strerror(errno));
+		goto out;
+	}
+	hmac = jwa_alg_family(key.alg) == JWA_FAMILY_HMAC;
+	if (hmac) {
+		key.secret_len = jwa_hash_size(key.alg);
+		key.secret = malloc(key.secret_len);
+		if (key.secret == NULL || RAND_bytes(key.secret, (int)key.secret_len) != 1)
+			goto out;
+	} else {
+		key.pkey = generate_pkey(key.alg, bits);
+		if (key.pkey == NULL)
+			goto out;
+	}
+	jwk = jwk_from_key(&key, kid);
+	jwks = json_pack("{s:[O]}", "keys", jwk);
+	if (jwk == NULL || jwks == NULL)
+		goto out;
+	priv = hmac ? json_dumps(jwk, JSON_INDENT(2)) : private_pem(key.pkey, &priv_len);
+	pub = json_dumps(jwks, JSON_INDENT(2));
+	key_path = path_join(abs_dir, kid, ".key");
+	jwks_path = path_join(abs_dir, kid, ".jwks");
+	if (priv == NULL || pub == NULL || key_path == NULL || jwks_path == NULL)
+		goto out;
+	if (hmac)
+		priv_len = strlen(priv);
+	if (secfile_write_atomic(key_path, priv, priv_len, 0600, &v) != 0 ||
+	    secfile_write_atomic(jwks_path, pub, strlen(pub), hmac ? 0600 : 0644, &v) != 0) {
+		fprintf(stderr, "pam-jwtctl: %s\n", v.reason);
+		goto out;
+	}
+	printf("%s\n%s\n", key_path, jwks_path);
+	rc = EXIT_ACCEPTED;
+out:
+	if (rc != EXIT_ACCEPTED && v.code == VERDICT_REJECT && abs_dir != NULL)
+		fprintf(stderr, "pam-jwtctl: key generation failed\n");
+	if (hmac && priv != NULL)
+		priv_len = strlen(priv);
+	secmem_free(priv, priv_len);
+	secmem_free_string(pub);
+	free(key_path);
+	free(jwks_path);
+	free(abs_dir);
+	json_decref(jwks);
+	jwk_wipe_secrets(jwk);
+	json_decref(jwk);
+	jwa_key_clear(&key);
+	return rc;
+}
+
+/* A random jti: 128 bits, base64url. */
+static char *random_jti(void)
+{
+	unsigned char raw[16];
+
+	if (RAND_bytes(raw, sizeof(raw)) != 1)
+		return NULL;
+	return b64url_encode_alloc(raw, sizeof(raw));
+}
+
+static int parse_epoch(const char *s, int64_t *out)
+{
+	char *end = NULL;
+	long long n;
+
+	errno = 0;
+	n = strtoll(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0')
+		return -1;
+	*out = n;
+	return 0;
+}
+
+/* NAME=VALUE: VALUE as JSON when it parses as JSON, else as a string. */
+static int apply_claim(json_t *claims, const char *spec)
+{
+	const char *eq = strchr(spec, '=');
+	char *name;
+	json_t *value;
+	int rc = -1;
+
+	if (eq == NULL || eq == spec)
+		return -1;
+	name = strndup(spec, (size_t)(eq - spec));
+	value = json_loads(eq + 1, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, NULL);
+	if (value == NULL)
+		value = json_string(eq + 1);
+	if (name != NULL && value != NULL && json_object_set_new(claims, name, value) == 0) {
+		value = NULL;
+		rc = 0;
+	}
+	json_decref(value);
+	free(name);
+	return rc;
+}
+
+#define ISSUE_MAX_EDITS 64
+
+static int cmd_issue(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "key", required_argument, NULL, 'k' },
+		{ "kid", required_argument, NULL, 'K' },
+		{ "alg", required_argument, NULL, 'a' },
+		{ "user", required_argument, NULL, 'u' },
+		{ "aud", required_argument, NULL, 'A' },
+		{ "iss", required_argument, NULL, 'I' },
+		{ "ttl", required_argument, NULL, 't' },
+		{ "now", required_argument, NULL, 'n' },
+		{ "claim", required_argument, NULL, 'C' },
+		{ "drop-claim", required_argument, NULL, 'D' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *key_path = NULL, *kid = NULL, *user = NULL, *aud = NULL, *iss = NULL;
+	const char *edits[ISSUE_MAX_EDITS];
+	char edit_kind[ISSUE_MAX_EDITS];
+	size_t n_edits = 0, i;
+	enum jwa_alg alg = JWA_INVALID;
+	int64_t ttl = 15 * 60, now = clock_now();
+	struct jwa_key key;
+	struct verdict v;
+	json_t *claims = NULL;
+	char *key_kid = NULL, *jti = NULL, *token = NULL;
+	int c, rc = EXIT_UNAVAILABLE;
+
+	memset(&key, 0, sizeof(key));
+	verdict_init(&v);
+	while ((c = getopt_long(argc, argv, "u:", opts, NULL)) != -1) {
+		switch (c) {
+		case 'k': key_path = optarg; break;
+		case 'K': kid = optarg; break;
+		case 'a':
+			alg = jwa_alg_from_name(optarg);
+			if (alg == JWA_INVALID) {
+				fprintf(stderr, "pam-jwtctl: unsupported --alg\n");
+				goto out;
+			}
+			break;
+		case 'u': user = optarg; break;
+		case 'A': aud = optarg; break;
+		case 'I': iss = optarg; break;
+		case 't':
+			if (config_parse_duration(optarg, &ttl) != 0) {
+				fprintf(stderr, "pam-jwtctl: bad --ttl (e.g. 30s, 15m, 1h)\n");
+				goto out;
+			}
+			break;
+		case 'n':
+			if (parse_epoch(optarg, &now) != 0) {
+				fprintf(stderr, "pam-jwtctl: bad --now (seconds since the epoch)\n");
+				goto out;
+			}
+			break;
+		case 'C':
+		case 'D':
+			if (n_edits == ISSUE_MAX_EDITS) {
+				fprintf(stderr, "pam-jwtctl: too many --claim/--drop-claim\n");
+				goto out;
+			}
+			edit_kind[n_edits] = (char)c;
+			edits[n_edits++] = optarg;
+			break;
+		default: usage(stderr); goto out;
+		}
+	}
+	if (key_path == NULL || user == NULL || optind != argc) {
+		usage(stderr);
+		goto out;
+	}
+	if (key_load_private(key_path, alg, kid, &key, &key_kid, &v) != 0) {
+		fprintf(stderr, "pam-jwtctl: %s: %s\n", key_path, v.reason);
+		goto out;
+	}
+	jti = random_jti();
+	claims = json_pack("{s:s, s:I, s:I, s:s?}", "sub", user, "iat", (json_int_t)now,
+			   "exp", (json_int_t)(now + ttl), "jti", jti);
+	if (claims == NULL || jti == NULL ||
+	    (aud != NULL && json_object_set_new(claims, "aud", json_string(aud)) != 0) ||
+	    (iss != NULL && json_object_set_new(claims, "iss", json_string(iss)) != 0))
+		goto out;
+	for (i = 0; i < n_edits; i++) {
+		if (edit_kind[i] == 'D') {
+			json_object_del(claims, edits[i]);
+		} else if (apply_claim(claims, edits[i]) != 0) {
+			fprintf(stderr, "pam-jwtctl: --claim needs NAME=VALUE\n");
+			goto out;
+		}
+	}
+	token = jwt_mint(&key, kid != NULL ? kid : key_kid, claims);
+	if (token == NULL) {
+		fprintf(stderr, "pam-jwtctl: signing failed\n");
+		goto out;
+	}
+	printf("%s\n", token);
+	rc = EXIT_ACCEPTED;
+out:
+	secmem_free_string(token);
+	free(jti);
+	free(key_kid);
+	json_decref(claims);
+	jwa_key_clear(&key);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	int rc = EXIT_UNAVAILABLE;
+
+	if (argc < 2) {
+		usage(stderr);
+		goto out;
+	}
+	if (strcmp(argv[1], "verify") == 0)
+		rc = cmd_verify(argc - 1, argv + 1);
+	else if (strcmp(argv[1], "keygen") == 0)
+		rc = cmd_keygen(argc - 1, argv + 1);
+	else if (strcmp(argv[1], "issue") == 0)
+		rc = cmd_issue(argc - 1, argv + 1);
+	else if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
+		usage(stdout);
+		rc = EXIT_ACCEPTED;
+	} else {
+		fprintf(stderr, "pam-jwtctl: unknown command '%s'\n", argv[1]);
+		usage(stderr);
+	}
+out:
+	return rc;
+}

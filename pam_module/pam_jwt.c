@@ -1,0 +1,226 @@
+/*
+ * pam_jwt.so — PAM entry points. Each one parses options, asks core for a verdict, maps
+ * it to a PAM code and logs the reason. No decision is made here.
+ */
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+#define PAM_SM_AUTH
+#define PAM_SM_ACCOUNT
+#include <security/pam_ext.h>
+#include <security/pam_modules.h>
+
+#include "clock.h"
+#include "config.h"
+#include "jws.h"
+#include "jwt.h"
+#include "secmem.h"
+#include "verdict.h"
+
+#define PAM_JWT_EXPORT __attribute__((visibility("default")))
+/* pam_set_data name of the token that authenticated this handle. */
+#define PAM_JWT_DATA_TOKEN "pam_jwt_verified_token"
+
+static int pam_code_for(enum verdict_code code)
+{
+	switch (code) {
+	case VERDICT_OK: return PAM_SUCCESS;
+	case VERDICT_REJECT: return PAM_AUTH_ERR;
+	case VERDICT_UNAVAILABLE: return PAM_AUTHINFO_UNAVAIL;
+	case VERDICT_BAD_CONFIG: return PAM_SERVICE_ERR;
+	}
+	return PAM_SERVICE_ERR;
+}
+
+static void log_verdict(pam_handle_t *pamh, int priority, const char *user,
+			const struct verdict *v)
+{
+	char text[320];
+
+	verdict_describe(v, text, sizeof(text));
+	pam_syslog(pamh, priority, "%s for user %s: %s", verdict_code_name(v->code),
+		   user != NULL ? user : "(unknown)", text);
+}
+
+static void token_data_cleanup(pam_handle_t *pamh, void *data, int error_status)
+{
+	(void)pamh;
+	(void)error_status;
+	secmem_free_string(data);
+}
+
+static int load_config(pam_handle_t *pamh, int argc, const char **argv, struct config *cfg)
+{
+	struct verdict v;
+	int rc = PAM_SUCCESS;
+
+	verdict_init(&v);
+	if (config_init(cfg) != 0) {
+		pam_syslog(pamh, LOG_CRIT, "out of memory");
+		rc = PAM_BUF_ERR;
+		goto out;
+	}
+	if (config_from_args(cfg, argc, argv, &v) != 0 || config_validate(cfg, &v) != 0) {
+		log_verdict(pamh, LOG_ERR, NULL, &v);
+		rc = pam_code_for(v.code);
+	}
+out:
+	return rc;
+}
+
+/* The credential: PAM_AUTHTOK with use_first_pass/try_first_pass, else the conversation.
+ * *token is a copy the caller wipes; *prompted says whether it came from the user. */
+static int get_token(pam_handle_t *pamh, const struct config *cfg, char **token, int *prompted)
+{
+	const void *item = NULL;
+	char *answer = NULL;
+	int rc;
+
+	*token = NULL;
+	*prompted = 0;
+	if (cfg->use_first_pass || cfg->try_first_pass) {
+		rc = pam_get_item(pamh, PAM_AUTHTOK, &item);
+		if (rc == PAM_SUCCESS && item != NULL) {
+			*token = strdup(item);
+			rc = *token != NULL ? PAM_SUCCESS : PAM_BUF_ERR;
+			goto out;
+		}
+		if (cfg->use_first_pass) {
+			pam_syslog(pamh, LOG_NOTICE, "use_first_pass: no earlier answer to use");
+			rc = PAM_AUTH_ERR;
+			goto out;
+		}
+	}
+	rc = pam_prompt(pamh, PAM_PROMPT_ECHO_OFF, &answer, "%s", cfg->prompt);
+	if (rc != PAM_SUCCESS || answer == NULL) {
+		rc = rc == PAM_SUCCESS ? PAM_CONV_ERR : rc;
+		goto out;
+	}
+	*token = answer;
+	*prompted = 1;
+	answer = NULL;
+	rc = PAM_SUCCESS;
+out:
+	return rc;
+}
+
+PAM_JWT_EXPORT int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc,
+				       const char **argv)
+{
+	struct config cfg;
+	struct verdict v;
+	struct keyset *ks = NULL;
+	const char *user = NULL;
+	char *token = NULL, *kept = NULL;
+	int prompted = 0, rc;
+
+	(void)flags;
+	verdict_init(&v);
+	rc = load_config(pamh, argc, argv, &cfg);
+	if (rc != PAM_SUCCESS)
+		goto out;
+	rc = pam_get_user(pamh, &user, NULL);
+	if (rc != PAM_SUCCESS || user == NULL || user[0] == '\0') {
+		pam_syslog(pamh, LOG_NOTICE, "cannot determine the user name");
+		rc = PAM_USER_UNKNOWN;
+		goto out;
+	}
+	rc = get_token(pamh, &cfg, &token, &prompted);
+	if (rc != PAM_SUCCESS)
+		goto out;
+	if (prompted && pam_set_item(pamh, PAM_AUTHTOK, token) != PAM_SUCCESS) {
+		rc = PAM_BUF_ERR;
+		goto out;
+	}
+	if (!jws_looks_like(token, strlen(token))) {
+		if (cfg.ignore_non_jwt) {
+			if (cfg.debug)
+				pam_syslog(pamh, LOG_DEBUG, "input is not a JWT: ignored");
+			rc = PAM_IGNORE;
+			goto out;
+		}
+		verdict_set(&v, VERDICT_REJECT, "input is not a JWT");
+		log_verdict(pamh, LOG_NOTICE, user, &v);
+		rc = PAM_AUTH_ERR;
+		goto out;
+	}
+	if (getpwnam(user) == NULL) {
+		verdict_set(&v, VERDICT_REJECT, "no such user");
+		log_verdict(pamh, LOG_NOTICE, user, &v);
+		rc = PAM_USER_UNKNOWN;
+		goto out;
+	}
+	if (jwt_keyset_load(&cfg, &ks, &v) != 0 ||
+	    jwt_verify(&cfg, ks, token, user, clock_now(), NULL, &v) != 0) {
+		log_verdict(pamh, v.code == VERDICT_REJECT ? LOG_NOTICE : LOG_ERR, user, &v);
+		rc = pam_code_for(v.code == VERDICT_OK ? VERDICT_REJECT : v.code);
+		goto out;
+	}
+	kept = strdup(token);
+	if (kept == NULL ||
+	    pam_set_data(pamh, PAM_JWT_DATA_TOKEN, kept, token_data_cleanup) != PAM_SUCCESS) {
+		secmem_free_string(kept);
+		rc = PAM_BUF_ERR;
+		goto out;
+	}
+	log_verdict(pamh, LOG_INFO, user, &v);
+	rc = PAM_SUCCESS;
+out:
+	keyset_free(ks);
+	secmem_free_string(token);
+	config_free(&cfg);
+	return rc;
+}
+
+PAM_JWT_EXPORT int pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const char **argv)
+{
+	const void *data = NULL;
+
+	(void)flags;
+	(void)argc;
+	(void)argv;
+	if (pam_get_data(pamh, PAM_JWT_DATA_TOKEN, &data) != PAM_SUCCESS || data == NULL)
+		return PAM_IGNORE;
+	return PAM_SUCCESS;
+}
+
+/* Re-check the token that authenticated this handle: it may have expired, or the policy
+ * of the account phase (its own arguments) may be stricter. */
+PAM_JWT_EXPORT int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char **argv)
+{
+	struct config cfg;
+	struct verdict v;
+	struct keyset *ks = NULL;
+	const void *data = NULL;
+	const char *user = NULL;
+	int rc;
+
+	(void)flags;
+	memset(&cfg, 0, sizeof(cfg));
+	verdict_init(&v);
+	if (pam_get_data(pamh, PAM_JWT_DATA_TOKEN, &data) != PAM_SUCCESS || data == NULL) {
+		rc = PAM_IGNORE;
+		goto out;
+	}
+	rc = load_config(pamh, argc, argv, &cfg);
+	if (rc != PAM_SUCCESS)
+		goto out;
+	if (pam_get_user(pamh, &user, NULL) != PAM_SUCCESS || user == NULL) {
+		rc = PAM_USER_UNKNOWN;
+		goto out;
+	}
+	if (jwt_keyset_load(&cfg, &ks, &v) != 0 ||
+	    jwt_verify(&cfg, ks, data, user, clock_now(), NULL, &v) != 0) {
+		log_verdict(pamh, LOG_NOTICE, user, &v);
+		rc = v.code == VERDICT_REJECT ? PAM_ACCT_EXPIRED : pam_code_for(v.code);
+		goto out;
+	}
+	rc = PAM_SUCCESS;
+out:
+	keyset_free(ks);
+	config_free(&cfg);
+	return rc;
+}
