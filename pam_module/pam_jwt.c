@@ -215,7 +215,7 @@ PAM_JWT_EXPORT int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, con
 	if (jwt_keyset_load(&cfg, &ks, &v) != 0 ||
 	    jwt_verify(&cfg, ks, data, user, clock_now(), NULL, &v) != 0) {
 		log_verdict(pamh, LOG_NOTICE, user, &v);
-		rc = v.code == VERDICT_REJECT ? PAM_ACCT_EXPIRED : pam_code_for(v.code);
+		rc = v.code == VERDICT_REJECT ? PAM_PERM_DENIED : pam_code_for(v.code);
 		goto out;
 	}
 	rc = PAM_SUCCESS;

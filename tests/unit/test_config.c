@@ -1,0 +1,313 @@
+/* pam_jwt.conf and module arguments: one vocabulary, strict values, unknown is an error. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "testutil.h"
+
+static int load(struct config *cfg, const char *text, struct verdict *v)
+{
+	verdict_init(v);
+	assert_int_equal(config_init(cfg), 0);
+	return config_load_text(cfg, text, strlen(text), v);
+}
+
+static void test_defaults(void **state)
+{
+	struct config cfg;
+
+	(void)state;
+	assert_int_equal(config_init(&cfg), 0);
+	assert_int_equal(cfg.leeway, 60);
+	assert_int_equal(cfg.max_age, -1);
+	assert_int_equal(cfg.max_token_size, 16384);
+	assert_string_equal(cfg.user_claim, "sub");
+	assert_string_equal(cfg.prompt, "JWT: ");
+	assert_string_equal(cfg.store_dir, "/run/pam_jwt");
+	assert_null(cfg.issuer);
+	assert_null(cfg.audience);
+	assert_false(cfg.debug);
+	config_free(&cfg);
+}
+
+static void test_full_file(void **state)
+{
+	struct config cfg;
+	struct verdict v;
+
+	(void)state;
+	assert_int_equal(load(&cfg,
+		"# comment\n"
+		"\n"
+		"  issuer = https://idp.example  \n"
+		"audience=sshd\n"
+		"jwks = /etc/security/pam_jwt.jwks\n"
+		"key = ES256:/etc/security/es.pem\n"
+		"key = RS256:k2:/etc/security/rs.pem\n"
+		"leeway = 2m\n"
+		"user_claim = preferred_username\n"
+		"require_claim = groups:admins\n"
+		"require_claim = acr:urn:mfa\n"
+		"typ = JWT\n"
+		"max_age = 1h\n"
+		"max_token_size = 8192\n"
+		"prompt = Token: \n"
+		"store_dir = /run/pam_jwt\n"
+		"debug = yes\n"
+		"ignore_non_jwt = true\r\n", &v), 0);
+	assert_string_equal(cfg.issuer, "https://idp.example");
+	assert_string_equal(cfg.audience, "sshd");
+	assert_int_equal(cfg.key_count, 2);
+	assert_int_equal(cfg.keys[0].alg, JWA_ES256);
+	assert_null(cfg.keys[0].kid);
+	assert_string_equal(cfg.keys[1].kid, "k2");
+	assert_string_equal(cfg.keys[1].path, "/etc/security/rs.pem");
+	assert_int_equal(cfg.leeway, 120);
+	assert_int_equal(cfg.required_count, 2);
+	assert_string_equal(cfg.required[1].name, "acr");
+	assert_string_equal(cfg.required[1].value, "urn:mfa");
+	assert_int_equal(cfg.max_age, 3600);
+	assert_int_equal(cfg.max_token_size, 8192);
+	assert_string_equal(cfg.prompt, "Token:");
+	assert_true(cfg.debug);
+	assert_true(cfg.ignore_non_jwt);
+	assert_int_equal(config_validate(&cfg, &v), 0);
+	config_free(&cfg);
+}
+
+static void test_bad_lines(void **state)
+{
+	static const char *const bad[] = {
+		"unknown_key = 1\n",
+		"issuer\n",
+		"leeway = abc\n",
+		"leeway = -5\n",
+		"leeway = 5w\n",
+		"leeway = 99999999999999999999\n",
+		"max_token_size = 10\n",
+		"max_token_size = 1000000\n",
+		"debug = maybe\n",
+		"jwks = relative/path\n",
+		"key = ES256\n",
+		"key = none:/x.pem\n",
+		"key = ES256:kid:relative\n",
+		"key = ES256::/x.pem\n",
+		"require_claim = groups\n",
+		"require_claim = :x\n",
+		"require_claim = x:\n",
+		"issuer =\n",
+		"Issuer = x\n",
+	};
+	struct config cfg;
+	struct verdict v;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(load(&cfg, bad[i], &v), -1);
+		assert_int_equal(v.code, VERDICT_BAD_CONFIG);
+		assert_string_equal(v.detail, "at line 1");
+		config_free(&cfg);
+	}
+}
+
+static void test_line_number_reported(void **state)
+{
+	struct config cfg;
+	struct verdict v;
+
+	(void)state;
+	assert_int_equal(load(&cfg, "# a\nissuer = x\n\nbogus = 1\n", &v), -1);
+	assert_string_equal(v.reason, "unknown option");
+	assert_string_equal(v.detail, "at line 4");
+	config_free(&cfg);
+}
+
+static void test_nul_byte_rejected(void **state)
+{
+	struct config cfg;
+	struct verdict v;
+
+	(void)state;
+	verdict_init(&v);
+	assert_int_equal(config_init(&cfg), 0);
+	assert_int_equal(config_load_text(&cfg, "issuer = a\0b\n", 13, &v), -1);
+	config_free(&cfg);
+}
+
+static void test_validate_needs_keys(void **state)
+{
+	struct config cfg;
+	struct verdict v;
+
+	(void)state;
+	assert_int_equal(load(&cfg, "issuer = x\n", &v), 0);
+	assert_int_equal(config_validate(&cfg, &v), -1);
+	assert_int_equal(v.code, VERDICT_BAD_CONFIG);
+	config_free(&cfg);
+}
+
+/* Write a private temp dir with a config file; returns the file path. */
+static char *write_config(char *dir, const char *text)
+{
+	char *path = malloc(strlen(dir) + 16);
+	FILE *f;
+
+	assert_non_null(mkdtemp(dir));
+	sprintf(path, "%s/pam_jwt.conf", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	chmod(path, 0644);
+	return path;
+}
+
+static void remove_config(char *dir, char *path)
+{
+	unlink(path);
+	rmdir(dir);
+	free(path);
+}
+
+static void test_args_override_file(void **state)
+{
+	char dir[] = "/tmp/pam_jwt_cfg.XXXXXX";
+	char *path = write_config(dir, "issuer = file-iss\naudience = file-aud\n"
+				  "require_claim = a:1\nrequire_claim = b:2\nkey = ES256:/k.pem\n");
+	char config_arg[256];
+	const char *argv[] = { config_arg, "audience=arg-aud", "require_claim=c:3", "debug",
+			       "leeway=5" };
+	struct config cfg;
+	struct verdict v;
+
+	(void)state;
+	snprintf(config_arg, sizeof(config_arg), "config=%s", path);
+	verdict_init(&v);
+	assert_int_equal(config_init(&cfg), 0);
+	assert_int_equal(config_from_args(&cfg, 5, argv, &v), 0);
+	assert_string_equal(cfg.issuer, "file-iss");
+	assert_string_equal(cfg.audience, "arg-aud");
+	/* a repeatable key given as an argument replaces the file's list */
+	assert_int_equal(cfg.required_count, 1);
+	assert_string_equal(cfg.required[0].name, "c");
+	assert_int_equal(cfg.key_count, 1);
+	assert_true(cfg.debug);
+	assert_int_equal(cfg.leeway, 5);
+	assert_string_equal(cfg.config_path, path);
+	config_free(&cfg);
+	remove_config(dir, path);
+}
+
+static void test_args_errors(void **state)
+{
+	const char *unknown[] = { "config=/nonexistent/pam_jwt.conf" };
+	const char *bad_flag[] = { "issuer" };
+	const char *bogus[] = { "bogus" };
+	const char *bad_value[] = { "leeway=1x" };
+	struct config cfg;
+	struct verdict v;
+
+	(void)state;
+	verdict_init(&v);
+	assert_int_equal(config_init(&cfg), 0);
+	assert_int_equal(config_from_args(&cfg, 1, unknown, &v), -1);
+	assert_int_equal(v.code, VERDICT_UNAVAILABLE);
+	config_free(&cfg);
+
+	config_init(&cfg);
+	assert_int_equal(config_from_args(&cfg, 1, bad_flag, &v), -1);
+	assert_int_equal(v.code, VERDICT_BAD_CONFIG);
+	config_free(&cfg);
+
+	config_init(&cfg);
+	assert_int_equal(config_from_args(&cfg, 1, bogus, &v), -1);
+	assert_string_equal(v.reason, "unknown option");
+	config_free(&cfg);
+
+	config_init(&cfg);
+	assert_int_equal(config_from_args(&cfg, 1, bad_value, &v), -1);
+	assert_int_equal(v.code, VERDICT_BAD_CONFIG);
+	config_free(&cfg);
+}
+
+static void test_unsafe_config_file_refused(void **state)
+{
+	char dir[] = "/tmp/pam_jwt_cfg.XXXXXX";
+	char *path = write_config(dir, "issuer = x\n");
+	struct config cfg;
+	struct verdict v;
+
+	(void)state;
+	chmod(path, 0666);
+	verdict_init(&v);
+	config_init(&cfg);
+	assert_int_equal(config_load_file(&cfg, path, &v), -1);
+	assert_int_equal(v.code, VERDICT_UNAVAILABLE);
+	assert_string_equal(v.reason, "file is group- or world-writable");
+	config_free(&cfg);
+	remove_config(dir, path);
+}
+
+/* The example shipped in conf/ must parse (it configures no key, so validation fails). */
+static void test_shipped_example_parses(void **state)
+{
+	size_t len = 0;
+	char *text = tu_read_file("conf/pam_jwt.conf", &len);
+	struct config cfg;
+	struct verdict v;
+
+	(void)state;
+	assert_non_null(text);
+	verdict_init(&v);
+	config_init(&cfg);
+	assert_int_equal(config_load_text(&cfg, text, len, &v), 0);
+	config_free(&cfg);
+	free(text);
+}
+
+static void test_durations(void **state)
+{
+	int64_t d;
+
+	(void)state;
+	assert_int_equal(config_parse_duration("30", &d), 0);
+	assert_int_equal(d, 30);
+	assert_int_equal(config_parse_duration("30s", &d), 0);
+	assert_int_equal(d, 30);
+	assert_int_equal(config_parse_duration("15m", &d), 0);
+	assert_int_equal(d, 900);
+	assert_int_equal(config_parse_duration("2d", &d), 0);
+	assert_int_equal(d, 172800);
+	assert_int_equal(config_parse_duration("", &d), -1);
+	assert_int_equal(config_parse_duration("m", &d), -1);
+	assert_int_equal(config_parse_duration("1h1", &d), -1);
+	assert_int_equal(config_parse_duration(" 1", &d), -1);
+	assert_int_equal(config_parse_duration("+1", &d), -1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_full_file),
+		cmocka_unit_test(test_bad_lines),
+		cmocka_unit_test(test_line_number_reported),
+		cmocka_unit_test(test_nul_byte_rejected),
+		cmocka_unit_test(test_validate_needs_keys),
+		cmocka_unit_test(test_args_override_file),
+		cmocka_unit_test(test_args_errors),
+		cmocka_unit_test(test_unsafe_config_file_refused),
+		cmocka_unit_test(test_shipped_example_parses),
+		cmocka_unit_test(test_durations),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
