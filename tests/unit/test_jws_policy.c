@@ -69,8 +69,10 @@ static int setup(void **state)
 	make_key(&f.es, JWA_ES256);
 	make_key(&f.ed, JWA_EDDSA);
 	make_key(&f.rs, JWA_RS256);
-	make_key(&f.ps, JWA_PS256);
-	f.ps.pkey = f.rs.pkey; /* one RSA key pair, pinned twice */
+	/* one RSA key pair, pinned twice: as RS256 (kid rs) and as PS256 (kid ps) */
+	memset(&f.ps, 0, sizeof(f.ps));
+	f.ps.alg = JWA_PS256;
+	f.ps.pkey = f.rs.pkey;
 	EVP_PKEY_up_ref(f.rs.pkey);
 	f.ks = keyset_new();
 	add_public(f.ks, &f.hs, "hs");
