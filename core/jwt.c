@@ -35,15 +35,14 @@ out:
 	return rc;
 }
 
-int jwt_verify(const struct config *cfg, struct keyset *ks, const char *token,
-	       const char *user, int64_t now, json_t **claims_out, struct verdict *v)
+int jwt_verify_full(const struct config *cfg, struct keyset *ks, const char *token,
+		    const char *user, int64_t now, struct jwt_verified *out, struct verdict *v)
 {
 	struct jws_result jws;
 	json_t *claims = NULL;
 	int rc;
 
-	if (claims_out != NULL)
-		*claims_out = NULL;
+	memset(out, 0, sizeof(*out));
 	rc = jws_verify(token, strlen(token), cfg->max_token_size, ks, &jws, v);
 	if (rc != 0)
 		goto out;
@@ -56,10 +55,9 @@ int jwt_verify(const struct config *cfg, struct keyset *ks, const char *token,
 	}
 	if (claims_check(cfg, jws.header, claims, user, now, v) != 0)
 		goto out;
-	if (claims_out != NULL) {
-		*claims_out = claims;
-		claims = NULL;
-	}
+	out->header = json_incref(jws.header);
+	out->claims = claims;
+	claims = NULL;
 	rc = 0;
 out:
 	if (rc != 0 && v->code == VERDICT_OK)
@@ -67,6 +65,38 @@ out:
 	json_decref(claims);
 	jws_result_clear(&jws);
 	return rc;
+}
+
+int jwt_verify(const struct config *cfg, struct keyset *ks, const char *token,
+	       const char *user, int64_t now, json_t **claims_out, struct verdict *v)
+{
+	struct jwt_verified verified;
+	int rc = jwt_verify_full(cfg, ks, token, user, now, &verified, v);
+
+	if (claims_out != NULL) {
+		*claims_out = verified.claims;
+		verified.claims = NULL;
+	}
+	jwt_verified_clear(&verified);
+	return rc;
+}
+
+int jwt_recheck(const struct config *cfg, const struct jwt_verified *verified,
+		const char *user, int64_t now, struct verdict *v)
+{
+	if (verified == NULL || verified->header == NULL || verified->claims == NULL)
+		return verdict_set(v, VERDICT_REJECT, "no verified token"), -1;
+	return claims_check(cfg, verified->header, verified->claims, user, now, v);
+}
+
+void jwt_verified_clear(struct jwt_verified *verified)
+{
+	if (verified == NULL)
+		return;
+	json_decref(verified->header);
+	json_decref(verified->claims);
+	verified->header = NULL;
+	verified->claims = NULL;
 }
 
 char *jwt_mint(const struct jwa_key *key, const char *kid, const json_t *claims)

@@ -21,8 +21,8 @@
 #include "verdict.h"
 
 #define PAM_JWT_EXPORT __attribute__((visibility("default")))
-/* pam_set_data name of the token that authenticated this handle. */
-#define PAM_JWT_DATA_TOKEN "pam_jwt_verified_token"
+/* pam_set_data name of what the token that authenticated this handle established. */
+#define PAM_JWT_DATA_VERIFIED "pam_jwt_verified"
 
 static int pam_code_for(enum verdict_code code)
 {
@@ -45,11 +45,12 @@ static void log_verdict(pam_handle_t *pamh, int priority, const char *user,
 		   user != NULL ? user : "(unknown)", text);
 }
 
-static void token_data_cleanup(pam_handle_t *pamh, void *data, int error_status)
+static void verified_data_cleanup(pam_handle_t *pamh, void *data, int error_status)
 {
 	(void)pamh;
 	(void)error_status;
-	secmem_free_string(data);
+	jwt_verified_clear(data);
+	free(data);
 }
 
 static int load_config(pam_handle_t *pamh, int argc, const char **argv, struct config *cfg)
@@ -113,8 +114,9 @@ PAM_JWT_EXPORT int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc,
 	struct config cfg;
 	struct verdict v;
 	struct keyset *ks = NULL;
+	struct jwt_verified *verified = NULL;
 	const char *user = NULL;
-	char *token = NULL, *kept = NULL;
+	char *token = NULL;
 	int prompted = 0, rc;
 
 	(void)flags;
@@ -153,22 +155,28 @@ PAM_JWT_EXPORT int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc,
 		rc = PAM_USER_UNKNOWN;
 		goto out;
 	}
+	verified = calloc(1, sizeof(*verified));
+	if (verified == NULL) {
+		rc = PAM_BUF_ERR;
+		goto out;
+	}
 	if (jwt_keyset_load(&cfg, &ks, &v) != 0 ||
-	    jwt_verify(&cfg, ks, token, user, clock_now(), NULL, &v) != 0) {
+	    jwt_verify_full(&cfg, ks, token, user, clock_now(), verified, &v) != 0) {
 		log_verdict(pamh, v.code == VERDICT_REJECT ? LOG_NOTICE : LOG_ERR, user, &v);
 		rc = pam_code_for(v.code == VERDICT_OK ? VERDICT_REJECT : v.code);
 		goto out;
 	}
-	kept = strdup(token);
-	if (kept == NULL ||
-	    pam_set_data(pamh, PAM_JWT_DATA_TOKEN, kept, token_data_cleanup) != PAM_SUCCESS) {
-		secmem_free_string(kept);
+	if (pam_set_data(pamh, PAM_JWT_DATA_VERIFIED, verified, verified_data_cleanup) !=
+	    PAM_SUCCESS) {
 		rc = PAM_BUF_ERR;
 		goto out;
 	}
+	verified = NULL;
 	log_verdict(pamh, LOG_INFO, user, &v);
 	rc = PAM_SUCCESS;
 out:
+	if (verified != NULL)
+		verified_data_cleanup(pamh, verified, 0);
 	keyset_free(ks);
 	secmem_free_string(token);
 	config_free(&cfg);
@@ -182,18 +190,18 @@ PAM_JWT_EXPORT int pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const
 	(void)flags;
 	(void)argc;
 	(void)argv;
-	if (pam_get_data(pamh, PAM_JWT_DATA_TOKEN, &data) != PAM_SUCCESS || data == NULL)
+	if (pam_get_data(pamh, PAM_JWT_DATA_VERIFIED, &data) != PAM_SUCCESS || data == NULL)
 		return PAM_IGNORE;
 	return PAM_SUCCESS;
 }
 
-/* Re-check the token that authenticated this handle: it may have expired, or the policy
- * of the account phase (its own arguments) may be stricter. */
+/* Re-check the claims of the token that authenticated this handle: it may have expired
+ * since, or the account phase's own arguments may ask for more. Its signature was verified
+ * by this process in the auth phase, so no key is read again. */
 PAM_JWT_EXPORT int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
 	struct config cfg;
 	struct verdict v;
-	struct keyset *ks = NULL;
 	const void *data = NULL;
 	const char *user = NULL;
 	int rc;
@@ -201,7 +209,7 @@ PAM_JWT_EXPORT int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, con
 	(void)flags;
 	memset(&cfg, 0, sizeof(cfg));
 	verdict_init(&v);
-	if (pam_get_data(pamh, PAM_JWT_DATA_TOKEN, &data) != PAM_SUCCESS || data == NULL) {
+	if (pam_get_data(pamh, PAM_JWT_DATA_VERIFIED, &data) != PAM_SUCCESS || data == NULL) {
 		rc = PAM_IGNORE;
 		goto out;
 	}
@@ -212,15 +220,13 @@ PAM_JWT_EXPORT int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, con
 		rc = PAM_USER_UNKNOWN;
 		goto out;
 	}
-	if (jwt_keyset_load(&cfg, &ks, &v) != 0 ||
-	    jwt_verify(&cfg, ks, data, user, clock_now(), NULL, &v) != 0) {
+	if (jwt_recheck(&cfg, data, user, clock_now(), &v) != 0) {
 		log_verdict(pamh, LOG_NOTICE, user, &v);
 		rc = v.code == VERDICT_REJECT ? PAM_PERM_DENIED : pam_code_for(v.code);
 		goto out;
 	}
 	rc = PAM_SUCCESS;
 out:
-	keyset_free(ks);
 	config_free(&cfg);
 	return rc;
 }
