@@ -108,6 +108,17 @@ const char *jwa_alg_curve(enum jwa_alg alg)
 	return info != NULL ? info->curve : NULL;
 }
 
+/* e = 1 makes "signing" the identity (anyone can forge); an even e is never valid. */
+static int jwa_rsa_exponent_ok(const EVP_PKEY *pkey)
+{
+	BIGNUM *e = NULL;
+	int ok = EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_RSA_E, &e) == 1 && BN_is_odd(e) &&
+		 !BN_is_one(e);
+
+	BN_free(e);
+	return ok;
+}
+
 const char *jwa_key_check(const struct jwa_key *key)
 {
 	const struct jwa_info *info = jwa_info(key->alg);
@@ -129,7 +140,8 @@ const char *jwa_key_check(const struct jwa_key *key)
 			return "key is not an RSA key";
 		if (EVP_PKEY_get_bits(key->pkey) < 2048)
 			return "RSA key is shorter than 2048 bits";
-		return NULL;
+		return jwa_rsa_exponent_ok(key->pkey) ? NULL :
+		       "RSA public exponent is not an odd number of at least 3";
 	case JWA_FAMILY_EC:
 		if (key->pkey == NULL || !EVP_PKEY_is_a(key->pkey, "EC"))
 			return "key is not an EC key";

@@ -146,6 +146,7 @@ int jws_verify(const char *token, size_t len, size_t max_size, struct keyset *ks
 		verdict_set(v, VERDICT_REJECT, "bad signature");
 		goto out;
 	}
+	verdict_ok(v);
 	out->header = header;
 	out->payload = payload;
 	out->payload_len = payload_len;

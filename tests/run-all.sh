@@ -14,6 +14,7 @@ passed=0 failed=0 skipped=0
 run_suite() { # name, command...
 	local name=$1; shift
 	local log="$LOGDIR/$name.log" rc=0
+	mkdir -p "$(dirname "$log")" # names like build-asan/test_x make a subdirectory
 	timeout "${SUITE_TIMEOUT:-900}" "$@" >"$log" 2>&1 || rc=$?
 	local p f s
 	p=$(grep -cE '^ok [0-9]+' "$log" | head -1)

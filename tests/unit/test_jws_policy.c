@@ -434,6 +434,25 @@ static void test_jwk_usage_and_kty(void **state)
 	}
 }
 
+/* RSA with e = 1 would let anyone "sign"; even exponents are never valid. */
+static void test_rsa_exponent_policy(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const bad_e[] = { "AQ", "Ag", "AAE", "BA" };
+	struct jwa_key k;
+	struct verdict v;
+	size_t i;
+
+	for (i = 0; i < sizeof(bad_e) / sizeof(bad_e[0]); i++) {
+		json_t *jwk = jwk_from_key(&f->rs, "r");
+		assert_int_equal(json_object_set_new(jwk, "e", json_string(bad_e[i])), 0);
+		verdict_init(&v);
+		assert_int_equal(jwk_to_key(jwk, false, &k, &v), -1);
+		assert_string_equal(v.reason, "RSA public exponent is not an odd number of at least 3");
+		json_decref(jwk);
+	}
+}
+
 static void test_jwk_round_trip(void **state)
 {
 	struct fixture *f = *state;
@@ -537,6 +556,7 @@ int main(void)
 		cmocka_unit_test(test_key_policy),
 		cmocka_unit_test(test_jwks_rules),
 		cmocka_unit_test(test_jwk_usage_and_kty),
+		cmocka_unit_test(test_rsa_exponent_policy),
 		cmocka_unit_test(test_jwk_round_trip),
 		cmocka_unit_test(test_looks_like),
 		cmocka_unit_test(test_secfile_rules),

@@ -1,0 +1,161 @@
+/* Shared helpers for the cmocka unit tests (tests/unit/test_*.c).
+ *
+ * Header-only: every helper is `static inline` so a test that uses only some of them
+ * compiles warning-free. Include after <cmocka.h>'s prerequisites:
+ *     #include <stdarg.h> <stddef.h> <stdint.h> <setjmp.h> <cmocka.h>
+ *     #include "testutil.h"
+ * Several engineers add to this file: keep each helper self-contained and prefixed.
+ */
+#ifndef PAM_JWT_TESTUTIL_H
+#define PAM_JWT_TESTUTIL_H
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ---- test vectors (../shared/vectors beside the repository) ------------------------ */
+
+static inline int tu_is_dir(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* The directory of the shared JOSE/JWS test vectors, malloc'd, or NULL if not found.
+ * $PAM_JWT_VECTORS wins; otherwise walk up from the current directory to the repository
+ * top (the directory holding core/jws.h) and take ../shared/vectors from there. A test
+ * must treat NULL as a failure, never as a reason to skip. */
+static inline char *tu_vectors_dir(void)
+{
+	const char *env = getenv("PAM_JWT_VECTORS");
+	char dir[PATH_MAX], probe[PATH_MAX + 64];
+	char *slash;
+
+	if (env != NULL && *env != '\0')
+		return tu_is_dir(env) ? strdup(env) : NULL;
+	if (getcwd(dir, sizeof(dir)) == NULL)
+		return NULL;
+	for (;;) {
+		snprintf(probe, sizeof(probe), "%s/core/jws.h", dir);
+		if (access(probe, F_OK) == 0) {
+			snprintf(probe, sizeof(probe), "%s/../shared/vectors", dir);
+			return tu_is_dir(probe) ? realpath(probe, NULL) : NULL;
+		}
+		slash = strrchr(dir, '/');
+		if (slash == NULL || slash == dir)
+			return NULL;
+		*slash = '\0';
+	}
+}
+
+/* Read a whole file; returns a malloc'd, NUL-terminated buffer (length in *len if not
+ * NULL), or NULL. */
+static inline char *tu_read_file(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL, *grown;
+	size_t used = 0, cap = 0, n;
+
+	if (len != NULL)
+		*len = 0;
+	if (f == NULL)
+		return NULL;
+	for (;;) {
+		if (cap - used < 4096) {
+			cap = cap ? cap * 2 : 65536;
+			grown = realloc(buf, cap + 1);
+			if (grown == NULL) {
+				free(buf);
+				buf = NULL;
+				break;
+			}
+			buf = grown;
+		}
+		n = fread(buf + used, 1, cap - used, f);
+		used += n;
+		if (n == 0) {
+			if (ferror(f)) {
+				free(buf);
+				buf = NULL;
+			}
+			break;
+		}
+	}
+	fclose(f);
+	if (buf != NULL) {
+		buf[used] = '\0';
+		if (len != NULL)
+			*len = used;
+	}
+	return buf;
+}
+
+/* Read dir/name (a file of the vector set). */
+static inline char *tu_read_vector(const char *dir, const char *name, size_t *len)
+{
+	char path[PATH_MAX];
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >= sizeof(path))
+		return NULL;
+	return tu_read_file(path, len);
+}
+
+/* Strip trailing whitespace (newline at the end of a vector file) in place. */
+static inline size_t tu_rstrip(char *s)
+{
+	size_t n = strlen(s);
+
+	while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' ' ||
+			 s[n - 1] == '\t'))
+		s[--n] = '\0';
+	return n;
+}
+
+/* ---- hex ---------------------------------------------------------------------------- */
+
+static inline int tu_hex_nibble(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Decode a hex string into a malloc'd buffer (at least 1 byte allocated, so an empty
+ * input still gives a usable pointer). 0 on success, -1 on bad input. */
+static inline int tu_hex_decode(const char *hex, unsigned char **out, size_t *out_len)
+{
+	size_t n = strlen(hex), i;
+	unsigned char *buf;
+	int hi, lo;
+
+	*out = NULL;
+	*out_len = 0;
+	if (n % 2 != 0)
+		return -1;
+	buf = malloc(n / 2 + 1);
+	if (buf == NULL)
+		return -1;
+	for (i = 0; i < n / 2; i++) {
+		hi = tu_hex_nibble(hex[2 * i]);
+		lo = tu_hex_nibble(hex[2 * i + 1]);
+		if (hi < 0 || lo < 0) {
+			free(buf);
+			return -1;
+		}
+		buf[i] = (unsigned char)(hi << 4 | lo);
+	}
+	*out = buf;
+	*out_len = n / 2;
+	return 0;
+}
+
+#endif
