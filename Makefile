@@ -33,7 +33,7 @@ BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 
-.PHONY: all deps demo check check-build test-asan fuzz bench clean install
+.PHONY: all deps demo check check-build test-asan fuzz fuzz-build bench clean install
 all: $(MODULE) $(CTL)
 
 deps:
@@ -80,7 +80,8 @@ test-asan:
 	@$(MAKE) --no-print-directory check-build BUILD=build-asan SANITIZE=1
 	@BUILD=build-asan tests/run-all.sh --only-unprivileged
 
-FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Icore \
+FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
+              -fno-sanitize-recover=all -Icore \
               $(shell pkg-config --cflags $(PKGS))
 fuzz-build: $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
 build-fuzz/%: tests/fuzz/%.c $(CORE_SRC) $(wildcard core/*.h)
@@ -88,8 +89,8 @@ build-fuzz/%: tests/fuzz/%.c $(CORE_SRC) $(wildcard core/*.h)
 	clang $(FUZZ_CFLAGS) -o $@ $< $(CORE_SRC) $(CORE_LIBS)
 
 fuzz: fuzz-build
-	@for f in build-fuzz/fuzz_*; do $$f -max_total_time=$${FUZZ_SECONDS:-60} \
-	    tests/fuzz/corpus/$$(basename $$f) || exit 1; done
+	@for f in build-fuzz/fuzz_*; do FUZZ_SECONDS=$${FUZZ_SECONDS:-60} \
+	    tests/fuzz/run-bounded.sh $$f || exit 1; done
 
 bench: deps all $(BENCH_BIN)
 	@bench/run.sh

@@ -67,7 +67,8 @@ static EVP_PKEY *pkey_from_params(const char *type, OSSL_PARAM_BLD *bld, int sel
 	return pkey;
 }
 
-static const char *const rsa_private_members[][2] = {
+/* The private members of an RSA JWK and the OpenSSL parameters they map to. */
+static const char *const rsa_private_params[][2] = {
 	{ "d", OSSL_PKEY_PARAM_RSA_D },
 	{ "p", OSSL_PKEY_PARAM_RSA_FACTOR1 },
 	{ "q", OSSL_PKEY_PARAM_RSA_FACTOR2 },
@@ -75,7 +76,7 @@ static const char *const rsa_private_members[][2] = {
 	{ "dq", OSSL_PKEY_PARAM_RSA_EXPONENT2 },
 	{ "qi", OSSL_PKEY_PARAM_RSA_COEFFICIENT1 },
 };
-#define RSA_MEMBERS (2 + sizeof(rsa_private_members) / sizeof(rsa_private_members[0]))
+#define RSA_MEMBERS (2 + sizeof(rsa_private_params) / sizeof(rsa_private_params[0]))
 
 static EVP_PKEY *jwk_rsa(const json_t *jwk, bool want_private)
 {
@@ -91,8 +92,8 @@ static EVP_PKEY *jwk_rsa(const json_t *jwk, bool want_private)
 		goto out;
 	if (want_private) {
 		for (i = 0; i < RSA_MEMBERS - 2; i++)
-			if (jwk_param_bn(bld, jwk, rsa_private_members[i][0],
-					 rsa_private_members[i][1], &bn[used++]) != 0)
+			if (jwk_param_bn(bld, jwk, rsa_private_params[i][0],
+					 rsa_private_params[i][1], &bn[used++]) != 0)
 				goto out;
 	}
 	pkey = pkey_from_params("RSA", bld, want_private ? EVP_PKEY_KEYPAIR :
@@ -304,6 +305,51 @@ out:
 	free(buf);
 	BN_free(bn);
 	return rc;
+}
+
+/* Add the private members of an asymmetric key to its public JWK. */
+static int jwk_add_private(json_t *jwk, const struct jwa_key *key)
+{
+	unsigned char raw[32];
+	size_t raw_len = sizeof(raw), i;
+	int rc = -1;
+
+	switch (jwa_alg_family(key->alg)) {
+	case JWA_FAMILY_RSA:
+	case JWA_FAMILY_RSA_PSS:
+		rc = 0;
+		for (i = 0; i < sizeof(rsa_private_params) / sizeof(rsa_private_params[0]); i++)
+			rc |= json_set_bn_param(jwk, rsa_private_params[i][0], key->pkey,
+						rsa_private_params[i][1], 0);
+		break;
+	case JWA_FAMILY_EC:
+		rc = json_set_bn_param(jwk, "d", key->pkey, OSSL_PKEY_PARAM_PRIV_KEY,
+				       jwa_ec_sig_size(key->alg) / 2);
+		break;
+	case JWA_FAMILY_EDDSA:
+		if (EVP_PKEY_get_raw_private_key(key->pkey, raw, &raw_len) == 1)
+			rc = json_set_b64(jwk, "d", raw, raw_len);
+		OPENSSL_cleanse(raw, sizeof(raw));
+		break;
+	case JWA_FAMILY_HMAC: /* "k" is already there */
+		rc = 0;
+		break;
+	case JWA_FAMILY_NONE:
+		break;
+	}
+	return rc;
+}
+
+json_t *jwk_from_private_key(const struct jwa_key *key, const char *kid)
+{
+	json_t *jwk = jwk_from_key(key, kid);
+
+	if (jwk != NULL && jwk_add_private(jwk, key) != 0) {
+		jwk_wipe_secrets(jwk);
+		json_decref(jwk);
+		jwk = NULL;
+	}
+	return jwk;
 }
 
 json_t *jwk_from_key(const struct jwa_key *key, const char *kid)

@@ -46,8 +46,10 @@ int keyset_select(struct keyset *ks, enum jwa_alg header_alg, const char *kid,
 /* Convert one JWK object into key material pinned to its alg (public or private parts as
  * present when want_private). Returns 0, or -1 with v set. */
 int jwk_to_key(const json_t *jwk, bool want_private, struct jwa_key *out, struct verdict *v);
-/* Public JWK (with kid and alg) for a key; caller json_decref()s. */
+/* Public JWK (with kid and alg) for a key; caller json_decref()s. For HMAC it holds "k". */
 json_t *jwk_from_key(const struct jwa_key *key, const char *kid);
+/* The same with the private members; wipe with jwk_wipe_secrets() before releasing. */
+json_t *jwk_from_private_key(const struct jwa_key *key, const char *kid);
 /* Wipe the secret members (k, d, p, q, dp, dq, qi) of a JWK held by nobody else. */
 void jwk_wipe_secrets(json_t *jwk);
 /* Load a private signing key: PEM (any of our algs) or a JWK/JWKS file holding one key. */

@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 #include <openssl/evp.h>
-#include <openssl/pem.h>
 #include <openssl/rand.h>
 
 #include "b64url.h"
@@ -109,22 +108,34 @@ static void print_decoded(const char *token, int verified)
 	}
 }
 
-/* --key FILE for --jws-only: "ALG:/path" (PEM or raw secret) or a JWK/JWKS file. */
+/* --key FILE for --jws-only: "ALG:PATH" (PEM or raw secret) or a JWK/JWKS file. */
 static int keyset_from_key_arg(struct keyset *ks, const char *arg, struct verdict *v)
 {
-	const char *colon = strchr(arg, ':');
-	char alg_name[16];
-	enum jwa_alg alg;
+	const char *colon = strchr(arg, ':'), *path = arg;
+	char alg_name[16], *abs_path = NULL;
+	enum jwa_alg alg = JWA_INVALID;
+	int rc = -1;
 
-	if (arg[0] != '/' && colon != NULL && (size_t)(colon - arg) < sizeof(alg_name)) {
+	if (colon != NULL && (size_t)(colon - arg) < sizeof(alg_name)) {
 		memcpy(alg_name, arg, (size_t)(colon - arg));
 		alg_name[colon - arg] = '\0';
 		alg = jwa_alg_from_name(alg_name);
-		if (alg == JWA_INVALID)
-			return verdict_set(v, VERDICT_BAD_CONFIG, "unsupported algorithm in --key"), -1;
-		return keyset_add_file(ks, alg, NULL, colon + 1, v);
+		if (alg == JWA_INVALID) {
+			verdict_set(v, VERDICT_BAD_CONFIG, "unsupported algorithm in --key");
+			goto out;
+		}
+		path = colon + 1;
 	}
-	return keyset_add_jwks_file(ks, arg, v);
+	abs_path = realpath(path, NULL);
+	if (abs_path == NULL) {
+		verdict_set(v, VERDICT_UNAVAILABLE, "key file does not exist");
+		goto out;
+	}
+	rc = alg != JWA_INVALID ? keyset_add_file(ks, alg, NULL, abs_path, v) :
+				  keyset_add_jwks_file(ks, abs_path, v);
+out:
+	free(abs_path);
+	return rc;
 }
 
 static int cmd_verify(int argc, char **argv)
@@ -227,29 +238,6 @@ static EVP_PKEY *generate_pkey(enum jwa_alg alg, unsigned int bits)
 	}
 }
 
-/* PKCS#8 PEM of a private key, in a wipeable buffer. */
-static char *private_pem(EVP_PKEY *pkey, size_t *len)
-{
-	BIO *bio = BIO_new(BIO_s_secmem());
-	char *data = NULL, *copy = NULL;
-	long n;
-
-	if (bio == NULL || PEM_write_bio_PrivateKey(bio, pkey, NULL, NULL, 0, NULL, NULL) != 1)
-		goto out;
-	n = BIO_get_mem_data(bio, &data);
-	if (n <= 0)
-		goto out;
-	copy = malloc((size_t)n + 1);
-	if (copy == NULL)
-		goto out;
-	memcpy(copy, data, (size_t)n);
-	copy[n] = '\0';
-	*len = (size_t)n;
-out:
-	BIO_free(bio);
-	return copy;
-}
-
 static char *path_join(const char *dir, const char *name, const char *suffix)
 {
 	size_t len = strlen(dir) + 1 + strlen(name) + strlen(suffix) + 1;
@@ -273,7 +261,7 @@ static int cmd_keygen(int argc, char **argv)
 	unsigned int bits = 2048;
 	struct jwa_key key;
 	struct verdict v;
-	json_t *jwk = NULL, *jwks = NULL;
+	json_t *jwk = NULL, *jwks = NULL, *priv_jwk = NULL;
 	char *priv = NULL, *pub = NULL, *key_path = NULL, *jwks_path = NULL, *abs_dir = NULL;
 	size_t priv_len = 0;
 	int c, rc = EXIT_UNAVAILABLE, hmac = 0;
@@ -318,14 +306,14 @@ static int cmd_keygen(int argc, char **argv)
 	jwks = json_pack("{s:[O]}", "keys", jwk);
 	if (jwk == NULL || jwks == NULL)
 		goto out;
-	priv = hmac ? json_dumps(jwk, JSON_INDENT(2)) : private_pem(key.pkey, &priv_len);
+	priv_jwk = jwk_from_private_key(&key, kid);
+	priv = priv_jwk != NULL ? json_dumps(priv_jwk, JSON_INDENT(2)) : NULL;
 	pub = json_dumps(jwks, JSON_INDENT(2));
 	key_path = path_join(abs_dir, kid, ".key");
 	jwks_path = path_join(abs_dir, kid, ".jwks");
 	if (priv == NULL || pub == NULL || key_path == NULL || jwks_path == NULL)
 		goto out;
-	if (hmac)
-		priv_len = strlen(priv);
+	priv_len = strlen(priv);
 	if (secfile_write_atomic(key_path, priv, priv_len, 0600, &v) != 0 ||
 	    secfile_write_atomic(jwks_path, pub, strlen(pub), hmac ? 0600 : 0644, &v) != 0) {
 		fprintf(stderr, "pam-jwtctl: %s\n", v.reason);
@@ -336,8 +324,6 @@ static int cmd_keygen(int argc, char **argv)
 out:
 	if (rc != EXIT_ACCEPTED && v.code == VERDICT_REJECT && abs_dir != NULL)
 		fprintf(stderr, "pam-jwtctl: key generation failed\n");
-	if (hmac && priv != NULL)
-		priv_len = strlen(priv);
 	secmem_free(priv, priv_len);
 	secmem_free_string(pub);
 	free(key_path);
@@ -346,6 +332,8 @@ out:
 	json_decref(jwks);
 	jwk_wipe_secrets(jwk);
 	json_decref(jwk);
+	jwk_wipe_secrets(priv_jwk);
+	json_decref(priv_jwk);
 	jwa_key_clear(&key);
 	return rc;
 }
@@ -422,7 +410,7 @@ static int cmd_issue(int argc, char **argv)
 	struct jwa_key key;
 	struct verdict v;
 	json_t *claims = NULL;
-	char *key_kid = NULL, *jti = NULL, *token = NULL;
+	char *key_kid = NULL, *jti = NULL, *token = NULL, *abs_key = NULL;
 	int c, rc = EXIT_UNAVAILABLE;
 
 	memset(&key, 0, sizeof(key));
@@ -469,8 +457,10 @@ static int cmd_issue(int argc, char **argv)
 		usage(stderr);
 		goto out;
 	}
-	if (key_load_private(key_path, alg, kid, &key, &key_kid, &v) != 0) {
-		fprintf(stderr, "pam-jwtctl: %s: %s\n", key_path, v.reason);
+	abs_key = realpath(key_path, NULL);
+	if (abs_key == NULL || key_load_private(abs_key, alg, kid, &key, &key_kid, &v) != 0) {
+		fprintf(stderr, "pam-jwtctl: %s: %s\n", key_path,
+			abs_key == NULL ? strerror(errno) : v.reason);
 		goto out;
 	}
 	jti = random_jti();
@@ -497,6 +487,7 @@ static int cmd_issue(int argc, char **argv)
 	rc = EXIT_ACCEPTED;
 out:
 	secmem_free_string(token);
+	free(abs_key);
 	free(jti);
 	free(key_kid);
 	json_decref(claims);

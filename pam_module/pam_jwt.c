@@ -53,7 +53,8 @@ static void verified_data_cleanup(pam_handle_t *pamh, void *data, int error_stat
 	free(data);
 }
 
-static int load_config(pam_handle_t *pamh, int argc, const char **argv, struct config *cfg)
+static int load_config(pam_handle_t *pamh, int argc, const char **argv, int need_keys,
+		       struct config *cfg)
 {
 	struct verdict v;
 	int rc = PAM_SUCCESS;
@@ -64,7 +65,8 @@ static int load_config(pam_handle_t *pamh, int argc, const char **argv, struct c
 		rc = PAM_BUF_ERR;
 		goto out;
 	}
-	if (config_from_args(cfg, argc, argv, &v) != 0 || config_validate(cfg, &v) != 0) {
+	if (config_from_args(cfg, argc, argv, &v) != 0 ||
+	    (need_keys && config_validate(cfg, &v) != 0)) {
 		log_verdict(pamh, LOG_ERR, NULL, &v);
 		rc = pam_code_for(v.code);
 	}
@@ -121,7 +123,9 @@ PAM_JWT_EXPORT int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc,
 
 	(void)flags;
 	verdict_init(&v);
-	rc = load_config(pamh, argc, argv, &cfg);
+	/* Nothing from an earlier attempt on this handle may count for this one. */
+	pam_set_data(pamh, PAM_JWT_DATA_VERIFIED, NULL, NULL);
+	rc = load_config(pamh, argc, argv, 1, &cfg);
 	if (rc != PAM_SUCCESS)
 		goto out;
 	rc = pam_get_user(pamh, &user, NULL);
@@ -209,13 +213,14 @@ PAM_JWT_EXPORT int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, con
 	(void)flags;
 	memset(&cfg, 0, sizeof(cfg));
 	verdict_init(&v);
+	/* Options are checked for every login, so a bad account line never goes unnoticed. */
+	rc = load_config(pamh, argc, argv, 0, &cfg);
+	if (rc != PAM_SUCCESS)
+		goto out;
 	if (pam_get_data(pamh, PAM_JWT_DATA_VERIFIED, &data) != PAM_SUCCESS || data == NULL) {
 		rc = PAM_IGNORE;
 		goto out;
 	}
-	rc = load_config(pamh, argc, argv, &cfg);
-	if (rc != PAM_SUCCESS)
-		goto out;
 	if (pam_get_user(pamh, &user, NULL) != PAM_SUCCESS || user == NULL) {
 		rc = PAM_USER_UNKNOWN;
 		goto out;

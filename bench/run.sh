@@ -1,0 +1,19 @@
+#!/bin/sh
+# Benchmarks (make bench): token verification against raw OpenSSL, then whole PAM logins
+# against pam_permit.so. Each prints a Markdown table. Exit status: 0 when the benchmarks
+# ran (a missed target is reported in the tables, not as a failure), 1 on an error.
+set -u
+cd "$(dirname "$0")/.." || exit 1
+BUILD=${BUILD:-build}
+export BUILD
+rc=0
+
+"$BUILD/bench/bench_verify" || rc=1
+echo
+if [ "$(id -u)" = 0 ]; then
+	bench/bench_pam.sh || rc=1
+else
+	echo "bench_pam.sh skipped: it needs root (a temporary /etc/pam.d service and a" \
+	     "temporary user for pamtester); run 'make bench' as root for the PAM table."
+fi
+exit $rc

@@ -1,0 +1,137 @@
+#!/bin/bash
+# pam_jwt demo (`make demo`, as root): log in with a signed JWT through a real PAM stack.
+#
+# Builds nothing. In a temp dir it makes a key pair with `pam-jwtctl keygen`, a config,
+# a temporary user and a temporary PAM service /etc/pam.d/pamjwt-demo-PID that loads the
+# freshly built module by its absolute path; it mints tokens with `pam-jwtctl issue` and
+# feeds them to pamtester. No existing file in /etc/pam.d is changed, and everything the
+# demo created is removed when it ends, also on failure or Ctrl-C.
+set -u
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+BUILD_DIR=${BUILD_DIR:-$TOP/${BUILD:-build}}
+source "$TOP/tests/integration/common.sh"
+
+say() { printf '%s\n' "$*"; }
+step() { printf '\n\033[1m%s\033[0m\n' "$*"; }
+[ -t 1 ] || step() { printf '\n== %s\n' "$*"; }
+
+if [ "$(id -u)" != 0 ]; then
+	say "demo: run as root (it adds a temporary user and PAM service): sudo make demo" >&2
+	exit 1
+fi
+if ! pj_have_build; then
+	say "demo: $PJ_MOD or $PJ_CTL is missing: run make first" >&2
+	exit 1
+fi
+if ! command -v pamtester >/dev/null; then
+	say "demo: pamtester is not installed (make deps)" >&2
+	exit 1
+fi
+
+PJ_SERVICE_PREFIX=pamjwt-demo-$$
+PJ_USER_PREFIX=pjdemo
+pj_tmpdir || exit 1
+pj_store_dir || exit 1
+pj_keygen ES256 demo-es256 || { say "demo: keygen failed" >&2; exit 1; }
+KEY=$PJ_TMP/keys/demo-es256.key
+ISS=https://idp.demo.example
+AUD=pamjwt-demo
+CONF=$PJ_TMP/pam_jwt.conf
+cat >"$CONF" <<EOF
+issuer = $ISS
+audience = $AUD
+jwks = $PJ_TMP/keys/demo-es256.jwks
+store_dir = $PJ_STORE
+EOF
+chmod 0600 "$CONF"
+pj_add_user -M -c "pam_jwt demo user" || { say "demo: cannot add a user" >&2; exit 1; }
+U=$PJ_USER
+OTHER=$(pj_unused_user)
+pj_syslog_start || true
+pj_service login <<EOF
+auth     required $PJ_MOD config=$CONF
+account  required $PJ_MOD config=$CONF
+EOF
+SVC=$PJ_SERVICE
+
+step "Set-up (temporary, removed at the end)"
+say "  key pair     pam-jwtctl keygen --alg ES256 --kid demo-es256"
+say "  config       $CONF:"
+sed 's/^/                 /' "$CONF"
+say "  PAM service  /etc/pam.d/$SVC:"
+sed 's/^/                 /' "/etc/pam.d/$SVC"
+say "  user         $U"
+case $PJ_LOG_MODE in
+own) say "  syslog       no syslog daemon here: a temporary listener on /dev/log shows the log" ;;
+authlog) say "  syslog       reading $PJ_LOG_SRC" ;;
+*) say "  syslog       unreadable: refusal reasons come from pam-jwtctl verify instead" ;;
+esac
+
+# show_token FILE: the token's header and claims, decoded (not verified)
+show_token() {
+	"$PJ_PY" - "$1" <<-'EOF'
+	import base64, json, sys, time
+	def part(s): return json.loads(base64.urlsafe_b64decode(s + "=" * (-len(s) % 4)))
+	tok = open(sys.argv[1]).read().strip()
+	h, p, s = tok.split(".")
+	claims = part(p)
+	print("  token        %s...%s (%d bytes)" % (tok[:24], tok[-12:], len(tok)))
+	print("  header       %s" % json.dumps(part(h), separators=(", ", ": ")))
+	print("  claims       %s" % json.dumps(claims, separators=(", ", ": ")))
+	if "exp" in claims:
+	    left = claims["exp"] - int(time.time())
+	    print("  expires      %s" % ("in %d s" % left if left >= 0 else "%d s ago" % -left))
+	EOF
+}
+
+# attempt USER TOKENFILE: run pamtester and show its verdict and the module's log line
+attempt() {
+	local user=$1 tok=$2 rc=0
+	say "  \$ pamtester $SVC $user authenticate acct_mgmt    (token on stdin)"
+	[ "$PJ_LOG_MODE" = none ] || pj_log_mark
+	pj_pamtester "$SVC" "$user" "$tok" authenticate acct_mgmt || rc=$?
+	if [ "$rc" = 0 ]; then
+		say "  result       LOGGED IN: authenticate and acct_mgmt succeeded"
+	else
+		say "  result       REFUSED: $(grep -v -e 'invoking pam_start' -e 'performing operation' \
+			"$PJ_TMP/pamtester.out" | grep -o 'pamtester: .*' | tail -1 | sed 's/^pamtester: //')"
+	fi
+	if [ "$PJ_LOG_MODE" != none ]; then
+		pj_log_new | grep -F 'pam_jwt(' | sed 's/^<[0-9]*>//; s/^\(.\{15\}\) /\1 /' |
+			sed 's/^/  log          /'
+	else
+		say "  verify       $("$PJ_CTL" verify -c "$CONF" -u "$user" - <"$tok" 2>&1 | head -1)"
+	fi
+}
+
+step "1. A valid token for $U"
+pj_token_file valid --key "$KEY" --kid demo-es256 -u "$U" --iss "$ISS" --aud "$AUD" --ttl 15m
+VALID=$PJ_TOKEN
+show_token "$VALID"
+attempt "$U" "$VALID"
+
+step "2. The same token with one character of its signature changed"
+pj_tamper_sig "$VALID" "$PJ_TMP/tok/tampered"
+show_token "$PJ_TMP/tok/tampered"
+attempt "$U" "$PJ_TMP/tok/tampered"
+
+step "3. A token that expired an hour ago (minted with --now two hours back, --ttl 1h)"
+pj_token_file expired --key "$KEY" --kid demo-es256 -u "$U" --iss "$ISS" --aud "$AUD" \
+	--now "$(($(date +%s) - 7200))" --ttl 1h
+show_token "$PJ_TOKEN"
+attempt "$U" "$PJ_TOKEN"
+
+step "4. A valid token for another user ($OTHER), presented by $U"
+pj_token_file other --key "$KEY" --kid demo-es256 -u "$OTHER" --iss "$ISS" --aud "$AUD"
+show_token "$PJ_TOKEN"
+attempt "$U" "$PJ_TOKEN"
+
+step "Clean-up"
+say "  removing /etc/pam.d/$SVC, user $U, keys and config"
+pj_run_cleanup
+if [ ! -e "/etc/pam.d/$SVC" ] && ! getent passwd "$U" >/dev/null && [ ! -e "$PJ_TMP" ]; then
+	say "  done: nothing of the demo is left"
+else
+	say "  warning: something could not be removed" >&2
+	exit 1
+fi

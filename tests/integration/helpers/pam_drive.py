@@ -1,0 +1,103 @@
+"""Drive a PAM service through the real libpam with an unbounded conversation.
+
+Usage: pam_drive.py SERVICE USER TOKEN_FILE OP...   (OP: authenticate, acct_mgmt, setcred)
+
+pamtester answers prompts through libpam_misc's misc_conv, which reads at most 4095
+bytes per answer; this driver answers every prompt with the whole first line of
+TOKEN_FILE, however long, so that the module's own size limits can be tested. The token
+is read from a file so that it never appears in a command line.
+
+Prints one line per operation ("OP: PAM message") and exits with the PAM code of the
+first operation that failed, or 0.
+"""
+import ctypes
+import sys
+
+PAM_PROMPT_ECHO_OFF = 1
+PAM_PROMPT_ECHO_ON = 2
+PAM_ESTABLISH_CRED = 0x0002
+
+
+class PamMessage(ctypes.Structure):
+    _fields_ = [("msg_style", ctypes.c_int), ("msg", ctypes.c_char_p)]
+
+
+class PamResponse(ctypes.Structure):
+    _fields_ = [("resp", ctypes.c_void_p), ("resp_retcode", ctypes.c_int)]
+
+
+CONV_FUNC = ctypes.CFUNCTYPE(
+    ctypes.c_int,
+    ctypes.c_int,
+    ctypes.POINTER(ctypes.POINTER(PamMessage)),
+    ctypes.POINTER(ctypes.POINTER(PamResponse)),
+    ctypes.c_void_p,
+)
+
+
+class PamConv(ctypes.Structure):
+    _fields_ = [("conv", CONV_FUNC), ("appdata_ptr", ctypes.c_void_p)]
+
+
+def main():
+    service, user, token_file = sys.argv[1:4]
+    ops = sys.argv[4:] or ["authenticate"]
+    with open(token_file, "rb") as f:
+        answer = f.readline().rstrip(b"\r\n")
+
+    libc = ctypes.CDLL("libc.so.6")
+    libc.calloc.restype = ctypes.c_void_p
+    libc.calloc.argtypes = [ctypes.c_size_t, ctypes.c_size_t]
+    libc.strdup.restype = ctypes.c_void_p
+    libc.strdup.argtypes = [ctypes.c_char_p]
+    pam = ctypes.CDLL("libpam.so.0")
+    pam.pam_start.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.POINTER(PamConv),
+                              ctypes.POINTER(ctypes.c_void_p)]
+    pam.pam_strerror.restype = ctypes.c_char_p
+    pam.pam_strerror.argtypes = [ctypes.c_void_p, ctypes.c_int]
+    for name in ("pam_authenticate", "pam_acct_mgmt", "pam_setcred", "pam_end"):
+        getattr(pam, name).argtypes = [ctypes.c_void_p, ctypes.c_int]
+
+    def converse(count, messages, responses, _appdata):
+        # The reply array and its strings are freed by libpam: allocate them with malloc.
+        replies = libc.calloc(count, ctypes.sizeof(PamResponse))
+        if not replies:
+            return 5  # PAM_BUF_ERR
+        reply = ctypes.cast(replies, ctypes.POINTER(PamResponse))
+        for i in range(count):
+            message = messages[i].contents
+            if message.msg_style in (PAM_PROMPT_ECHO_OFF, PAM_PROMPT_ECHO_ON):
+                reply[i].resp = libc.strdup(answer)
+            elif message.msg:
+                print("# message: %s" % message.msg.decode(errors="replace"))
+        responses[0] = reply
+        return 0
+
+    conv = PamConv(CONV_FUNC(converse), None)
+    handle = ctypes.c_void_p()
+    rc = pam.pam_start(service.encode(), user.encode(), ctypes.byref(conv),
+                       ctypes.byref(handle))
+    if rc != 0:
+        print("pam_start failed: %d" % rc)
+        return rc
+    status = 0
+    for op in ops:
+        if op == "authenticate":
+            rc = pam.pam_authenticate(handle, 0)
+        elif op == "acct_mgmt":
+            rc = pam.pam_acct_mgmt(handle, 0)
+        elif op == "setcred":
+            rc = pam.pam_setcred(handle, PAM_ESTABLISH_CRED)
+        else:
+            print("unknown operation %s" % op)
+            rc = 26  # PAM_ABORT
+        print("# %s: %s" % (op, pam.pam_strerror(handle, rc).decode()))
+        if rc != 0:
+            status = rc
+            break
+    pam.pam_end(handle, status)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1188 @@
+/*
+ * pam_jwt.so driven through the real Linux-PAM library, without root.
+ *
+ * Each test writes a private PAM configuration directory (pam_start_confdir, Linux-PAM
+ * >= 1.5.2) whose service file loads the module by absolute path, plus the key and
+ * config files it names, all in a fresh 0700 temporary directory owned by the running
+ * user. Keys and tokens are made in-process with the core API. The PAM user is the
+ * running user (root when run as root), so getpwnam() finds it.
+ *
+ * The module is $BUILD_DIR/pam_jwt.so when BUILD_DIR is set (tests/run-all.sh sets it);
+ * otherwise the build directory this binary was built into (build-asan/tests/x ->
+ * build-asan/pam_jwt.so); otherwise build/pam_jwt.so under the repository top.
+ * pam_syslog output goes to syslog and is not looked at.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <security/pam_appl.h>
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+
+#include <jansson.h>
+
+#include "b64url.h"
+#include "jwa.h"
+#include "jwt.h"
+#include "keys.h"
+
+#define SERVICE "pamjwt-test"
+#define KID_ES "test-es256"
+#define KID_HS "test-hs256"
+#define NO_SUCH_USER "pamjwt-no-such-user-7f3a"
+#define MAX_PROMPTS 8
+
+/* ---- state shared by all tests (made once in group setup) ----------------------- */
+
+static char g_top[PATH_MAX];
+static char g_module[PATH_MAX];
+static char g_user[256];
+static struct jwa_key g_es;       /* ES256 signing key; its public half is in the JWKS */
+static struct jwa_key g_es_other; /* a different ES256 key, same kid: forged tokens */
+static struct jwa_key g_hs;       /* HS256 secret */
+static char *g_es_jwks;           /* JWKS text with the public ES256 key */
+static char *g_hs_jwks;           /* JWKS text with the HS256 secret */
+static int g_jti;
+/* Our own reference to the module, held until exit: libpam dlclose()s it in pam_end(), and
+ * under ASan a leak found at exit in an unloaded module has no symbols (its frames are
+ * "<unknown module>" or, worse, misattributed to whatever reuses the addresses). */
+static void *g_module_ref;
+
+/* ---- per-test fixture --------------------------------------------------------------- */
+
+struct fx {
+	char dir[PATH_MAX];     /* private 0700 temp dir */
+	char confdir[PATH_MAX]; /* dir/pam.d */
+	char jwks[PATH_MAX];    /* dir/es.jwks (0644) */
+	char conf[PATH_MAX];    /* dir/empty.conf (0644): keeps /etc/security out of it */
+	pam_handle_t *pamh;
+};
+
+/* The conversation: answers ECHO_OFF prompts in order, records what it was shown. */
+struct conv_state {
+	const char *answers[4];
+	size_t n_answers;
+	size_t next;
+	int echo_off;                      /* ECHO_OFF prompts asked */
+	int echo_on;                       /* ECHO_ON prompts asked (none expected) */
+	int infos;                         /* ERROR_MSG + TEXT_INFO messages */
+	char prompts[MAX_PROMPTS][256];    /* text of the ECHO_OFF prompts */
+};
+
+static int test_conv(int num_msg, const struct pam_message **msg, struct pam_response **resp,
+		     void *appdata)
+{
+	struct conv_state *cs = appdata;
+	struct pam_response *r;
+	int i;
+
+	*resp = NULL;
+	if (num_msg <= 0 || num_msg > PAM_MAX_NUM_MSG)
+		return PAM_CONV_ERR;
+	r = calloc((size_t)num_msg, sizeof(*r));
+	if (r == NULL)
+		return PAM_BUF_ERR;
+	for (i = 0; i < num_msg; i++) {
+		switch (msg[i]->msg_style) {
+		case PAM_PROMPT_ECHO_OFF:
+			if (cs->echo_off < MAX_PROMPTS)
+				snprintf(cs->prompts[cs->echo_off], sizeof(cs->prompts[0]), "%s",
+					 msg[i]->msg != NULL ? msg[i]->msg : "(null)");
+			cs->echo_off++;
+			if (cs->next >= cs->n_answers)
+				goto fail;
+			r[i].resp = strdup(cs->answers[cs->next++]);
+			if (r[i].resp == NULL)
+				goto fail;
+			break;
+		case PAM_PROMPT_ECHO_ON:
+			cs->echo_on++;
+			goto fail;
+		case PAM_ERROR_MSG:
+		case PAM_TEXT_INFO:
+			cs->infos++;
+			break;
+		default:
+			goto fail;
+		}
+	}
+	*resp = r;
+	return PAM_SUCCESS;
+fail:
+	for (i = 0; i < num_msg; i++) {
+		if (r[i].resp != NULL) {
+			explicit_bzero(r[i].resp, strlen(r[i].resp));
+			free(r[i].resp);
+		}
+	}
+	free(r);
+	return PAM_CONV_ERR;
+}
+
+/* ---- small helpers --------------------------------------------------------------------- */
+
+/* snprintf result check: 1 when the output fit. */
+static int fits(int n, size_t size)
+{
+	return n >= 0 && (size_t)n < size;
+}
+
+static int write_file_mode(const char *path, const char *text, mode_t mode)
+{
+	size_t len = strlen(text), done = 0;
+	int fd, rc = -1;
+
+	(void)unlink(path);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -1;
+	while (done < len) {
+		ssize_t n = write(fd, text + done, len - done);
+		if (n <= 0)
+			goto out;
+		done += (size_t)n;
+	}
+	if (fchmod(fd, mode) != 0)
+		goto out;
+	rc = 0;
+out:
+	close(fd);
+	return rc;
+}
+
+static void path_in(const struct fx *f, const char *name, char *out, size_t size)
+{
+	int n = snprintf(out, size, "%s/%s", f->dir, name);
+
+	assert_true(n > 0 && (size_t)n < size);
+}
+
+/* Write the service file from a template: $MOD module path, $STD = "config=$CONF
+ * jwks=$JWKS", $JWKS, $CONF, $DIR. */
+static void fx_service(struct fx *f, const char *tmpl)
+{
+	char out[8192], path[PATH_MAX + 64], std[2 * PATH_MAX + 32];
+	const char *p = tmpl, *rep;
+	size_t o = 0, skip, rl;
+
+	snprintf(std, sizeof(std), "config=%s jwks=%s", f->conf, f->jwks);
+	while (*p != '\0') {
+		rep = NULL;
+		skip = 0;
+		if (strncmp(p, "$MOD", 4) == 0) {
+			rep = g_module;
+			skip = 4;
+		} else if (strncmp(p, "$STD", 4) == 0) {
+			rep = std;
+			skip = 4;
+		} else if (strncmp(p, "$JWKS", 5) == 0) {
+			rep = f->jwks;
+			skip = 5;
+		} else if (strncmp(p, "$CONF", 5) == 0) {
+			rep = f->conf;
+			skip = 5;
+		} else if (strncmp(p, "$DIR", 4) == 0) {
+			rep = f->dir;
+			skip = 4;
+		}
+		if (rep != NULL) {
+			rl = strlen(rep);
+			assert_true(o + rl < sizeof(out));
+			memcpy(out + o, rep, rl);
+			o += rl;
+			p += skip;
+		} else {
+			assert_true(o + 1 < sizeof(out));
+			out[o++] = *p++;
+		}
+	}
+	out[o] = '\0';
+	snprintf(path, sizeof(path), "%s/%s", f->confdir, SERVICE);
+	assert_int_equal(write_file_mode(path, out, 0644), 0);
+}
+
+static void fx_end(struct fx *f, int status)
+{
+	if (f->pamh != NULL)
+		pam_end(f->pamh, status);
+	f->pamh = NULL;
+}
+
+/* Start a PAM transaction for `user` against the fixture's service file. */
+static void fx_start(struct fx *f, const char *user, struct conv_state *cs)
+{
+	static struct pam_conv conv;
+
+	conv.conv = test_conv;
+	conv.appdata_ptr = cs;
+	fx_end(f, PAM_SUCCESS);
+	assert_int_equal(pam_start_confdir(SERVICE, user, &conv, f->confdir, &f->pamh),
+			 PAM_SUCCESS);
+	assert_non_null(f->pamh);
+}
+
+static void conv_answers(struct conv_state *cs, const char *a0, const char *a1)
+{
+	memset(cs, 0, sizeof(*cs));
+	if (a0 != NULL)
+		cs->answers[cs->n_answers++] = a0;
+	if (a1 != NULL)
+		cs->answers[cs->n_answers++] = a1;
+}
+
+/* Start, pam_authenticate with one answer, and return its result (handle stays open). */
+static int fx_auth(struct fx *f, const char *user, struct conv_state *cs, const char *answer)
+{
+	conv_answers(cs, answer, NULL);
+	fx_start(f, user, cs);
+	return pam_authenticate(f->pamh, 0);
+}
+
+/* A token signed by `key` for `sub`; iat/exp relative to now; extra is a JSON object
+ * merged over the standard claims (may be NULL). */
+static char *mint(const struct jwa_key *key, const char *kid, const char *sub,
+		  long iat_delta, long exp_delta, const char *extra)
+{
+	int64_t now = (int64_t)time(NULL);
+	json_t *claims, *more;
+	char jti[32];
+	char *token;
+
+	snprintf(jti, sizeof(jti), "t-%d", ++g_jti);
+	claims = json_pack("{s:s, s:I, s:I, s:s}", "sub", sub, "iat",
+			   (json_int_t)(now + iat_delta), "exp", (json_int_t)(now + exp_delta),
+			   "jti", jti);
+	assert_non_null(claims);
+	if (extra != NULL) {
+		more = json_loads(extra, 0, NULL);
+		assert_non_null(more);
+		assert_int_equal(json_object_update(claims, more), 0);
+		json_decref(more);
+	}
+	token = jwt_mint(key, kid, claims);
+	json_decref(claims);
+	assert_non_null(token);
+	return token;
+}
+
+static char *mint_es(const char *extra)
+{
+	return mint(&g_es, KID_ES, g_user, 0, 600, extra);
+}
+
+/* "header.payload.sig" from raw JSON texts (no real signature). */
+static char *unsigned_token(const char *header, const char *payload, const char *sig)
+{
+	char *h = b64url_encode_alloc((const unsigned char *)header, strlen(header));
+	char *p = b64url_encode_alloc((const unsigned char *)payload, strlen(payload));
+	char *t = NULL;
+
+	assert_non_null(h);
+	assert_non_null(p);
+	assert_true(asprintf(&t, "%s.%s.%s", h, p, sig) > 0);
+	free(h);
+	free(p);
+	return t;
+}
+
+static char *jwks_text(const struct jwa_key *key, const char *kid)
+{
+	json_t *jwk = jwk_from_key(key, kid), *doc;
+	char *text;
+
+	assert_non_null(jwk);
+	doc = json_pack("{s:[o]}", "keys", jwk);
+	assert_non_null(doc);
+	text = json_dumps(doc, JSON_INDENT(2));
+	json_decref(doc);
+	assert_non_null(text);
+	return text;
+}
+
+static void es_keygen(struct jwa_key *key)
+{
+	memset(key, 0, sizeof(*key));
+	key->alg = JWA_ES256;
+	key->pkey = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	assert_non_null(key->pkey);
+	assert_null(jwa_key_check(key));
+}
+
+static void *open_module(void)
+{
+	void *h = dlopen(g_module, RTLD_NOW | RTLD_LOCAL);
+
+	if (h == NULL)
+		print_error("dlopen(%s): %s\n", g_module, dlerror());
+	assert_non_null(h);
+	return h;
+}
+
+/* ---- setup / teardown ----------------------------------------------------------------- */
+
+static int find_top(void)
+{
+	char dir[PATH_MAX], probe[PATH_MAX + 64];
+	char *slash;
+
+	if (getcwd(dir, sizeof(dir)) == NULL)
+		return -1;
+	for (;;) {
+		snprintf(probe, sizeof(probe), "%s/pam_module/pam_jwt.c", dir);
+		if (access(probe, F_OK) == 0) {
+			snprintf(g_top, sizeof(g_top), "%s", dir);
+			return 0;
+		}
+		slash = strrchr(dir, '/');
+		if (slash == NULL || slash == dir)
+			return -1;
+		*slash = '\0';
+	}
+}
+
+static int find_module(void)
+{
+	const char *env = getenv("BUILD_DIR");
+	char exe[PATH_MAX], *slash;
+	ssize_t n;
+
+	if (env != NULL && env[0] != '\0') {
+		if (!fits(snprintf(g_module, sizeof(g_module), "%s%s%s/pam_jwt.so",
+				   env[0] == '/' ? "" : g_top, env[0] == '/' ? "" : "/", env),
+			  sizeof(g_module)))
+			return -1;
+		return access(g_module, R_OK) == 0 ? 0 : -1;
+	}
+	/* BUILD/tests/test_pam_stack -> BUILD/pam_jwt.so */
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n > 0) {
+		exe[n] = '\0';
+		for (int i = 0; i < 2 && (slash = strrchr(exe, '/')) != NULL; i++)
+			*slash = '\0';
+		if (fits(snprintf(g_module, sizeof(g_module), "%s/pam_jwt.so", exe),
+			 sizeof(g_module)) &&
+		    exe[0] == '/' && access(g_module, R_OK) == 0)
+			return 0;
+	}
+	if (!fits(snprintf(g_module, sizeof(g_module), "%s/build/pam_jwt.so", g_top),
+		  sizeof(g_module)))
+		return -1;
+	return access(g_module, R_OK) == 0 ? 0 : -1;
+}
+
+static int group_setup(void **state)
+{
+	struct passwd *pw = getpwuid(getuid());
+	(void)state;
+
+	if (find_top() != 0) {
+		print_error("cannot find the repository top from the current directory\n");
+		return -1;
+	}
+	if (find_module() != 0) {
+		print_error("module not found: %s (run make first)\n", g_module);
+		return -1;
+	}
+	if (pw == NULL || strlen(pw->pw_name) >= sizeof(g_user)) {
+		print_error("the running uid has no passwd entry\n");
+		return -1;
+	}
+	snprintf(g_user, sizeof(g_user), "%s", pw->pw_name);
+	g_module_ref = dlopen(g_module, RTLD_NOW | RTLD_LOCAL);
+	if (g_module_ref == NULL) {
+		print_error("dlopen(%s): %s\n", g_module, dlerror());
+		return -1;
+	}
+	es_keygen(&g_es);
+	es_keygen(&g_es_other);
+	memset(&g_hs, 0, sizeof(g_hs));
+	g_hs.alg = JWA_HS256;
+	g_hs.secret_len = 32;
+	g_hs.secret = malloc(g_hs.secret_len);
+	if (g_hs.secret == NULL || RAND_bytes(g_hs.secret, (int)g_hs.secret_len) != 1)
+		return -1;
+	g_es_jwks = jwks_text(&g_es, KID_ES);
+	g_hs_jwks = jwks_text(&g_hs, KID_HS);
+	fprintf(stderr, "# module %s, user %s\n", g_module, g_user);
+	return 0;
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	jwa_key_clear(&g_es);
+	jwa_key_clear(&g_es_other);
+	jwa_key_clear(&g_hs);
+	free(g_es_jwks);
+	free(g_hs_jwks);
+	return 0;
+}
+
+static int fx_setup(void **state)
+{
+	const char *tmp = getenv("TMPDIR");
+	struct fx *f = calloc(1, sizeof(*f));
+
+	if (f == NULL)
+		return -1;
+	if (!fits(snprintf(f->dir, sizeof(f->dir), "%s/pamjwt-stack.XXXXXX",
+			   tmp != NULL && tmp[0] == '/' ? tmp : "/tmp"), sizeof(f->dir) - 64))
+		goto fail;
+	if (mkdtemp(f->dir) == NULL || chmod(f->dir, 0700) != 0)
+		goto fail;
+	if (!fits(snprintf(f->confdir, sizeof(f->confdir), "%s/pam.d", f->dir),
+		  sizeof(f->confdir)) ||
+	    !fits(snprintf(f->jwks, sizeof(f->jwks), "%s/es.jwks", f->dir), sizeof(f->jwks)) ||
+	    !fits(snprintf(f->conf, sizeof(f->conf), "%s/empty.conf", f->dir), sizeof(f->conf)))
+		goto fail;
+	if (mkdir(f->confdir, 0700) != 0 || write_file_mode(f->jwks, g_es_jwks, 0644) != 0 ||
+	    write_file_mode(f->conf, "# empty\n", 0644) != 0)
+		goto fail;
+	*state = f;
+	return 0;
+fail:
+	print_error("fixture setup in %s failed: %s\n", f->dir, strerror(errno));
+	free(f);
+	return -1;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	(void)chmod(path, flag == FTW_DP ? 0700 : 0600);
+	return remove(path);
+}
+
+static int fx_teardown(void **state)
+{
+	struct fx *f = *state;
+
+	if (f == NULL)
+		return 0;
+	fx_end(f, PAM_SUCCESS);
+	(void)nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	free(f);
+	return 0;
+}
+
+/* ---- the tests ------------------------------------------------------------------------ */
+
+static void test_valid_token_auth_acct_setcred(void **state)
+{
+	struct fx *f = *state;
+	struct conv_state cs;
+	char *tok = mint_es(NULL);
+
+	fx_service(f, "auth required $MOD $STD\n"
+		      "account required $MOD $STD\n");
+	assert_int_equal(fx_auth(f, g_user, &cs, tok), PAM_SUCCESS);
+	assert_int_equal(cs.echo_off, 1);
+	assert_int_equal(cs.echo_on, 0);
+	assert_int_equal(pam_acct_mgmt(f->pamh, 0), PAM_SUCCESS);
+	assert_int_equal(pam_setcred(f->pamh, PAM_ESTABLISH_CRED), PAM_SUCCESS);
+	assert_int_equal(pam_setcred(f->pamh, PAM_DELETE_CRED), PAM_SUCCESS);
+	free(tok);
+}
+
+static void test_hmac_jwks_private_ok(void **state)
+{
+	struct fx *f = *state;
+	struct conv_state cs;
+	char *tok = mint(&g_hs, KID_HS, g_user, 0, 600, NULL);
+	char hs[PATH_MAX];
+
+	path_in(f, "hs.jwks", hs, sizeof(hs));
+	assert_int_equal(write_file_mode(hs, g_hs_jwks, 0600), 0);
+	fx_service(f, "auth required $MOD config=$CONF jwks=$DIR/hs.jwks\n");
+	assert_int_equal(fx_auth(f, g_user, &cs, tok), PAM_SUCCESS);
+	free(tok);
+}
+
+static void test_pem_key_option(void **state)
+{
+	struct fx *f = *state;
+	struct conv_state cs;
+	char *tok = mint_es(NULL);
+	char pem[PATH_MAX];
+	BIO *bio = BIO_new(BIO_s_mem());
+	char *text = NULL;
+	long len;
+
+	assert_non_null(bio);
+	assert_int_equal(PEM_write_bio_PUBKEY(bio, g_es.pkey), 1);
+	len = BIO_get_mem_data(bio, &text);
+	assert_true(len > 0);
+	text = strndup(text, (size_t)len);
+	BIO_free(bio);
+	path_in(f, "es.pem", pem, sizeof(pem));
+	assert_int_equal(write_file_mode(pem, text, 0644), 0);
+	fx_service(f, "auth required $MOD config=$CONF key=ES256:" KID_ES ":$DIR/es.pem\n");
+	assert_int_equal(fx_auth(f, g_user, &cs, tok), PAM_SUCCESS);
+	free(text);
+	free(tok);
+}
+
+static void test_bad_signature(void **state)
+{
+	struct fx *f = *state;
+	struct conv_state cs;
+	/* Same kid and alg, signed by a key the JWKS does not hold. */
+	char *tok = mint(&g_es_other, KID_ES, g_user, 0, 600, NULL);
+
+	fx_service(f, "auth required $MOD $STD\n");
+	assert_int_equal(fx_auth(f, g_user, &cs, tok), PAM_AUTH_ERR);
+	assert_int_equal(cs.echo_off, 1);
+	free(tok);
+}
+
+static void test_tampered_payload(void **state)
+{
+	struct fx *f = *state;
+	struct conv_state cs;
+	char *good = mint_es(NULL);
+	char *other = mint_es("{\"role\": \"admin\"}");
+	char *tok = NULL;
+	const char *d1 = strchr(good, '.'), *d2 = strchr(d1 + 1, '.');
+	const char *o1 = strchr(other, '.'), *o2 = strchr(o1 + 1, '.');
+
+	/* header of good, payload of other, signature of good */
+	assert_true(asprintf(&tok, "%.*s.%.*s%s", (int)(d1 - good), good, (int)(o2 - o1 - 1),
+			     o1 + 1, d2) > 0);
+	fx_service(f, "auth required $MOD $STD\n");
+	assert_int_equal(fx_auth(f, g_user, &cs, tok), PAM_AUTH_ERR);
+	free(tok);
+	free(good);
+	free(other);
+}
+
+static void test_expired(void **state)
+{
+	struct fx *f = *state;
+	struct conv_state cs;
+	char *tok = mint(&g_es, KID_ES, g_user, -7200, -3600, NULL);
+
+	fx_service(f, "auth required $MOD $STD\n");
+	assert_int_equal(fx_auth(f, g_user, &cs, tok), PAM_AUTH_ERR);
+	free(tok);
+}
+
+static void test_wrong_user(void **state)
+{
+	struct fx *f = *state;
+	struct conv_state cs;
+	char *tok = mint(&g_es, KID_ES, "someone-else", 0, 600, NULL);
+
+	fx_service(f, "auth required $MOD $STD\n");
+	assert_int_equal(fx_auth(f, g_user, &cs, tok), PAM_AUTH_ERR);
+	free(tok);
+}
+
+static void test_user_not_in_passwd(void **state)
+{
+	struct fx *f = *state;
+	struct conv_state cs;
+	char *tok = mint(&g_es, KID_ES, NO_SUCH_USER, 0, 600, NULL);
+
+	assert_null(getpwnam(NO_SUCH_USER));
+	fx_service(f, "auth required $MOD $STD\n");
+	assert_int_equal(fx_auth(f, NO_SUCH_USER, &cs, tok), PAM_USER_UNKNOWN);
+	free(tok);
+}
+
+static void test_jwks_missing_or_unreadable(void **state)
+{
+	struct fx *f = *state;
+	struct conv_state cs;
+	char *tok = mint_es(NULL);
+	char path[PATH_MAX];
+
+	/* missing */
+	fx_service(f, "auth required $MOD config=$CONF jwks=$DIR/missing.jwks\n");
+	assert_int_equal(fx_auth(f, g_user, &cs, tok), PAM_AUTHINFO_UNAVAIL);
+	/* a directory, not a file */
+	path_in(f, "dir.jwks", path, sizeof(path));
+	assert_int_equal(mkdir(path, 0700), 0);
+	fx_service(f, "auth required $MOD config=$CONF jwks=$DIR/dir.jwks\n");
+	assert_int_equal(fx_auth(f, g_user, &cs, tok), PAM_AUTHINFO_UNAVAIL);
+	/* a symbolic link to a good JWKS */
+	path_in(f, "link.jwks", path, sizeof(path));
+	assert_int_equal(symlink(f->jwks, path), 0);
+	fx_service(f, "auth required $MOD config=$CONF jwks=$DIR/link.jwks\n");
+	assert_int_equal(fx_auth(f, g_user, &cs, tok), PAM_AUTHINFO_UNAVAIL);
+	/* mode 000: unreadable, except to root (who reads anything) */
+	path_in(f, "noread.jwks", path, sizeof(path));
+	assert_int_equal(write_file_mode(path, g_es_jwks, 0000), 0);
+	fx_service(f, "auth required $MOD config=$CONF jwks=$DIR/noread.jwks\n");
+	assert_int_equal(fx_auth(f, g_user, &cs, tok),
+			 geteuid() == 0 ? PAM_SUCCESS : PAM_AUTHINFO_UNAVAIL);
+	/* not JSON */
+	path_in(f, "junk.jwks", path, sizeof(path));
+	assert_int_equal(write_file_mode(path, "{\"keys\": [", 0644), 0);
+	fx_service(f, "auth required $MOD config=$CONF jwks=$DIR/junk.jwks\n");
+	assert_int_equal(fx_auth(f, g_user, &cs, tok), PAM_AUTHINFO_UNAVAIL);
+	free(tok);
+}
+
+static void test_jwks_group_writable(void **state)
+{
+	struct fx *f = *state;
+	struct conv_state cs;
+	char *tok = mint_es(NULL);
+
+	fx_service(f, "auth required $MOD $STD\n");
+	assert_int_equal(chmod(f->jwks, 0664), 0);
+	assert_int_equal(fx_auth(f, g_user, &cs, tok), PAM_AUTHINFO_UNAVAIL);
+	assert_int_equal(chmod(f->jwks, 0646), 0);
+	assert_int_equal(fx_auth(f, g_user, &cs, tok), PAM_AUTHINFO_UNAVAIL);
+	/* the same file, safe again: accepted */
+	assert_int_equal(chmod(f->jwks, 0644), 0);
+	assert_int_equal(fx_auth(f, g_user, &cs, tok), PAM_SUCCESS);
+	free(tok);
+}
+
+static void test_jwks_dir_group_writable(void **state)
+{
+	struct fx *f = *state;
+	struct conv_state cs;
+	char *tok = mint_es(NULL);
+
+	fx_service(f, "auth required $MOD $STD\n");
+	assert_int_equal(chmod(f->dir, 0770), 0);
+	assert_int_equal(fx_auth(f, g_user, &cs, tok), PAM_AUTHINFO_UNAVAIL);
+	assert_int_equal(chmod(f->dir, 0700), 0);
+	assert_int_equal(fx_auth(f, g_user, &cs, tok), PAM_SUCCESS);
+	free(tok);
+}
+
+static void test_hmac_jwks_world_readable(void **state)
+{
+	struct fx *f = *state;
+	struct conv_state cs;
+	char *tok = mint(&g_hs, KID_HS, g_user, 0, 600, NULL);
+	char hs[PATH_MAX];
+
+	path_in(f, "hs.jwks", hs, sizeof(hs));
+	assert_int_equal(write_file_mode(hs, g_hs_jwks, 0644), 0);
+	fx_service(f, "auth required $MOD config=$CONF jwks=$DIR/hs.jwks\n");
+	assert_int_equal(fx_auth(f, g_user, &cs, tok), PAM_AUTHINFO_UNAVAIL);
+	assert_int_equal(chmod(hs, 0640), 0);
+	assert_int_equal(fx_auth(f, g_user, &cs, tok), PAM_AUTHINFO_UNAVAIL);
+	free(tok);
+}
+
+static void test_unknown_option(void **state)
+{
+	struct fx *f = *state;
+	struct conv_state cs;
+	char *tok = mint_es(NULL);
+
+	fx_service(f, "auth required $MOD $STD frobnicate=1\n");
+	assert_int_equal(fx_auth(f, g_user, &cs, tok), PAM_SERVICE_ERR);
+	assert_int_equal(cs.echo_off, 0); /* refused before prompting */
+	fx_service(f, "auth required $MOD $STD frobnicate\n");
+	assert_int_equal(fx_auth(f, g_user, &cs, tok), PAM_SERVICE_ERR);
+	free(tok);
+}
+
+static void test_bad_value(void **state)
+{
+	struct fx *f = *state;
+	struct conv_state cs;
+	char *tok = mint_es(NULL);
+
+	fx_service(f, "auth required $MOD $STD leeway=abc\n");
+	assert_int_equal(fx_auth(f, g_user, &cs, tok), PAM_SERVICE_ERR);
+	fx_service(f, "auth required $MOD $STD max_token_size=12\n");
+	assert_int_equal(fx_auth(f, g_user, &cs, tok), PAM_SERVICE_ERR);
+	fx_service(f, "auth required $MOD $STD jwks=relative/path.jwks\n");
+	assert_int_equal(fx_auth(f, g_user, &cs, tok), PAM_SERVICE_ERR);
+	/* a good duration spelling is accepted */
+	fx_service(f, "auth required $MOD $STD leeway=2m\n");
+	assert_int_equal(fx_auth(f, g_user, &cs, tok), PAM_SUCCESS);
+	free(tok);
+}
+
+static void test_no_keys_configured(void **state)
+{
+	struct fx *f = *state;
+	struct conv_state cs;
+	char *tok = mint_es(NULL);
+
+	fx_service(f, "auth required $MOD config=$CONF\n");
+	assert_int_equal(fx_auth(f, g_user, &cs, tok), PAM_SERVICE_ERR);
+	free(tok);
+}
+
+static void test_config_file_unknown_key(void **state)
+{
+	struct fx *f = *state;
+	struct conv_state cs;
+	char *tok = mint_es(NULL);
+	char conf[PATH_MAX], text[PATH_MAX + 64];
+
+	path_in(f, "pam_jwt.conf", conf, sizeof(conf));
+	snprintf(text, sizeof(text), "jwks = %s\nfrobnicate = yes\n", f->jwks);
+	assert_int_equal(write_file_mode(conf, text, 0644), 0);
+	fx_service(f, "auth required $MOD config=$DIR/pam_jwt.conf\n");
+	assert_int_equal(fx_auth(f, g_user, &cs, tok), PAM_SERVICE_ERR);
+	/* the same file without the unknown key works */
+	snprintf(text, sizeof(text), "# pam_jwt\njwks = %s\n", f->jwks);
+	assert_int_equal(write_file_mode(conf, text, 0644), 0);
+	assert_int_equal(fx_auth(f, g_user, &cs, tok), PAM_SUCCESS);
+	free(tok);
+}
+
+static void test_config_file_unsafe_or_missing(void **state)
+{
+	struct fx *f = *state;
+	struct conv_state cs;
+	char *tok = mint_es(NULL);
+	char conf[PATH_MAX], text[PATH_MAX + 64];
+
+	path_in(f, "pam_jwt.conf", conf, sizeof(conf));
+	snprintf(text, sizeof(text), "jwks = %s\n", f->jwks);
+	assert_int_equal(write_file_mode(conf, text, 0666), 0);
+	fx_service(f, "auth required $MOD config=$DIR/pam_jwt.conf\n");
+	assert_int_equal(fx_auth(f, g_user, &cs, tok), PAM_AUTHINFO_UNAVAIL);
+	fx_service(f, "auth required $MOD config=$DIR/missing.conf jwks=$JWKS\n");
+	assert_int_equal(fx_auth(f, g_user, &cs, tok), PAM_AUTHINFO_UNAVAIL);
+	free(tok);
+}
+
+static void test_argument_overrides_config(void **state)
+{
+	struct fx *f = *state;
+	struct conv_state cs;
+	char *tok = mint_es("{\"aud\": \"aud-from-arg\"}");
+	char conf[PATH_MAX], text[PATH_MAX + 64];
+
+	path_in(f, "pam_jwt.conf", conf, sizeof(conf));
+	snprintf(text, sizeof(text), "jwks = %s\naudience = aud-from-file\n", f->jwks);
+	assert_int_equal(write_file_mode(conf, text, 0644), 0);
+	/* the file alone: wrong audience */
+	fx_service(f, "auth required $MOD config=$DIR/pam_jwt.conf\n");
+	assert_int_equal(fx_auth(f, g_user, &cs, tok), PAM_AUTH_ERR);
+	/* the argument wins over the file */
+	fx_service(f, "auth required $MOD config=$DIR/pam_jwt.conf audience=aud-from-arg\n");
+	assert_int_equal(fx_auth(f, g_user, &cs, tok), PAM_SUCCESS);
+	/* and a token for the file's audience is now refused */
+	free(tok);
+	tok = mint_es("{\"aud\": \"aud-from-file\"}");
+	assert_int_equal(fx_auth(f, g_user, &cs, tok), PAM_AUTH_ERR);
+	free(tok);
+}
+
+static void test_require_claim(void **state)
+{
+	struct fx *f = *state;
+	struct conv_state cs;
+	char *tok = mint_es("{\"role\": \"admin\", \"groups\": [\"wheel\", \"adm\"]}");
+	char *plain = mint_es(NULL);
+
+	fx_service(f, "auth required $MOD $STD require_claim=role:admin\n");
+	assert_int_equal(fx_auth(f, g_user, &cs, tok), PAM_SUCCESS);
+	assert_int_equal(fx_auth(f, g_user, &cs, plain), PAM_AUTH_ERR);
+	fx_service(f, "auth required $MOD $STD require_claim=role:root\n");
+	assert_int_equal(fx_auth(f, g_user, &cs, tok), PAM_AUTH_ERR);
+	fx_service(f, "auth required $MOD $STD require_claim=groups:wheel "
+		      "require_claim=role:admin\n");
+	assert_int_equal(fx_auth(f, g_user, &cs, tok), PAM_SUCCESS);
+	fx_service(f, "auth required $MOD $STD require_claim=groups:wheel "
+		      "require_claim=groups:sudo\n");
+	assert_int_equal(fx_auth(f, g_user, &cs, tok), PAM_AUTH_ERR);
+	free(tok);
+	free(plain);
+}
+
+static void test_issuer(void **state)
+{
+	struct fx *f = *state;
+	struct conv_state cs;
+	char *tok = mint_es("{\"iss\": \"https://idp.example\"}");
+
+	fx_service(f, "auth required $MOD $STD issuer=https://idp.example\n");
+	assert_int_equal(fx_auth(f, g_user, &cs, tok), PAM_SUCCESS);
+	fx_service(f, "auth required $MOD $STD issuer=https://other.example\n");
+	assert_int_equal(fx_auth(f, g_user, &cs, tok), PAM_AUTH_ERR);
+	free(tok);
+}
+
+static void test_prompt_text(void **state)
+{
+	struct fx *f = *state;
+	struct conv_state cs;
+	char *tok = mint_es(NULL);
+
+	fx_service(f, "auth required $MOD $STD\n");
+	assert_int_equal(fx_auth(f, g_user, &cs, tok), PAM_SUCCESS);
+	assert_int_equal(cs.echo_off, 1);
+	assert_string_equal(cs.prompts[0], "JWT: ");
+	fx_service(f, "auth required $MOD $STD [prompt=Token: ]\n");
+	assert_int_equal(fx_auth(f, g_user, &cs, tok), PAM_SUCCESS);
+	assert_int_equal(cs.echo_off, 1);
+	assert_string_equal(cs.prompts[0], "Token: ");
+	/* a prompt with a format directive is shown literally */
+	fx_service(f, "auth required $MOD $STD [prompt=100%s sure: ]\n");
+	assert_int_equal(fx_auth(f, g_user, &cs, tok), PAM_SUCCESS);
+	assert_string_equal(cs.prompts[0], "100%s sure: ");
+	free(tok);
+}
+
+static void test_use_first_pass_after_prompting_module(void **state)
+{
+	struct fx *f = *state;
+	struct conv_state cs;
+	char *tok = mint_es(NULL);
+
+	fx_service(f, "auth optional $MOD $STD\n"
+		      "auth required $MOD $STD use_first_pass\n");
+	assert_int_equal(fx_auth(f, g_user, &cs, tok), PAM_SUCCESS);
+	assert_int_equal(cs.echo_off, 1);
+	/* the second module really verifies what it took: a forged first answer fails */
+	free(tok);
+	tok = mint(&g_es_other, KID_ES, g_user, 0, 600, NULL);
+	assert_int_equal(fx_auth(f, g_user, &cs, tok), PAM_AUTH_ERR);
+	assert_int_equal(cs.echo_off, 1);
+	free(tok);
+}
+
+static void test_use_first_pass_without_authtok(void **state)
+{
+	struct fx *f = *state;
+	struct conv_state cs;
+	char *tok = mint_es(NULL);
+
+	fx_service(f, "auth required $MOD $STD use_first_pass\n");
+	assert_int_equal(fx_auth(f, g_user, &cs, tok), PAM_AUTH_ERR);
+	assert_int_equal(cs.echo_off, 0);
+	free(tok);
+}
+
+static void test_try_first_pass(void **state)
+{
+	struct fx *f = *state;
+	struct conv_state cs;
+	char *tok = mint_es(NULL);
+
+	/* no PAM_AUTHTOK yet: prompts */
+	fx_service(f, "auth required $MOD $STD try_first_pass\n");
+	assert_int_equal(fx_auth(f, g_user, &cs, tok), PAM_SUCCESS);
+	assert_int_equal(cs.echo_off, 1);
+	/* an earlier module set it: no second prompt */
+	fx_service(f, "auth optional $MOD $STD\n"
+		      "auth required $MOD $STD try_first_pass\n");
+	assert_int_equal(fx_auth(f, g_user, &cs, tok), PAM_SUCCESS);
+	assert_int_equal(cs.echo_off, 1);
+	free(tok);
+}
+
+static void test_ignore_non_jwt_sufficient(void **state)
+{
+	struct fx *f = *state;
+	struct conv_state cs;
+
+	fx_service(f, "auth sufficient $MOD $STD ignore_non_jwt\n"
+		      "auth required pam_permit.so\n");
+	assert_int_equal(fx_auth(f, g_user, &cs, "hunter2"), PAM_SUCCESS);
+	assert_int_equal(cs.echo_off, 1);
+	fx_service(f, "auth sufficient $MOD $STD ignore_non_jwt\n"
+		      "auth required pam_deny.so\n");
+	assert_int_equal(fx_auth(f, g_user, &cs, "hunter2"), PAM_AUTH_ERR);
+}
+
+static void test_ignore_non_jwt_returns_ignore(void **state)
+{
+	struct fx *f = *state;
+	struct conv_state cs;
+	char *bad = mint(&g_es_other, KID_ES, g_user, 0, 600, NULL);
+	char *good = mint_es(NULL);
+
+	/* `required`: PAM_IGNORE lets pam_permit decide; PAM_AUTH_ERR would stick. */
+	fx_service(f, "auth required $MOD $STD ignore_non_jwt\n"
+		      "auth required pam_permit.so\n");
+	assert_int_equal(fx_auth(f, g_user, &cs, "hunter2"), PAM_SUCCESS);
+	assert_int_equal(fx_auth(f, g_user, &cs, "not.a.jwt"), PAM_SUCCESS);
+	/* JWT-shaped but forged: still refused */
+	assert_int_equal(fx_auth(f, g_user, &cs, bad), PAM_AUTH_ERR);
+	assert_int_equal(fx_auth(f, g_user, &cs, good), PAM_SUCCESS);
+	free(bad);
+	free(good);
+}
+
+static void test_non_jwt_without_ignore(void **state)
+{
+	struct fx *f = *state;
+	struct conv_state cs;
+
+	fx_service(f, "auth required $MOD $STD\n"
+		      "auth required pam_permit.so\n");
+	assert_int_equal(fx_auth(f, g_user, &cs, "hunter2"), PAM_AUTH_ERR);
+	assert_int_equal(fx_auth(f, g_user, &cs, ""), PAM_AUTH_ERR);
+}
+
+/* PAM_IGNORE is seen through libpam: with a deciding module after us the decision is
+ * that module's; alone, an all-ignore stack is PAM_PERM_DENIED (libpam's
+ * PAM_MUST_FAIL_CODE). (Calling the entry point directly would prove nothing:
+ * pam_get_data refuses callers outside a module, so it would always say IGNORE.) */
+static void test_acct_mgmt_not_authenticated_by_us(void **state)
+{
+	struct fx *f = *state;
+	struct conv_state cs;
+
+	conv_answers(&cs, NULL, NULL);
+	fx_service(f, "account required $MOD $STD\n"
+		      "account required pam_permit.so\n");
+	fx_start(f, g_user, &cs);
+	assert_int_equal(pam_acct_mgmt(f->pamh, 0), PAM_SUCCESS);
+	fx_service(f, "account required $MOD $STD\n"
+		      "account required pam_deny.so\n");
+	fx_start(f, g_user, &cs);
+	assert_int_equal(pam_acct_mgmt(f->pamh, 0), PAM_AUTH_ERR);
+	fx_service(f, "account required $MOD $STD\n");
+	fx_start(f, g_user, &cs);
+	assert_int_equal(pam_acct_mgmt(f->pamh, 0), PAM_PERM_DENIED);
+	/* the man page's `account required pam_jwt.so` with no arguments: still ignores */
+	fx_service(f, "account required $MOD\n"
+		      "account required pam_permit.so\n");
+	fx_start(f, g_user, &cs);
+	assert_int_equal(pam_acct_mgmt(f->pamh, 0), PAM_SUCCESS);
+	assert_int_equal(cs.echo_off + cs.echo_on, 0);
+}
+
+static void test_acct_mgmt_rechecks_token(void **state)
+{
+	struct fx *f = *state;
+	struct conv_state cs;
+	char *tok = mint_es(NULL);
+	int rc;
+
+	/* the account phase is stricter than the auth phase: refused there */
+	fx_service(f, "auth required $MOD $STD\n"
+		      "account required $MOD $STD require_claim=role:admin\n");
+	assert_int_equal(fx_auth(f, g_user, &cs, tok), PAM_SUCCESS);
+	rc = pam_acct_mgmt(f->pamh, 0);
+	assert_true(rc == PAM_PERM_DENIED || rc == PAM_ACCT_EXPIRED);
+	/* a failed auth leaves nothing for acct_mgmt: it ignores (pam_permit decides) */
+	fx_service(f, "auth required $MOD $STD\n"
+		      "account required $MOD $STD\n"
+		      "account required pam_permit.so\n");
+	assert_int_equal(fx_auth(f, g_user, &cs, "hunter2"), PAM_AUTH_ERR);
+	assert_int_equal(pam_acct_mgmt(f->pamh, 0), PAM_SUCCESS);
+	free(tok);
+}
+
+static void test_setcred_not_authenticated_by_us(void **state)
+{
+	struct fx *f = *state;
+	struct conv_state cs;
+
+	conv_answers(&cs, NULL, NULL);
+	fx_service(f, "auth required $MOD $STD\n"
+		      "auth required pam_permit.so\n");
+	fx_start(f, g_user, &cs);
+	assert_int_equal(pam_setcred(f->pamh, PAM_ESTABLISH_CRED), PAM_SUCCESS);
+	fx_service(f, "auth required $MOD $STD\n");
+	fx_start(f, g_user, &cs);
+	assert_int_equal(pam_setcred(f->pamh, PAM_ESTABLISH_CRED), PAM_PERM_DENIED);
+	/* after a refused token, still not ours */
+	assert_int_equal(fx_auth(f, g_user, &cs, "hunter2"), PAM_AUTH_ERR);
+	assert_int_equal(pam_setcred(f->pamh, PAM_ESTABLISH_CRED), PAM_PERM_DENIED);
+	/* after an ignored one too */
+	fx_service(f, "auth required $MOD $STD ignore_non_jwt\n");
+	assert_int_equal(fx_auth(f, g_user, &cs, "hunter2"), PAM_PERM_DENIED);
+	assert_int_equal(pam_setcred(f->pamh, PAM_ESTABLISH_CRED), PAM_PERM_DENIED);
+}
+
+static void test_alg_none(void **state)
+{
+	struct fx *f = *state;
+	struct conv_state cs;
+	char payload[512];
+	char *t1, *t2, *t3;
+
+	assert_true(fits(snprintf(payload, sizeof(payload), "{\"sub\":\"%s\",\"exp\":%lld}",
+				  g_user, (long long)time(NULL) + 600), sizeof(payload)));
+	t1 = unsigned_token("{\"alg\":\"none\",\"typ\":\"JWT\"}", payload, "");
+	t2 = unsigned_token("{\"alg\":\"none\",\"kid\":\"" KID_ES "\"}", payload, "AAAA");
+	t3 = unsigned_token("{\"alg\":\"NONE\",\"kid\":\"" KID_ES "\"}", payload, "AAAA");
+	fx_service(f, "auth required $MOD $STD\n");
+	assert_int_equal(fx_auth(f, g_user, &cs, t1), PAM_AUTH_ERR);
+	assert_int_equal(fx_auth(f, g_user, &cs, t2), PAM_AUTH_ERR);
+	assert_int_equal(fx_auth(f, g_user, &cs, t3), PAM_AUTH_ERR);
+	/* with ignore_non_jwt and a `required` stack: a JWT-shaped alg-none token is
+	 * refused, not ignored */
+	fx_service(f, "auth required $MOD $STD ignore_non_jwt\n"
+		      "auth required pam_permit.so\n");
+	assert_int_equal(fx_auth(f, g_user, &cs, t2), PAM_AUTH_ERR);
+	free(t1);
+	free(t2);
+	free(t3);
+}
+
+static void test_alg_confusion_hs_with_public_key(void **state)
+{
+	struct fx *f = *state;
+	struct conv_state cs;
+	json_t *jwk = jwk_from_key(&g_es, KID_ES);
+	char *pub = json_dumps(jwk, JSON_COMPACT | JSON_SORT_KEYS);
+	struct jwa_key hs = { .alg = JWA_HS256 };
+	char *tok;
+
+	/* HS256 "signed" with the public JWK text as the secret, under the ES kid */
+	assert_non_null(pub);
+	hs.secret_len = strlen(pub);
+	hs.secret = (unsigned char *)strdup(pub);
+	tok = mint(&hs, KID_ES, g_user, 0, 600, NULL);
+	fx_service(f, "auth required $MOD $STD\n");
+	assert_int_equal(fx_auth(f, g_user, &cs, tok), PAM_AUTH_ERR);
+	jwa_key_clear(&hs);
+	free(pub);
+	json_decref(jwk);
+	free(tok);
+}
+
+static void test_max_token_size(void **state)
+{
+	struct fx *f = *state;
+	struct conv_state cs;
+	char pad[20000], extra[20100];
+	char *tok;
+
+	memset(pad, 'x', 300);
+	pad[300] = '\0';
+	snprintf(extra, sizeof(extra), "{\"pad\": \"%s\"}", pad);
+	tok = mint_es(extra);
+	assert_true(strlen(tok) > 400 && strlen(tok) < 1024);
+	fx_service(f, "auth required $MOD $STD max_token_size=400\n");
+	assert_int_equal(fx_auth(f, g_user, &cs, tok), PAM_AUTH_ERR);
+	fx_service(f, "auth required $MOD $STD max_token_size=1024\n");
+	assert_int_equal(fx_auth(f, g_user, &cs, tok), PAM_SUCCESS);
+	free(tok);
+	/* over the 16 KiB default */
+	memset(pad, 'x', 12500);
+	pad[12500] = '\0';
+	snprintf(extra, sizeof(extra), "{\"pad\": \"%s\"}", pad);
+	tok = mint_es(extra);
+	assert_true(strlen(tok) > 16384);
+	fx_service(f, "auth required $MOD $STD\n");
+	assert_int_equal(fx_auth(f, g_user, &cs, tok), PAM_AUTH_ERR);
+	fx_service(f, "auth required $MOD $STD max_token_size=65536\n");
+	assert_int_equal(fx_auth(f, g_user, &cs, tok), PAM_SUCCESS);
+	free(tok);
+}
+
+static void test_conversation_failure(void **state)
+{
+	struct fx *f = *state;
+	struct conv_state cs;
+
+	/* the conversation has no answer: the module fails, not succeeds */
+	fx_service(f, "auth required $MOD $STD\n");
+	conv_answers(&cs, NULL, NULL);
+	fx_start(f, g_user, &cs);
+	assert_int_equal(pam_authenticate(f->pamh, 0), PAM_CONV_ERR);
+	assert_int_equal(cs.echo_off, 1);
+}
+
+static void test_exported_symbols(void **state)
+{
+	void *mod = open_module();
+	static const char *const wanted[] = { "pam_sm_authenticate", "pam_sm_setcred",
+					      "pam_sm_acct_mgmt" };
+	static const char *const hidden[] = { "jws_verify", "config_set", "jwt_verify",
+					      "b64url_decode", "keyset_select", "secfile_read",
+					      "claims_check", "jwt_mint", "clock_set" };
+	char cmd[PATH_MAX + 64], line[512], type[8], name[256], addr[64];
+	unsigned int seen = 0, lines = 0;
+	size_t i;
+	FILE *p;
+
+	(void)state;
+	for (i = 0; i < sizeof(wanted) / sizeof(wanted[0]); i++)
+		assert_non_null(dlsym(mod, wanted[i]));
+	for (i = 0; i < sizeof(hidden) / sizeof(hidden[0]); i++) {
+		if (dlsym(mod, hidden[i]) != NULL)
+			fail_msg("module exports %s", hidden[i]);
+	}
+	dlclose(mod);
+	snprintf(cmd, sizeof(cmd), "nm -D --defined-only '%s' 2>&1", g_module);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	while (fgets(line, sizeof(line), p) != NULL) {
+		lines++;
+		if (sscanf(line, "%63s %7s %255s", addr, type, name) != 3)
+			fail_msg("unexpected nm output: %s", line);
+		if (strncmp(name, "pam_sm_", 7) != 0)
+			fail_msg("module exports a symbol that is not pam_sm_*: %s", line);
+		for (i = 0; i < sizeof(wanted) / sizeof(wanted[0]); i++)
+			if (strcmp(name, wanted[i]) == 0)
+				seen |= 1u << i;
+	}
+	assert_int_equal(pclose(p), 0);
+	assert_int_equal(seen, 7u);
+	assert_int_equal(lines, 3u);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_valid_token_auth_acct_setcred),
+		T(test_hmac_jwks_private_ok),
+		T(test_pem_key_option),
+		T(test_bad_signature),
+		T(test_tampered_payload),
+		T(test_expired),
+		T(test_wrong_user),
+		T(test_user_not_in_passwd),
+		T(test_jwks_missing_or_unreadable),
+		T(test_jwks_group_writable),
+		T(test_jwks_dir_group_writable),
+		T(test_hmac_jwks_world_readable),
+		T(test_unknown_option),
+		T(test_bad_value),
+		T(test_no_keys_configured),
+		T(test_config_file_unknown_key),
+		T(test_config_file_unsafe_or_missing),
+		T(test_argument_overrides_config),
+		T(test_require_claim),
+		T(test_issuer),
+		T(test_prompt_text),
+		T(test_use_first_pass_after_prompting_module),
+		T(test_use_first_pass_without_authtok),
+		T(test_try_first_pass),
+		T(test_ignore_non_jwt_sufficient),
+		T(test_ignore_non_jwt_returns_ignore),
+		T(test_non_jwt_without_ignore),
+		T(test_acct_mgmt_not_authenticated_by_us),
+		T(test_acct_mgmt_rechecks_token),
+		T(test_setcred_not_authenticated_by_us),
+		T(test_alg_none),
+		T(test_alg_confusion_hs_with_public_key),
+		T(test_max_token_size),
+		T(test_conversation_failure),
+		cmocka_unit_test(test_exported_symbols),
+	};
+
+	return cmocka_run_group_tests_name("pam_stack", tests, group_setup, group_teardown);
+}
