@@ -1,5 +1,6 @@
 #include "jwa.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/bn.h>
@@ -7,6 +8,7 @@
 #include <openssl/crypto.h>
 #include <openssl/ec.h>
 #include <openssl/hmac.h>
+#include <openssl/params.h>
 #include <openssl/rsa.h>
 
 #include "secmem.h"
@@ -225,6 +227,54 @@ static int jwa_hmac(const struct jwa_key *key, const unsigned char *data, size_t
 		    mac, mac_len) != NULL ? 0 : -1;
 }
 
+/* HMAC of data with the key's prepared MAC context (a keyed copy per call). */
+static int jwa_hmac_prepared(const struct jwa_key *key, const unsigned char *data,
+			     size_t data_len, unsigned char *mac, unsigned int *mac_len)
+{
+	EVP_MAC_CTX *ctx = EVP_MAC_CTX_dup(key->mac_ctx);
+	size_t len = 0;
+	int rc = -1;
+
+	if (ctx != NULL && EVP_MAC_update(ctx, data, data_len) == 1 &&
+	    EVP_MAC_final(ctx, mac, &len, EVP_MAX_MD_SIZE) == 1) {
+		*mac_len = (unsigned int)len;
+		rc = 0;
+	}
+	EVP_MAC_CTX_free(ctx);
+	return rc;
+}
+
+const char *jwa_key_prepare(struct jwa_key *key)
+{
+	const char *bad = jwa_key_check(key);
+	EVP_MAC *mac = NULL;
+	OSSL_PARAM params[2];
+	char md_name[16];
+
+	if (bad != NULL || key->prepared)
+		goto out;
+	bad = "cannot set up the key for verification";
+	if (jwa_alg_family(key->alg) == JWA_FAMILY_HMAC) {
+		snprintf(md_name, sizeof(md_name), "%s", jwa_info(key->alg)->md_name);
+		params[0] = OSSL_PARAM_construct_utf8_string("digest", md_name, 0);
+		params[1] = OSSL_PARAM_construct_end();
+		mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+		key->mac_ctx = mac != NULL ? EVP_MAC_CTX_new(mac) : NULL;
+		if (key->mac_ctx == NULL ||
+		    EVP_MAC_init(key->mac_ctx, key->secret, key->secret_len, params) != 1)
+			goto out;
+	} else {
+		key->verify_ctx = jwa_md_ctx(key, 0);
+		if (key->verify_ctx == NULL)
+			goto out;
+	}
+	key->prepared = true;
+	bad = NULL;
+out:
+	EVP_MAC_free(mac);
+	return bad;
+}
+
 int jwa_verify(const struct jwa_key *key, const unsigned char *data, size_t data_len,
 	       const unsigned char *sig, size_t sig_len)
 {
@@ -236,11 +286,12 @@ int jwa_verify(const struct jwa_key *key, const unsigned char *data, size_t data
 	EVP_MD_CTX *ctx = NULL;
 	int rc = -1;
 
-	if (info == NULL || jwa_key_check(key) != NULL)
+	if (info == NULL || (!key->prepared && jwa_key_check(key) != NULL))
 		goto out;
 	switch (info->family) {
 	case JWA_FAMILY_HMAC:
-		if (jwa_hmac(key, data, data_len, mac, &mac_len) != 0)
+		if ((key->prepared ? jwa_hmac_prepared(key, data, data_len, mac, &mac_len) :
+				     jwa_hmac(key, data, data_len, mac, &mac_len)) != 0)
 			goto out;
 		rc = sig_len == mac_len && CRYPTO_memcmp(mac, sig, mac_len) == 0;
 		goto out;
@@ -263,9 +314,15 @@ int jwa_verify(const struct jwa_key *key, const unsigned char *data, size_t data
 	default:
 		break;
 	}
-	ctx = jwa_md_ctx(key, 0);
-	if (ctx == NULL)
-		goto out;
+	if (key->prepared) {
+		ctx = EVP_MD_CTX_new();
+		if (ctx == NULL || EVP_MD_CTX_copy_ex(ctx, key->verify_ctx) != 1)
+			goto out;
+	} else {
+		ctx = jwa_md_ctx(key, 0);
+		if (ctx == NULL)
+			goto out;
+	}
 	/* Only exactly 1 is a valid signature; 0 and negative values are failures. */
 	rc = EVP_DigestVerify(ctx, sig, sig_len, data, data_len) == 1 ? 1 : 0;
 out:
@@ -347,6 +404,8 @@ void jwa_key_clear(struct jwa_key *key)
 {
 	if (key == NULL)
 		return;
+	EVP_MD_CTX_free(key->verify_ctx);
+	EVP_MAC_CTX_free(key->mac_ctx);
 	EVP_PKEY_free(key->pkey);
 	secmem_free(key->secret, key->secret_len);
 	memset(key, 0, sizeof(*key));

@@ -2,6 +2,7 @@
 #ifndef PAM_JWT_JWA_H
 #define PAM_JWT_JWA_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <openssl/evp.h>
 
@@ -34,13 +35,23 @@ struct jwa_key {
 	EVP_PKEY *pkey;
 	unsigned char *secret;
 	size_t secret_len;
+	/* Set by jwa_key_prepare: the policy check passed and a keyed verification context
+	 * is ready to be copied for each signature. */
+	bool prepared;
+	EVP_MD_CTX *verify_ctx;
+	EVP_MAC_CTX *mac_ctx;
 };
 
 /* Check that the key material fits its algorithm (type, curve, RSA >= 2048 bits, HMAC
  * secret >= hash size). Returns NULL if it does, else a fixed reason. */
 const char *jwa_key_check(const struct jwa_key *key);
 
-/* 1 = valid signature, 0 = invalid, -1 = internal error. sig is the raw JWS signature. */
+/* Check the key once (jwa_key_check) and set up its reusable verification context, so that
+ * each later jwa_verify only copies it. Returns NULL, or the reason the key is refused. */
+const char *jwa_key_prepare(struct jwa_key *key);
+
+/* 1 = valid signature, 0 = invalid, -1 = internal error. sig is the raw JWS signature.
+ * A key that was not prepared is checked against the policy on every call. */
 int jwa_verify(const struct jwa_key *key, const unsigned char *data, size_t data_len,
 	       const unsigned char *sig, size_t sig_len);
 /* Produce a raw JWS signature (*sig malloc'd). 0 on success. */

@@ -87,16 +87,71 @@ out:
 	return rc;
 }
 
+/* Parse and check the protected header and pick its key, or take all three from the
+ * key set's cache when the header text is the one seen last. */
+static int jws_header_resolve(struct keyset *ks, const char *text, size_t len,
+			      json_t **header_out, enum jwa_alg *alg, const struct jwa_key **key,
+			      struct verdict *v)
+{
+	struct keyset_header_cache *cache = &ks->header_cache;
+	unsigned char *decoded = NULL;
+	size_t decoded_len = 0;
+	json_t *header = NULL;
+	const char *kid = NULL;
+	char *copy = NULL;
+	int rc = -1;
+
+	*header_out = NULL;
+	if (cache->header != NULL && cache->len == len && memcmp(cache->text, text, len) == 0) {
+		*header_out = json_incref(cache->header);
+		*alg = cache->alg;
+		*key = cache->key;
+		memcpy(v->kid, cache->kid_label, sizeof(v->kid));
+		rc = 0;
+		goto out;
+	}
+	if (b64url_decode_alloc(text, len, &decoded, &decoded_len) != 0) {
+		verdict_set(v, VERDICT_REJECT, "header is not strict base64url");
+		goto out;
+	}
+	header = json_loadb((const char *)decoded, decoded_len, JSON_REJECT_DUPLICATES, NULL);
+	if (!json_is_object(header)) {
+		verdict_set(v, VERDICT_REJECT, "header is not a JSON object");
+		goto out;
+	}
+	if (jws_header_check(header, alg, &kid, v) != 0 ||
+	    keyset_select(ks, *alg, kid, key, v) != 0)
+		goto out;
+	copy = malloc(len);
+	if (copy != NULL) {
+		memcpy(copy, text, len);
+		free(cache->text);
+		json_decref(cache->header);
+		cache->text = copy;
+		cache->len = len;
+		cache->header = json_incref(header);
+		cache->alg = *alg;
+		cache->key = *key;
+		memcpy(cache->kid_label, v->kid, sizeof(cache->kid_label));
+	}
+	*header_out = header;
+	header = NULL;
+	rc = 0;
+out:
+	json_decref(header);
+	free(decoded);
+	return rc;
+}
+
 int jws_verify(const char *token, size_t len, size_t max_size, struct keyset *ks,
 	       struct jws_result *out, struct verdict *v)
 {
 	const char *dot1, *dot2;
-	unsigned char *header_text = NULL, *sig = NULL, *payload = NULL;
-	size_t header_len = 0, sig_len = 0, payload_len = 0;
+	unsigned char *sig = NULL, *payload = NULL;
+	size_t sig_len = 0, payload_len = 0;
 	json_t *header = NULL;
 	const struct jwa_key *key = NULL;
-	const char *kid = NULL;
-	enum jwa_alg alg;
+	enum jwa_alg alg = JWA_INVALID;
 	int ok, rc = -1;
 
 	memset(out, 0, sizeof(*out));
@@ -115,16 +170,7 @@ int jws_verify(const char *token, size_t len, size_t max_size, struct keyset *ks
 		verdict_set(v, VERDICT_REJECT, "token is not a compact JWS (three segments)");
 		goto out;
 	}
-	if (b64url_decode_alloc(token, (size_t)(dot1 - token), &header_text, &header_len) != 0) {
-		verdict_set(v, VERDICT_REJECT, "header is not strict base64url");
-		goto out;
-	}
-	header = json_loadb((const char *)header_text, header_len, JSON_REJECT_DUPLICATES, NULL);
-	if (!json_is_object(header)) {
-		verdict_set(v, VERDICT_REJECT, "header is not a JSON object");
-		goto out;
-	}
-	if (jws_header_check(header, &alg, &kid, v) != 0)
+	if (jws_header_resolve(ks, token, (size_t)(dot1 - token), &header, &alg, &key, v) != 0)
 		goto out;
 	if (b64url_decode_alloc(dot2 + 1, len - (size_t)(dot2 + 1 - token), &sig, &sig_len) != 0) {
 		verdict_set(v, VERDICT_REJECT, "signature is not strict base64url");
@@ -134,8 +180,6 @@ int jws_verify(const char *token, size_t len, size_t max_size, struct keyset *ks
 		verdict_set(v, VERDICT_REJECT, "payload is not strict base64url");
 		goto out;
 	}
-	if (keyset_select(ks, alg, kid, &key, v) != 0)
-		goto out;
 	/* The signing input is the received bytes, exactly as sent. */
 	ok = jwa_verify(key, (const unsigned char *)token, (size_t)(dot2 - token), sig, sig_len);
 	if (ok < 0) {
@@ -156,7 +200,6 @@ int jws_verify(const char *token, size_t len, size_t max_size, struct keyset *ks
 	rc = 0;
 out:
 	json_decref(header);
-	free(header_text);
 	free(sig);
 	secmem_free(payload, payload_len);
 	return rc;

@@ -149,7 +149,8 @@ static EVP_PKEY *jwk_ec(const json_t *jwk, enum jwa_alg alg, bool want_private)
 				EVP_PKEY_PUBLIC_KEY);
 	/* The point must be on the curve and not the identity. */
 	check = pkey != NULL ? EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL) : NULL;
-	if (pkey != NULL && (check == NULL || EVP_PKEY_public_check(check) != 1)) {
+	/* P-256/384/521 have cofactor 1: a point on the curve has the group's order. */
+	if (pkey != NULL && (check == NULL || EVP_PKEY_public_check_quick(check) != 1)) {
 		EVP_PKEY_free(pkey);
 		pkey = NULL;
 	}
@@ -435,6 +436,8 @@ void keyset_free(struct keyset *ks)
 
 	if (ks == NULL)
 		return;
+	free(ks->header_cache.text);
+	json_decref(ks->header_cache.header);
 	for (i = 0; i < ks->count; i++) {
 		jwk_wipe_secrets(ks->entries[i].jwk);
 		key_entry_clear(&ks->entries[i]);
@@ -623,7 +626,7 @@ static int key_entry_load(struct key_entry *e, struct verdict *v)
 			goto out;
 		}
 	}
-	bad = jwa_key_check(&e->key);
+	bad = jwa_key_prepare(&e->key);
 	if (bad != NULL) {
 		verdict_set(v, VERDICT_UNAVAILABLE, bad);
 		jwa_key_clear(&e->key);

@@ -21,9 +21,21 @@ struct key_entry {
 	struct jwa_key key;       /* valid once loaded */
 };
 
+/* The last protected header that passed the header rules, kept by its exact base64url
+ * text: tokens from one issuer share a header, so it is parsed and checked once. */
+struct keyset_header_cache {
+	char *text;
+	size_t len;
+	json_t *header;
+	enum jwa_alg alg;
+	const struct jwa_key *key;
+	char kid_label[VERDICT_LABEL_MAX + 1];
+};
+
 struct keyset {
 	struct key_entry entries[KEYSET_MAX_KEYS];
 	size_t count;
+	struct keyset_header_cache header_cache;
 };
 
 struct keyset *keyset_new(void);
