@@ -12,6 +12,7 @@
 #include "secmem.h"
 
 #define CONFIG_MAX_DURATION (10LL * 365 * 24 * 3600)
+#define CONFIG_MAX_LEEWAY (10 * 60)
 
 enum config_type { CT_STRING, CT_PATH, CT_DURATION, CT_SIZE, CT_BOOL, CT_KEY, CT_CLAIM };
 
@@ -276,6 +277,10 @@ int config_set(struct config *cfg, const char *key, const char *value, struct ve
 				    "bad duration (use e.g. 30, 30s, 15m, 1h, 2d)");
 			goto out;
 		}
+		if (opt->offset == offsetof(struct config, leeway) && duration > CONFIG_MAX_LEEWAY) {
+			verdict_set(v, VERDICT_BAD_CONFIG, "leeway may be at most 10m");
+			goto out;
+		}
 		*(int64_t *)(base + opt->offset) = duration;
 		break;
 	case CT_SIZE:
@@ -399,7 +404,8 @@ int config_from_args(struct config *cfg, int argc, const char **argv, struct ver
 	if (path != NULL) {
 		if (config_load_file(cfg, path, v) != 0)
 			goto out;
-	} else if (lstat(CONFIG_DEFAULT_PATH, &st) == 0) {
+	} else if (lstat(CONFIG_DEFAULT_PATH, &st) == 0 || errno != ENOENT) {
+		/* only a file that is truly absent may be skipped */
 		if (config_load_file(cfg, CONFIG_DEFAULT_PATH, v) != 0)
 			goto out;
 	}

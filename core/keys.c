@@ -124,7 +124,6 @@ static EVP_PKEY *jwk_ec(const json_t *jwk, enum jwa_alg alg, bool want_private)
 	OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
 	BIGNUM *d = NULL;
 	EVP_PKEY *pkey = NULL;
-	EVP_PKEY_CTX *check = NULL;
 
 	if (bld == NULL || crv == NULL || jwk_ec_crv_for(alg) == NULL ||
 	    strcmp(crv, jwk_ec_crv_for(alg)) != 0)
@@ -145,17 +144,10 @@ static EVP_PKEY *jwk_ec(const json_t *jwk, enum jwa_alg alg, bool want_private)
 		goto out;
 	if (want_private && jwk_param_bn(bld, jwk, "d", OSSL_PKEY_PARAM_PRIV_KEY, &d) != 0)
 		goto out;
+	/* the point itself is checked by jwa_key_check, for keys from every source */
 	pkey = pkey_from_params("EC", bld, want_private ? EVP_PKEY_KEYPAIR :
 				EVP_PKEY_PUBLIC_KEY);
-	/* The point must be on the curve and not the identity. */
-	check = pkey != NULL ? EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL) : NULL;
-	/* P-256/384/521 have cofactor 1: a point on the curve has the group's order. */
-	if (pkey != NULL && (check == NULL || EVP_PKEY_public_check_quick(check) != 1)) {
-		EVP_PKEY_free(pkey);
-		pkey = NULL;
-	}
 out:
-	EVP_PKEY_CTX_free(check);
 	BN_clear_free(d);
 	OSSL_PARAM_BLD_free(bld);
 	free(pub);
@@ -292,7 +284,7 @@ static int json_set_bn_param(json_t *obj, const char *name, const EVP_PKEY *pkey
 {
 	BIGNUM *bn = NULL;
 	unsigned char *buf = NULL;
-	size_t len;
+	size_t len = 0;
 	int rc = -1;
 
 	if (EVP_PKEY_get_bn_param(pkey, param, &bn) != 1)
@@ -303,8 +295,8 @@ static int json_set_bn_param(json_t *obj, const char *name, const EVP_PKEY *pkey
 		goto out;
 	rc = json_set_b64(obj, name, buf, len);
 out:
-	free(buf);
-	BN_free(bn);
+	secmem_free(buf, len);
+	BN_clear_free(bn);
 	return rc;
 }
 
@@ -612,6 +604,14 @@ static int key_entry_load(struct key_entry *e, struct verdict *v)
 	} else if (jwa_alg_family(e->alg) == JWA_FAMILY_HMAC) {
 		if (secfile_read(e->path, SECFILE_SECRET, &text, &len, v) != 0)
 			goto out;
+		/* A PEM or JSON file here is a configuration mistake (a public key used as
+		 * an HMAC secret would let anyone sign): refuse it. */
+		if ((len >= 10 && memcmp(text, "-----BEGIN", 10) == 0) ||
+		    (len >= 1 && text[0] == '{')) {
+			verdict_set(v, VERDICT_UNAVAILABLE,
+				    "HMAC secret file holds a PEM or JSON document, not raw bytes");
+			goto out;
+		}
 		e->key.alg = e->alg;
 		e->key.secret = text;
 		e->key.secret_len = len;

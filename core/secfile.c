@@ -15,14 +15,27 @@ static int owner_ok(uid_t uid)
 	return uid == 0 || uid == geteuid();
 }
 
-/* Open the directory holding `path` and check it: owned by root (or us), not writable by
- * group or others. Returns an fd, or -1 with v set; *base points into path. */
+/* A directory on the way to a file: owned by root (or us) and not writable by group or
+ * others, except that an ancestor may be a root-owned sticky directory such as /tmp. */
+static int secfile_dir_ok(int fd, int is_parent)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) != 0 || !S_ISDIR(st.st_mode) || !owner_ok(st.st_uid))
+		return 0;
+	if ((st.st_mode & 022) == 0)
+		return 1;
+	return !is_parent && st.st_uid == 0 && (st.st_mode & S_ISVTX) != 0;
+}
+
+/* Open the directory holding `path`, walking its canonical path from "/" one component at
+ * a time (O_NOFOLLOW) and checking each directory as OpenSSH does. Returns an fd, or -1
+ * with v set; *base points into path. */
 static int secfile_open_parent(const char *path, const char **base, struct verdict *v)
 {
 	const char *slash = strrchr(path, '/');
-	char *dir = NULL;
-	struct stat st;
-	int fd = -1;
+	char *dir = NULL, *real = NULL, *component, *save = NULL;
+	int fd = -1, next;
 
 	*base = NULL;
 	if (path[0] != '/' || slash == NULL || slash[1] == '\0') {
@@ -30,25 +43,35 @@ static int secfile_open_parent(const char *path, const char **base, struct verdi
 		goto out;
 	}
 	dir = slash == path ? strdup("/") : strndup(path, (size_t)(slash - path));
-	if (dir == NULL) {
-		verdict_set(v, VERDICT_UNAVAILABLE, "out of memory");
-		goto out;
-	}
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0) {
+	real = dir != NULL ? realpath(dir, NULL) : NULL;
+	if (real == NULL) {
 		verdict_set(v, VERDICT_UNAVAILABLE, "cannot open the file's directory");
 		goto out;
 	}
-	if (fstat(fd, &st) != 0 || !owner_ok(st.st_uid) || (st.st_mode & 022) != 0) {
-		verdict_set(v, VERDICT_UNAVAILABLE,
-			    "file's directory has unsafe owner or permissions");
+	fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	for (component = strtok_r(real, "/", &save); fd >= 0 && component != NULL;
+	     component = strtok_r(NULL, "/", &save)) {
+		if (!secfile_dir_ok(fd, 0)) {
+			close(fd);
+			fd = -1;
+			break;
+		}
+		next = openat(fd, component, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		close(fd);
+		fd = next;
+	}
+	if (fd < 0 || !secfile_dir_ok(fd, 1)) {
+		verdict_set(v, VERDICT_UNAVAILABLE,
+			    "file's directory or one above it has unsafe owner or permissions");
+		if (fd >= 0)
+			close(fd);
 		fd = -1;
 		goto out;
 	}
 	*base = slash + 1;
 out:
 	free(dir);
+	free(real);
 	return fd;
 }
 

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
@@ -54,15 +55,19 @@ static void print_verdict(const struct verdict *v)
 		printf("%s: %s\n", verdict_code_name(v->code), text);
 }
 
-/* The token: an argument, or one line from stdin (for "-" or none). Caller wipes it. */
-static char *read_token(const char *arg)
+/* The token: an argument (then wiped from argv, though stdin is the safer way), or one
+ * line from stdin (for "-" or none). Caller wipes it. */
+static char *read_token(char *arg)
 {
 	char *buf;
 	size_t len = 0;
 	int c;
 
-	if (arg != NULL && strcmp(arg, "-") != 0)
-		return strdup(arg);
+	if (arg != NULL && strcmp(arg, "-") != 0) {
+		buf = strdup(arg);
+		OPENSSL_cleanse(arg, strlen(arg));
+		return buf;
+	}
 	buf = malloc(TOKEN_READ_MAX + 1);
 	if (buf == NULL)
 		return NULL;
@@ -90,7 +95,7 @@ static void print_decoded(const char *token, int verified)
 		doc = json_loadb((const char *)part, len, 0, NULL);
 		if (doc != NULL) {
 			printf("header%s: ", label);
-			json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+			json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
 			putchar('\n');
 		}
 		json_decref(doc);
@@ -100,12 +105,30 @@ static void print_decoded(const char *token, int verified)
 		doc = json_loadb((const char *)part, len, 0, NULL);
 		if (doc != NULL) {
 			printf("claims%s: ", label);
-			json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+			json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
 			putchar('\n');
 		}
 		json_decref(doc);
 		secmem_free(part, len);
 	}
+}
+
+/* An absolute form of a path given on the command line, without resolving symbolic links
+ * (the file checks must still see and refuse a link). */
+static char *absolute_path(const char *path)
+{
+	char cwd[4096], *out = NULL;
+	size_t len;
+
+	if (path[0] == '/')
+		return strdup(path);
+	if (getcwd(cwd, sizeof(cwd)) == NULL)
+		return NULL;
+	len = strlen(cwd) + 1 + strlen(path) + 1;
+	out = malloc(len);
+	if (out != NULL)
+		snprintf(out, len, "%s/%s", cwd, path);
+	return out;
 }
 
 /* --key FILE for --jws-only: "ALG:PATH" (PEM or raw secret) or a JWK/JWKS file. */
@@ -116,7 +139,7 @@ static int keyset_from_key_arg(struct keyset *ks, const char *arg, struct verdic
 	enum jwa_alg alg = JWA_INVALID;
 	int rc = -1;
 
-	if (colon != NULL && (size_t)(colon - arg) < sizeof(alg_name)) {
+	if (arg[0] != '/' && colon != NULL && (size_t)(colon - arg) < sizeof(alg_name)) {
 		memcpy(alg_name, arg, (size_t)(colon - arg));
 		alg_name[colon - arg] = '\0';
 		alg = jwa_alg_from_name(alg_name);
@@ -126,9 +149,9 @@ static int keyset_from_key_arg(struct keyset *ks, const char *arg, struct verdic
 		}
 		path = colon + 1;
 	}
-	abs_path = realpath(path, NULL);
+	abs_path = absolute_path(path);
 	if (abs_path == NULL) {
-		verdict_set(v, VERDICT_UNAVAILABLE, "key file does not exist");
+		verdict_set(v, VERDICT_UNAVAILABLE, "cannot make the key path absolute");
 		goto out;
 	}
 	rc = alg != JWA_INVALID ? keyset_add_file(ks, alg, NULL, abs_path, v) :
@@ -259,6 +282,8 @@ static int cmd_keygen(int argc, char **argv)
 	};
 	const char *alg_name = NULL, *kid = NULL, *dir = NULL;
 	unsigned int bits = 2048;
+	unsigned long bits_arg;
+	char *end = NULL;
 	struct jwa_key key;
 	struct verdict v;
 	json_t *jwk = NULL, *jwks = NULL, *priv_jwk = NULL;
@@ -273,7 +298,11 @@ static int cmd_keygen(int argc, char **argv)
 		case 'a': alg_name = optarg; break;
 		case 'k': kid = optarg; break;
 		case 'o': dir = optarg; break;
-		case 'b': bits = (unsigned int)strtoul(optarg, NULL, 10); break;
+		case 'b':
+			errno = 0;
+			bits_arg = strtoul(optarg, &end, 10);
+			bits = errno == 0 && *end == '\0' && bits_arg <= 16384 ? (unsigned int)bits_arg : 0;
+			break;
 		default: usage(stderr); goto out;
 		}
 	}
@@ -406,7 +435,7 @@ static int cmd_issue(int argc, char **argv)
 	char edit_kind[ISSUE_MAX_EDITS];
 	size_t n_edits = 0, i;
 	enum jwa_alg alg = JWA_INVALID;
-	int64_t ttl = 15 * 60, now = clock_now();
+	int64_t ttl = 15 * 60, now = clock_now(), exp;
 	struct jwa_key key;
 	struct verdict v;
 	json_t *claims = NULL;
@@ -457,15 +486,19 @@ static int cmd_issue(int argc, char **argv)
 		usage(stderr);
 		goto out;
 	}
-	abs_key = realpath(key_path, NULL);
+	abs_key = absolute_path(key_path);
 	if (abs_key == NULL || key_load_private(abs_key, alg, kid, &key, &key_kid, &v) != 0) {
 		fprintf(stderr, "pam-jwtctl: %s: %s\n", key_path,
 			abs_key == NULL ? strerror(errno) : v.reason);
 		goto out;
 	}
+	if (__builtin_add_overflow(now, ttl, &exp)) {
+		fprintf(stderr, "pam-jwtctl: --now plus --ttl is out of range\n");
+		goto out;
+	}
 	jti = random_jti();
 	claims = json_pack("{s:s, s:I, s:I, s:s?}", "sub", user, "iat", (json_int_t)now,
-			   "exp", (json_int_t)(now + ttl), "jti", jti);
+			   "exp", (json_int_t)exp, "jti", jti);
 	if (claims == NULL || jti == NULL ||
 	    (aud != NULL && json_object_set_new(claims, "aud", json_string(aud)) != 0) ||
 	    (iss != NULL && json_object_set_new(claims, "iss", json_string(iss)) != 0))

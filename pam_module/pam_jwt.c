@@ -12,6 +12,7 @@
 #define PAM_SM_ACCOUNT
 #include <security/pam_ext.h>
 #include <security/pam_modules.h>
+#include <security/pam_modutil.h>
 
 #include "clock.h"
 #include "config.h"
@@ -35,14 +36,16 @@ static int pam_code_for(enum verdict_code code)
 	return PAM_SERVICE_ERR;
 }
 
+/* user is NULL when it is not a known account: a name typed at a login prompt can be a
+ * mistyped password or a pasted token, and must not reach the log. */
 static void log_verdict(pam_handle_t *pamh, int priority, const char *user,
 			const struct verdict *v)
 {
-	char text[320];
+	char text[320], name[33];
 
 	verdict_describe(v, text, sizeof(text));
-	pam_syslog(pamh, priority, "%s for user %s: %s", verdict_code_name(v->code),
-		   user != NULL ? user : "(unknown)", text);
+	verdict_label_copy(name, sizeof(name), user != NULL ? user : "(unknown)");
+	pam_syslog(pamh, priority, "%s for user %s: %s", verdict_code_name(v->code), name, text);
 }
 
 static void verified_data_cleanup(pam_handle_t *pamh, void *data, int error_status)
@@ -117,6 +120,7 @@ PAM_JWT_EXPORT int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc,
 	struct verdict v;
 	struct keyset *ks = NULL;
 	struct jwt_verified *verified = NULL;
+	const struct passwd *pw;
 	const char *user = NULL;
 	char *token = NULL;
 	int prompted = 0, rc;
@@ -149,13 +153,14 @@ PAM_JWT_EXPORT int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc,
 			goto out;
 		}
 		verdict_set(&v, VERDICT_REJECT, "input is not a JWT");
-		log_verdict(pamh, LOG_NOTICE, user, &v);
+		log_verdict(pamh, LOG_NOTICE, NULL, &v);
 		rc = PAM_AUTH_ERR;
 		goto out;
 	}
-	if (getpwnam(user) == NULL) {
+	pw = pam_modutil_getpwnam(pamh, user);
+	if (pw == NULL || strcmp(pw->pw_name, user) != 0) {
 		verdict_set(&v, VERDICT_REJECT, "no such user");
-		log_verdict(pamh, LOG_NOTICE, user, &v);
+		log_verdict(pamh, LOG_NOTICE, NULL, &v);
 		rc = PAM_USER_UNKNOWN;
 		goto out;
 	}

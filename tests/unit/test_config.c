@@ -105,6 +105,7 @@ static void test_bad_lines(void **state)
 		"require_claim = x:\n",
 		"issuer =\n",
 		"Issuer = x\n",
+		"leeway = 11m\n",
 	};
 	struct config cfg;
 	struct verdict v;

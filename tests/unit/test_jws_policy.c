@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <openssl/evp.h>
+#include <openssl/param_build.h>
 #include <openssl/rand.h>
 
 #include "b64url.h"
@@ -453,6 +454,70 @@ static void test_rsa_exponent_policy(void **state)
 	}
 }
 
+/* Keys that verify forged signatures: Ed25519 points of small order, the point at
+ * infinity on P-256, and a public key used as an HMAC secret. */
+static void test_degenerate_keys_refused(void **state)
+{
+	static const char *const small_order_x[] = {
+		"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", /* 00..00 */
+		"AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", /* 01 00..00: the identity */
+		"7P_______________________________________38", /* ec ff..ff 7f */
+		"7f________________________________________8", /* ed ff..ff ff: sign bit set */
+	};
+	char dir[] = "/tmp/pam_jwt_deg.XXXXXX", path[128];
+	OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
+	OSSL_PARAM *params = NULL;
+	EVP_PKEY_CTX *ctx = NULL;
+	const struct jwa_key *out;
+	struct keyset *ks = keyset_new();
+	struct jwa_key k;
+	struct verdict v;
+	unsigned char infinity = 0x00;
+	json_t *jwk;
+	size_t i;
+	FILE *f;
+
+	(void)state;
+	for (i = 0; i < sizeof(small_order_x) / sizeof(small_order_x[0]); i++) {
+		jwk = json_pack("{s:s, s:s, s:s, s:s}", "kty", "OKP", "alg", "EdDSA", "crv",
+				"Ed25519", "x", small_order_x[i]);
+		verdict_init(&v);
+		assert_int_equal(jwk_to_key(jwk, false, &k, &v), -1);
+		assert_string_equal(v.reason, "Ed25519 public key has small order");
+		json_decref(jwk);
+	}
+	/* P-256 "public key" that is the point at infinity, as a PEM file could carry it */
+	memset(&k, 0, sizeof(k));
+	k.alg = JWA_ES256;
+	assert_int_equal(OSSL_PARAM_BLD_push_utf8_string(bld, "group", "prime256v1", 0), 1);
+	assert_int_equal(OSSL_PARAM_BLD_push_octet_string(bld, "pub", &infinity, 1), 1);
+	params = OSSL_PARAM_BLD_to_param(bld);
+	ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+	assert_int_equal(EVP_PKEY_fromdata_init(ctx), 1);
+	assert_int_equal(EVP_PKEY_fromdata(ctx, &k.pkey, EVP_PKEY_PUBLIC_KEY, params), 1);
+	assert_string_equal(jwa_key_check(&k), "EC public key is not a point of the curve's group");
+	jwa_key_clear(&k);
+	EVP_PKEY_CTX_free(ctx);
+	OSSL_PARAM_free(params);
+	OSSL_PARAM_BLD_free(bld);
+	/* key = HS256:/path/to/a.pem: a PEM (or JSON) file is never an HMAC secret */
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/idp.pem", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n"
+	      "-----END PUBLIC KEY-----\n", f);
+	fclose(f);
+	chmod(path, 0600);
+	verdict_init(&v);
+	assert_int_equal(keyset_add_file(ks, JWA_HS256, NULL, path, &v), 0);
+	assert_int_equal(keyset_select(ks, JWA_HS256, NULL, &out, &v), -1);
+	assert_string_equal(v.reason, "HMAC secret file holds a PEM or JSON document, not raw bytes");
+	keyset_free(ks);
+	unlink(path);
+	rmdir(dir);
+}
+
 static void test_jwk_round_trip(void **state)
 {
 	struct fixture *f = *state;
@@ -525,8 +590,30 @@ static void test_secfile_rules(void **state)
 	chmod(path, 0600);
 	chmod(dir, 0777);
 	assert_int_equal(secfile_read(path, SECFILE_SECRET, &buf, &len, &v), -1);
-	assert_string_equal(v.reason, "file's directory has unsafe owner or permissions");
+	assert_string_equal(v.reason,
+			    "file's directory or one above it has unsafe owner or permissions");
 	chmod(dir, 0700);
+	/* a writable directory further up the path is refused too */
+	{
+		char sub[160], inner[176], deep[200];
+		snprintf(sub, sizeof(sub), "%s/open", dir);
+		snprintf(inner, sizeof(inner), "%s/inner", sub);
+		snprintf(deep, sizeof(deep), "%s/key", inner);
+		assert_int_equal(mkdir(sub, 0700), 0);
+		assert_int_equal(mkdir(inner, 0700), 0);
+		fd = open(deep, O_WRONLY | O_CREAT | O_EXCL, 0600);
+		assert_true(fd >= 0);
+		close(fd);
+		assert_int_equal(secfile_read(deep, SECFILE_SECRET, &buf, &len, &v), 0);
+		free(buf);
+		chmod(sub, 0777);
+		assert_int_equal(secfile_read(deep, SECFILE_SECRET, &buf, &len, &v), -1);
+		assert_string_equal(v.reason,
+				    "file's directory or one above it has unsafe owner or permissions");
+		unlink(deep);
+		rmdir(inner);
+		rmdir(sub);
+	}
 	assert_int_equal(secfile_read("relative/path", SECFILE_PUBLIC, &buf, &len, &v), -1);
 	assert_int_equal(secfile_read(dir, SECFILE_PUBLIC, &buf, &len, &v), -1);
 	/* atomic write replaces the file and keeps the mode asked for */
@@ -557,6 +644,7 @@ int main(void)
 		cmocka_unit_test(test_jwks_rules),
 		cmocka_unit_test(test_jwk_usage_and_kty),
 		cmocka_unit_test(test_rsa_exponent_policy),
+		cmocka_unit_test(test_degenerate_keys_refused),
 		cmocka_unit_test(test_jwk_round_trip),
 		cmocka_unit_test(test_looks_like),
 		cmocka_unit_test(test_secfile_rules),
