@@ -707,8 +707,10 @@ static const json_t *jwks_pick(const json_t *doc, const char *kid)
 	const json_t *keys = json_object_get(doc, "keys"), *jwk, *found = NULL;
 	size_t i;
 
-	if (keys == NULL)
-		return doc;
+	if (keys == NULL) {
+		const char *own = json_string_member(doc, "kid");
+		return kid == NULL || own == NULL || strcmp(own, kid) == 0 ? doc : NULL;
+	}
 	if (!json_is_array(keys))
 		return NULL;
 	if (kid == NULL)

@@ -343,6 +343,11 @@ static int cmd_keygen(int argc, char **argv)
 	if (priv == NULL || pub == NULL || key_path == NULL || jwks_path == NULL)
 		goto out;
 	priv_len = strlen(priv);
+	if (access(key_path, F_OK) == 0 || access(jwks_path, F_OK) == 0) {
+		fprintf(stderr, "pam-jwtctl: %s or %s exists; remove it first\n", key_path,
+			jwks_path);
+		goto out;
+	}
 	if (secfile_write_atomic(key_path, priv, priv_len, 0600, &v) != 0 ||
 	    secfile_write_atomic(jwks_path, pub, strlen(pub), hmac ? 0600 : 0644, &v) != 0) {
 		fprintf(stderr, "pam-jwtctl: %s\n", v.reason);

@@ -103,6 +103,7 @@ static int get_token(pam_handle_t *pamh, const struct config *cfg, char **token,
 	rc = pam_prompt(pamh, PAM_PROMPT_ECHO_OFF, &answer, "%s", cfg->prompt);
 	if (rc != PAM_SUCCESS || answer == NULL) {
 		rc = rc == PAM_SUCCESS ? PAM_CONV_ERR : rc;
+		secmem_free_string(answer);
 		goto out;
 	}
 	*token = answer;

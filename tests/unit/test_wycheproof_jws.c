@@ -60,10 +60,8 @@ static const struct divergence jws_private_divergences[] = {
 };
 
 /* json_web_key_test.json.
- * tcId 9 (rejectsPublicExponent1) is deliberately NOT listed: an RSA JWK with e = 1 loads
- * and verifies, which is a core bug (jwa_key_check does not look at the public exponent;
- * with e = 1 anyone can forge a signature: sig = the PKCS#1 encoding of the hash). This
- * test fails until core refuses such keys; do not add 9 here. */
+ * tcId 9 (rejectsPublicExponent1) must never appear here: with e = 1 anyone could forge a
+ * signature (sig = the PKCS#1 encoding of the hash), and jwa_key_check refuses such keys. */
 static const struct divergence jwk_divergences[] = {
 	{ 1, 1, "MixedKeySet (HS256 + ES256 keys in one set, labelled ambiguous): we pin one alg "
 		"per key and select by kid, so the HS256 token verifies with the HS256 key only; "
