@@ -3,6 +3,7 @@
  * it to a PAM code and logs the reason. No decision is made here.
  */
 #include <pwd.h>
+#include <stdio.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,7 +45,10 @@ static void log_verdict(pam_handle_t *pamh, int priority, const char *user,
 	char text[320], name[33];
 
 	verdict_describe(v, text, sizeof(text));
-	verdict_label_copy(name, sizeof(name), user != NULL ? user : "(unknown)");
+	if (user != NULL)
+		verdict_label_copy(name, sizeof(name), user);
+	else
+		snprintf(name, sizeof(name), "(unknown)");
 	pam_syslog(pamh, priority, "%s for user %s: %s", verdict_code_name(v->code), name, text);
 }
 
