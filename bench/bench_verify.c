@@ -146,22 +146,6 @@ static int pin_cpu(void)
 
 /* ---- keys and tokens ------------------------------------------------------------- */
 
-static EVP_PKEY *generate(enum jwa_alg alg)
-{
-	switch (jwa_alg_family(alg)) {
-	case JWA_FAMILY_RSA:
-	case JWA_FAMILY_RSA_PSS:
-		return EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
-	case JWA_FAMILY_EC:
-		return EVP_PKEY_Q_keygen(NULL, NULL, "EC", alg == JWA_ES256 ? "P-256" :
-					 alg == JWA_ES384 ? "P-384" : "P-521");
-	case JWA_FAMILY_EDDSA:
-		return EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
-	default:
-		return NULL;
-	}
-}
-
 /* A public-only copy of a key (SubjectPublicKeyInfo round trip). */
 static EVP_PKEY *public_copy(EVP_PKEY *pkey)
 {
@@ -238,7 +222,7 @@ static char *make_key(struct bench_case *c, EVP_PKEY *shared_rsa)
 		if (shared_rsa != NULL && EVP_PKEY_up_ref(shared_rsa) == 1)
 			c->sign_key.pkey = shared_rsa;
 		else
-			c->sign_key.pkey = generate(c->alg);
+			c->sign_key.pkey = jwa_pkey_generate(c->alg, 2048);
 		if (c->sign_key.pkey == NULL)
 			die("key generation failed");
 		c->pub = public_copy(c->sign_key.pkey);
@@ -602,7 +586,7 @@ int main(int argc, char **argv)
 		if (!c->selected)
 			continue;
 		/* One RSA-2048 key serves RS256 and PS256 (each entry pins its own alg). */
-		if (is_rsa && rsa == NULL && (rsa = generate(c->alg)) == NULL)
+		if (is_rsa && rsa == NULL && (rsa = jwa_pkey_generate(c->alg, 2048)) == NULL)
 			die("RSA key generation failed");
 		case_setup(c, is_rsa ? rsa : NULL);
 		sanity(c);

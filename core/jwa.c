@@ -462,3 +462,26 @@ void jwa_key_clear(struct jwa_key *key)
 	secmem_free(key->secret, key->secret_len);
 	memset(key, 0, sizeof(*key));
 }
+
+EVP_PKEY *jwa_pkey_generate(enum jwa_alg alg, unsigned int rsa_bits)
+{
+	EVP_PKEY *pkey = NULL;
+
+	switch (jwa_alg_family(alg)) {
+	case JWA_FAMILY_RSA:
+	case JWA_FAMILY_RSA_PSS:
+		pkey = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)rsa_bits);
+		break;
+	case JWA_FAMILY_EC:
+		pkey = EVP_PKEY_Q_keygen(NULL, NULL, "EC", alg == JWA_ES256 ? "P-256" :
+					 alg == JWA_ES384 ? "P-384" : "P-521");
+		break;
+	case JWA_FAMILY_EDDSA:
+		pkey = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+		break;
+	case JWA_FAMILY_HMAC:
+	case JWA_FAMILY_NONE:
+		break;
+	}
+	return pkey;
+}

@@ -57,6 +57,8 @@ int jwa_verify(const struct jwa_key *key, const unsigned char *data, size_t data
 /* Produce a raw JWS signature (*sig malloc'd). 0 on success. */
 int jwa_sign(const struct jwa_key *key, const unsigned char *data, size_t data_len,
 	     unsigned char **sig, size_t *sig_len);
+/* A new key pair for an asymmetric algorithm (RSA with rsa_bits); NULL for HMAC. */
+EVP_PKEY *jwa_pkey_generate(enum jwa_alg alg, unsigned int rsa_bits);
 /* Wipe and release key material (not the struct). NULL ok. */
 void jwa_key_clear(struct jwa_key *key);
 

@@ -245,22 +245,6 @@ static int valid_kid(const char *kid)
 	return 1;
 }
 
-static EVP_PKEY *generate_pkey(enum jwa_alg alg, unsigned int bits)
-{
-	switch (jwa_alg_family(alg)) {
-	case JWA_FAMILY_RSA:
-	case JWA_FAMILY_RSA_PSS:
-		return EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)bits);
-	case JWA_FAMILY_EC:
-		return EVP_PKEY_Q_keygen(NULL, NULL, "EC", alg == JWA_ES256 ? "P-256" :
-					 alg == JWA_ES384 ? "P-384" : "P-521");
-	case JWA_FAMILY_EDDSA:
-		return EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
-	default:
-		return NULL;
-	}
-}
-
 static char *path_join(const char *dir, const char *name, const char *suffix)
 {
 	size_t len = strlen(dir) + 1 + strlen(name) + strlen(suffix) + 1;
@@ -327,7 +311,7 @@ static int cmd_keygen(int argc, char **argv)
 		if (key.secret == NULL || RAND_bytes(key.secret, (int)key.secret_len) != 1)
 			goto out;
 	} else {
-		key.pkey = generate_pkey(key.alg, bits);
+		key.pkey = jwa_pkey_generate(key.alg, bits);
 		if (key.pkey == NULL)
 			goto out;
 	}
