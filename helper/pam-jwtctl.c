@@ -308,24 +308,24 @@ static int cmd_keygen(int argc, char **argv)
 	if (hmac) {
 		key.secret_len = jwa_hash_size(key.alg);
 		key.secret = malloc(key.secret_len);
-		if (key.secret == NULL || RAND_bytes(key.secret, (int)key.secret_len) != 1)
-			goto out;
+		if (key.secret != NULL && RAND_bytes(key.secret, (int)key.secret_len) != 1) {
+			secmem_free(key.secret, key.secret_len);
+			key.secret = NULL;
+		}
 	} else {
 		key.pkey = jwa_pkey_generate(key.alg, bits);
-		if (key.pkey == NULL)
-			goto out;
 	}
-	jwk = jwk_from_key(&key, kid);
-	jwks = json_pack("{s:[O]}", "keys", jwk);
-	if (jwk == NULL || jwks == NULL)
-		goto out;
-	priv_jwk = jwk_from_private_key(&key, kid);
+	jwk = key.pkey != NULL || key.secret != NULL ? jwk_from_key(&key, kid) : NULL;
+	jwks = jwk != NULL ? json_pack("{s:[O]}", "keys", jwk) : NULL;
+	priv_jwk = jwks != NULL ? jwk_from_private_key(&key, kid) : NULL;
 	priv = priv_jwk != NULL ? json_dumps(priv_jwk, JSON_INDENT(2)) : NULL;
-	pub = json_dumps(jwks, JSON_INDENT(2));
+	pub = jwks != NULL ? json_dumps(jwks, JSON_INDENT(2)) : NULL;
 	key_path = path_join(abs_dir, kid, ".key");
 	jwks_path = path_join(abs_dir, kid, ".jwks");
-	if (priv == NULL || pub == NULL || key_path == NULL || jwks_path == NULL)
+	if (priv == NULL || pub == NULL || key_path == NULL || jwks_path == NULL) {
+		fprintf(stderr, "pam-jwtctl: key generation failed\n");
 		goto out;
+	}
 	priv_len = strlen(priv);
 	if (access(key_path, F_OK) == 0 || access(jwks_path, F_OK) == 0) {
 		fprintf(stderr, "pam-jwtctl: %s or %s exists; remove it first\n", key_path,
@@ -340,8 +340,6 @@ static int cmd_keygen(int argc, char **argv)
 	printf("%s\n%s\n", key_path, jwks_path);
 	rc = EXIT_ACCEPTED;
 out:
-	if (rc != EXIT_ACCEPTED && v.code == VERDICT_REJECT && abs_dir != NULL)
-		fprintf(stderr, "pam-jwtctl: key generation failed\n");
 	secmem_free(priv, priv_len);
 	secmem_free_string(pub);
 	free(key_path);
