@@ -191,6 +191,19 @@ pj_add_user() {
 	PJ_USER=$name
 }
 
+# pj_user_reaches USER PATH...: USER can run /bin/sh and reach every PATH (test -e). On
+# failure says which path fails and shows the modes along it (namei), e.g. a root
+# directory of mode 0700 in a chroot made from a mktemp -d directory.
+pj_user_reaches() {
+	local user=$1 bad
+	shift
+	bad=$(runuser -u "$user" -- /bin/sh -c 'for p; do [ -e "$p" ] || { echo "$p"; exit 1; }; done' \
+		sh "$@" 2>&1) && return 0
+	echo "# user $user cannot run /bin/sh or reach ${bad:-a path}" >&2
+	namei -m "$(printf '%s\n' "$bad" | grep -m1 '^/' || echo /bin/sh)" 2>&1 | sed 's/^/#   /' >&2
+	return 1
+}
+
 # pj_unused_user: a name that is not in the password database
 pj_unused_user() {
 	local name
@@ -317,22 +330,91 @@ pj_log_has_reason() {
 	fi
 }
 
-# --- mount namespace for fixed service names -------------------------------------------
+# --- private service names for sshd and sudo ------------------------------------------
 #
-# sshd and sudo use fixed PAM service names ("sshd", "sudo"). The suites never edit the
-# real /etc/pam.d files: they copy /etc/pam.d into the temp dir, change the copy, and run
-# the daemon or command in a private mount namespace where the copy is bind-mounted over
-# /etc/pam.d (and, for sudo, a copy of /etc/sudoers.d over /etc/sudoers.d). Nothing outside
-# the namespace sees the change, and the namespace ends with its last process.
+# sshd and sudo use the PAM services "sshd" and "sudo" by default. The suites never edit
+# those files, nor any other existing file in /etc/pam.d or /etc/sudoers.d, and need no
+# mount namespace (which cannot be made private inside a chroot). Instead the program is
+# pointed at a service of its own, new and uniquely named:
+# - sshd takes its PAM service name from its program name, so the suite runs it through
+#   a symlink $PJ_TMP/pamjwt-sshd-PID -> /usr/sbin/sshd (pj_sshd_link);
+# - sudo takes it from "Defaults pam_service=NAME", set for the test user only by a
+#   sudoers drop-in /etc/sudoers.d/pamjwt-test-PID (pj_sudoers_dropin).
+# Every file is created under a new name only (never replacing one it did not create),
+# written atomically, and removed by the EXIT trap (also after SIGINT, SIGTERM, SIGHUP).
 
-# pj_ns_exec PAMD_DIR [SUDOERS_DIR|-] cmd...: exec cmd in such a namespace
-pj_ns_exec() {
-	local pamd=$1 sudoersd=$2
-	shift 2
-	exec unshare --mount --propagation private -- /bin/sh -c '
-		mount --bind "$1" /etc/pam.d || exit 97
-		if [ "$2" != - ]; then mount --bind "$2" /etc/sudoers.d || exit 97; fi
-		shift 2
-		exec "$@"' pj-ns "$pamd" "$sudoersd" "$@"
+pj_own_pamd=" "
+# pj_pamd_write NAME: write stdin to /etc/pam.d/NAME atomically (mode 0644). The first
+# write for a NAME creates the file and fails if it already exists; later writes replace
+# the file this run created. Both are removed at exit.
+pj_pamd_write() {
+	local name=$1
+	local f=/etc/pam.d/$name tmp=/etc/pam.d/.$name.pamjwt-tmp
+	case $name in '' | .* | */*) return 1 ;; esac
+	rm -f -- "$tmp"
+	if [[ $pj_own_pamd != *" $name "* ]]; then
+		if [ -e "$f" ] || [ -L "$f" ]; then
+			echo "# $f already exists" >&2
+			return 1
+		fi
+		pj_defer rm -f -- "$tmp"
+		pj_defer rm -f -- "$f"
+		pj_own_pamd+="$name "
+		(set -o noclobber; umask 022; cat >"$tmp") || { rm -f -- "$tmp"; return 1; }
+		# link(2) never replaces an existing file
+		ln -T -- "$tmp" "$f" || { rm -f -- "$tmp"; return 1; }
+		rm -f -- "$tmp"
+	else
+		(set -o noclobber; umask 022; cat >"$tmp") || { rm -f -- "$tmp"; return 1; }
+		mv -fT -- "$tmp" "$f"
+	fi
 }
-pj_ns_run() { (pj_ns_exec "$@"); }
+
+# pj_sshd_link NAME: PJ_SSHD, the absolute path $PJ_TMP/NAME of a symlink to
+# /usr/sbin/sshd; an sshd started by that path uses the PAM service NAME
+# (SSHD_PAM_SERVICE is __progname, and the re-exec keeps argv[0])
+pj_sshd_link() {
+	case $PJ_TMP in /*) ;; *) return 1 ;; esac
+	PJ_SSHD=$PJ_TMP/$1
+	ln -s /usr/sbin/sshd "$PJ_SSHD"
+}
+
+# pj_sudoers_dropin NAME: install stdin as /etc/sudoers.d/NAME (root, 0440). The text is
+# written under a name sudo ignores (it contains a dot), checked with visudo -cf, and
+# only then linked in under NAME, which must not exist; removed at exit.
+pj_sudoers_dropin() {
+	local f=/etc/sudoers.d/$1 tmp=/etc/sudoers.d/.$1.pamjwt-tmp
+	case $1 in '' | .* | */* | *.* | *~) return 1 ;; esac
+	[ -d /etc/sudoers.d ] || return 1
+	if [ -e "$f" ] || [ -L "$f" ]; then
+		echo "# $f already exists" >&2
+		return 1
+	fi
+	pj_defer rm -f -- "$tmp"
+	pj_defer rm -f -- "$f"
+	rm -f -- "$tmp"
+	(set -o noclobber; umask 0337; cat >"$tmp") || { rm -f -- "$tmp"; return 1; }
+	if ! chown 0:0 "$tmp" || ! chmod 0440 "$tmp" || ! visudo -c -q -f "$tmp"; then
+		echo "# the sudoers drop-in does not pass visudo -cf:" >&2
+		visudo -c -f "$tmp" 2>&1 | sed 's/^/#   /' >&2
+		rm -f -- "$tmp"
+		return 1
+	fi
+	ln -T -- "$tmp" "$f" || { rm -f -- "$tmp"; return 1; }
+	rm -f -- "$tmp"
+}
+
+# pj_dir_state DIR: names, modes, sizes and mtimes of DIR's entries (to compare later)
+pj_dir_state() {
+	find "$1" -mindepth 1 -maxdepth 1 -printf '%f %U:%G %m %s %T@\n' 2>/dev/null | sort
+}
+
+# pj_pam_probe: PJ_PROBE, a script for "pam_exec.so seteuid quiet $PJ_PROBE" that appends
+# "SERVICE TYPE USER" to $PJ_PROBE_LOG each time a stack runs it
+pj_pam_probe() {
+	PJ_PROBE=$PJ_TMP/pam-probe
+	PJ_PROBE_LOG=$PJ_TMP/pam-probe.log
+	: >"$PJ_PROBE_LOG"
+	printf '#!/bin/sh\necho "$PAM_SERVICE $PAM_TYPE $PAM_USER" >>%q\n' "$PJ_PROBE_LOG" >"$PJ_PROBE"
+	chmod 0700 "$PJ_PROBE"
+}

@@ -164,12 +164,31 @@ mint noexp --drop-claim exp
 refuses "token without exp refused" "$AUTH_ERR" "$SVC" "$U" "$PJ_TOKEN"
 
 # --- algorithm pinned by the key ----------------------------------------------------
-pj_token_file es_as_rs --key "$K/es1.key" --kid rs1 -u "$U" --iss "$ISS" --aud "$AUD"
+# pam-jwtctl issue only signs with the key its --kid names, so these tokens are made here:
+# resign KEYFILE KID NAME signs the claims of the valid token with the private JWK in
+# KEYFILE (and its alg) under a header naming KID; sets PJ_TOKEN.
+resign() {
+	PJ_TOKEN=$PJ_TMP/tok/$3
+	"$PJ_PY" - "$1" "$2" "$VALID" "$PJ_TOKEN" <<-'EOF' || rm -f -- "$PJ_TOKEN"
+	import json, sys
+	import jwt
+	jwk = json.load(open(sys.argv[1]))
+	payload = jwt.utils.base64url_decode(open(sys.argv[3]).read().strip().split(".")[1])
+	tok = jwt.api_jws.PyJWS().encode(payload, jwt.PyJWK(jwk).key, algorithm=jwk["alg"],
+	                                 headers={"kid": sys.argv[2], "typ": "JWT"})
+	open(sys.argv[4], "w").write(tok + "\n")
+	EOF
+}
+resign "$K/es1.key" es1 es_resigned
+accepts "control: the same claims re-signed with the ES256 key under its own kid are accepted" \
+	"$SVC" "$U" "$PJ_TOKEN"
+resign "$K/es1.key" rs1 es_as_rs
 refuses "ES256 token naming the RS256 key's kid refused" "$AUTH_ERR" "$SVC" "$U" "$PJ_TOKEN"
 logged "alg/key mismatch: reason logged" "$SVC" "$U" "$PJ_TOKEN"
 
-pj_token_file hs_as_es --key "$K/hs1.key" --kid es1 -u "$U" --iss "$ISS" --aud "$AUD"
+resign "$K/hs1.key" es1 hs_as_es
 refuses "HS256 token naming the ES256 key's kid refused" "$AUTH_ERR" "$SVC" "$U" "$PJ_TOKEN"
+logged "HS256 token for the ES256 key: reason logged" "$SVC" "$U" "$PJ_TOKEN"
 
 # The classic confusion: an HS256 token whose HMAC secret is the RSA public key (PEM),
 # naming the RSA key. And an unsigned (alg none) token for an existing kid.
@@ -245,6 +264,17 @@ account  required $PJ_MOD config=$CONF
 EOF
 refuses "bad duration value: PAM_SERVICE_ERR" "Error in service module" \
 	"$PJ_SERVICE" "$U" "$VALID"
+pj_service bigleeway <<EOF
+auth     required $PJ_MOD config=$CONF leeway=11m
+account  required $PJ_MOD config=$CONF
+EOF
+refuses "leeway over 10m (11m): PAM_SERVICE_ERR" "Error in service module" \
+	"$PJ_SERVICE" "$U" "$VALID"
+pj_service maxleeway <<EOF
+auth     required $PJ_MOD config=$CONF leeway=10m
+account  required $PJ_MOD config=$CONF leeway=10m
+EOF
+accepts "leeway=10m (the maximum) is a valid setting" "$PJ_SERVICE" "$U" "$VALID"
 pj_service noconf <<EOF
 auth     required $PJ_MOD config=$PJ_TMP/does-not-exist.conf
 account  required $PJ_MOD config=$PJ_TMP/does-not-exist.conf
@@ -261,14 +291,15 @@ refuses "world-writable config file: PAM_AUTHINFO_UNAVAIL" \
 	"Authentication service cannot retrieve authentication info" "$PJ_SERVICE" "$U" "$VALID"
 
 # --- account phase ------------------------------------------------------------------
-# The account line may be stricter than the auth line: a token that expired 15 minutes
-# ago passes auth with 2h of leeway, and acct_mgmt re-checks exp with none.
+# The account line may be stricter than the auth line: a token that expired 5 minutes
+# ago passes auth with 10m of leeway (the most the module allows), and acct_mgmt
+# re-checks exp with none.
 pj_service acctstrict <<EOF
-auth     required $PJ_MOD config=$CONF leeway=2h
+auth     required $PJ_MOD config=$CONF leeway=10m
 account  required $PJ_MOD config=$CONF leeway=0
 EOF
-mint stale --now "$(($(date +%s) - 1800))" --ttl 15m
-accepts "expired token within auth leeway=2h authenticates" "$PJ_SERVICE" "$U" "$PJ_TOKEN" \
+mint stale --now "$(($(date +%s) - 900))" --ttl 10m
+accepts "expired token within auth leeway=10m authenticates" "$PJ_SERVICE" "$U" "$PJ_TOKEN" \
 	authenticate
 rc=0
 pj_pamtester "$PJ_SERVICE" "$U" "$PJ_TOKEN" authenticate acct_mgmt || rc=$?

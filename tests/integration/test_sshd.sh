@@ -1,11 +1,14 @@
 #!/bin/bash
 # pam_jwt.so behind a real OpenSSH sshd (root).
 #
-# sshd always uses the PAM service "sshd" (Debian's 9.2 has no PAMServiceName), so the
-# suite never touches /etc/pam.d/sshd: it runs its own sshd (own config, host key and
-# free port on 127.0.0.1) in a private mount namespace where a copy of /etc/pam.d, with
-# the test's sshd stack, is bind-mounted over /etc/pam.d. sshd reads the stack at every
-# connection, so cases change the copy between logins.
+# Debian's OpenSSH 9.2 has no PAMServiceName option: sshd takes its PAM service name from
+# its program name (SSHD_PAM_SERVICE is __progname). So the suite never touches
+# /etc/pam.d/sshd and needs no mount namespace (it also runs in a chroot): it starts its
+# own sshd (own config, host key and free port on 127.0.0.1) by the absolute path of a
+# symlink $PJ_TMP/pamjwt-sshd-PID -> /usr/sbin/sshd, whose stack is the new file
+# /etc/pam.d/pamjwt-sshd-PID, removed at exit. A deny stack and a pam_exec probe show
+# that this file is the one sshd uses. sshd reads the stack at every connection, so cases
+# change the file between logins.
 #
 # Token logins use keyboard-interactive: the OpenSSH client reads the token through
 # SSH_ASKPASS (a script that prints a 0600 file; the token is never on a command line),
@@ -24,13 +27,16 @@ if ! pj_have_build; then
 	done_testing
 	exit
 fi
-if [ ! -x /usr/sbin/sshd ] || ! command -v ssh >/dev/null || ! command -v unshare >/dev/null; then
-	not_ok "openssh-server, openssh-client and unshare are installed (scripts/install-deps)"
+if [ ! -x /usr/sbin/sshd ] || ! command -v ssh >/dev/null || ! command -v setpriv >/dev/null; then
+	not_ok "openssh-server, openssh-client and setpriv are installed (scripts/install-deps)"
 	done_testing
 	exit
 fi
 
 real_sshd_pam=$(sha256sum /etc/pam.d/sshd 2>/dev/null)
+# the state of /etc/pam.d apart from files of concurrent test runs (pamjwt-*)
+pamd_state() { pj_dir_state /etc/pam.d | grep -v '^\.\{0,1\}pamjwt-'; }
+real_pamd=$(pamd_state)
 pj_tmpdir || exit 1
 pj_store_dir || exit 1
 K=$PJ_TMP/keys
@@ -58,17 +64,20 @@ ssh-keygen -q -t ed25519 -N '' -C pamjwt-test-user -f "$PJ_TMP/userkey" </dev/nu
 HOME_U=$(getent passwd "$U" | cut -d: -f6)
 install -d -m 0700 -o "$U" -g "$U" "$HOME_U/.ssh"
 install -m 0600 -o "$U" -g "$U" "$PJ_TMP/userkey.pub" "$HOME_U/.ssh/authorized_keys"
+if ! pj_user_reaches "$U" /usr/bin/id "$HOME_U/.ssh/authorized_keys" 2>&1; then
+	not_ok "the test user can run /bin/sh and reach its home and /usr/bin/id"
+	done_testing
+	exit
+fi
 
-mkdir "$PJ_TMP/pam.d"
-cp -a /etc/pam.d/. "$PJ_TMP/pam.d/"
-chmod --reference=/etc/pam.d "$PJ_TMP/pam.d"
-PAMD_SSHD=$PJ_TMP/pam.d/sshd
+# The PAM service: sshd started as $PJ_SSHD (a symlink named $SVC) uses /etc/pam.d/$SVC.
+SVC=pamjwt-sshd-$$
+pj_sshd_link "$SVC" || { not_ok "symlink $PJ_TMP/$SVC -> /usr/sbin/sshd"; done_testing; exit; }
+pj_pam_probe
 
-# sshd_stack < lines: the sshd service of the namespace
+# sshd_stack < lines: (re)write /etc/pam.d/$SVC
 sshd_stack() {
-	rm -f "$PAMD_SSHD"
-	cat >"$PAMD_SSHD"
-	chmod 0644 "$PAMD_SSHD"
+	pj_pamd_write "$SVC" || { not_ok "write /etc/pam.d/$SVC"; done_testing; exit 1; }
 }
 # default_stack [AUTH_ARGS] [ACCOUNT_ARGS]: the stack the suite logs in with, extra
 # module arguments on the auth and account lines. Two lines beside pam_jwt matter:
@@ -126,8 +135,8 @@ for attempt in 1 2 3 4 5; do
 	PORT=$(free_port)
 	: >"$PJ_TMP/sshd.log"
 	# --pdeathsig: sshd also ends if this suite is killed outright (no EXIT trap then)
-	(pj_ns_exec "$PJ_TMP/pam.d" - setpriv --pdeathsig TERM -- /usr/sbin/sshd -D \
-		-f "$PJ_TMP/sshd_config" -p "$PORT" -E "$PJ_TMP/sshd.log") &
+	setpriv --pdeathsig TERM -- "$PJ_SSHD" -D \
+		-f "$PJ_TMP/sshd_config" -p "$PORT" -E "$PJ_TMP/sshd.log" &
 	pid=$!
 	for i in $(seq 1 200); do
 		grep -q "Server listening on 127.0.0.1 port $PORT" "$PJ_TMP/sshd.log" && break
@@ -149,7 +158,7 @@ if [ -z "$SSHD_PID" ]; then
 	done_testing
 	exit
 fi
-ok "sshd started on 127.0.0.1:$PORT in a private mount namespace"
+ok "sshd started on 127.0.0.1:$PORT as $PJ_SSHD"
 printf '[127.0.0.1]:%s %s\n' "$PORT" "$(cut -d' ' -f1,2 "$PJ_TMP/hostkey.pub")" >"$PJ_TMP/known_hosts"
 
 SSH_COMMON=(-F /dev/null -p "$PORT" -o UserKnownHostsFile="$PJ_TMP/known_hosts"
@@ -212,7 +221,7 @@ logged() {
 		not_ok "$d (pam-jwtctl verify did not refuse the token)"
 		return
 	}
-	if pj_log_has_reason "pam_jwt(sshd:auth): refused" "$reason"; then ok "$d: \"$reason\""; else
+	if pj_log_has_reason "pam_jwt($SVC:auth): refused" "$reason"; then ok "$d: \"$reason\""; else
 		not_ok "$d: no log line with \"$reason\""
 		pj_log_text | grep -F "pam_jwt(" | tail -3 | sed 's/^/#   /'
 	fi
@@ -222,6 +231,29 @@ mint() {
 	shift
 	pj_token_file "$name" --key "$K/es1.key" --kid es1 -u "$U" --iss "$ISS" --aud "$AUD" "$@"
 }
+# sshd_log_mark / sshd_log_new: the lines sshd logged since the last sshd_log_mark
+sshd_log_mark() { SSHD_LOG_MARK=$(wc -l <"$PJ_TMP/sshd.log"); }
+sshd_log_new() { tail -n +"$((${SSHD_LOG_MARK:-0} + 1))" "$PJ_TMP/sshd.log"; }
+
+# --- the PAM service sshd uses --------------------------------------------------------
+# With a deny stack in /etc/pam.d/$SVC a public-key login must fail in the account phase
+# (through /etc/pam.d/sshd it would pass), and the pam_exec probe in that stack must see
+# PAM_SERVICE=$SVC. Then the default stack lets the same login through.
+sshd_stack <<EOF
+auth     required pam_deny.so
+account  optional pam_exec.so seteuid quiet $PJ_PROBE
+account  required pam_deny.so
+session  required pam_permit.so
+password required pam_deny.so
+EOF
+sshd_log_mark
+no_login "a deny stack in /etc/pam.d/$SVC refuses a public-key login" ssh_pubkey
+check "sshd logged the denial by the PAM account configuration of /etc/pam.d/$SVC" \
+	eval 'sshd_log_new | grep -q "Access denied for user $U by PAM account configuration"'
+check "sshd ran the stack of /etc/pam.d/$SVC (pam_exec saw PAM_SERVICE=$SVC)" \
+	grep -qx "$SVC account $U" "$PJ_PROBE_LOG"
+default_stack
+logs_in "public-key login passes once /etc/pam.d/$SVC holds the test's stack" ssh_pubkey
 
 # --- token logins -------------------------------------------------------------------
 mint valid
@@ -242,14 +274,14 @@ logged "another user's token: reason logged" "$PJ_TOKEN"
 pj_token_file wrongaud --key "$K/es1.key" --kid es1 -u "$U" --iss "$ISS" --aud pamjwt-other
 no_login "token for another audience refused" ssh_token "$PJ_TOKEN"
 
-# The account phase re-checks the token that authenticated the login: with leeway=2h on
-# the auth line and none on the account line, a token expired 15 minutes ago passes
-# authentication and is stopped by acct_mgmt.
-mint stale --now "$(($(date +%s) - 1800))" --ttl 15m
+# The account phase re-checks the token that authenticated the login: with leeway=10m
+# (the most the module allows) on the auth line and none on the account line, a token
+# expired 5 minutes ago passes authentication and is stopped by acct_mgmt.
+mint stale --now "$(($(date +%s) - 900))" --ttl 10m
 STALE=$PJ_TOKEN
-default_stack leeway=2h leeway=2h
-logs_in "token 15 min past exp logs in when both lines allow leeway=2h" ssh_token "$STALE"
-default_stack leeway=2h leeway=0
+default_stack leeway=10m leeway=10m
+logs_in "token 5 min past exp logs in when both lines allow leeway=10m" ssh_token "$STALE"
+default_stack leeway=10m leeway=0
 no_login "same token: account line with leeway=0 refuses the login (acct_mgmt re-check)" \
 	ssh_token "$STALE"
 default_stack
@@ -272,9 +304,9 @@ if pj_token_of_length t1024 1024 "$ESK" "$HSK" -- "${SZ[@]}"; then
 	no_login "OpenSSH client: a 1024-byte token is cut to 1023 bytes and refused" \
 		ssh_token "$T1024"
 	if [ "$PJ_LOG_MODE" = none ]; then skip "the cut token reached the module (no syslog)"
-	elif pj_log_new | grep -qF "pam_jwt(sshd:auth): refused"; then
+	elif pj_log_new | grep -qF "pam_jwt($SVC:auth): refused"; then
 		ok "OpenSSH client: the cut token reached pam_jwt and was refused there:$(
-			pj_log_new | grep -F "pam_jwt(sshd:auth): refused" | sed 's/.*refused[^:]*://' | head -1)"
+			pj_log_new | grep -F "pam_jwt($SVC:auth): refused" | sed 's/.*refused[^:]*://' | head -1)"
 	else
 		not_ok "OpenSSH client: the cut token reached pam_jwt and was refused there"
 	fi
@@ -310,17 +342,25 @@ auth     optional pam_permit.so
 account  required $PJ_MOD config=$CONF
 session  required pam_permit.so
 EOF
+sshd_log_mark
 no_login "public-key login with an account stack of only pam_jwt: refused (PAM_IGNORE alone)" \
 	ssh_pubkey
 check "sshd logged the denial by the PAM account configuration" \
-	grep -q "Access denied for user $U by PAM account configuration" "$PJ_TMP/sshd.log"
+	eval 'sshd_log_new | grep -q "Access denied for user $U by PAM account configuration"'
 logs_in "token login with that same stack works (acct_mgmt succeeds for its own token)" \
 	ssh_token "$VALID"
 default_stack
 
 # --- the host is as it was ------------------------------------------------------------
+check "sshd is still running (no crash during the run)" kill -0 "$SSHD_PID"
 check "the real /etc/pam.d/sshd was not changed" \
 	test "$(sha256sum /etc/pam.d/sshd 2>/dev/null)" = "$real_sshd_pam"
-check "sshd is still running (no crash during the run)" kill -0 "$SSHD_PID"
+# Undo everything now (the EXIT trap would do the same) and look at what is left.
+pj_run_cleanup
+wait "$SSHD_PID" 2>/dev/null
+check "sshd has ended" test ! -d "/proc/$SSHD_PID"
+check "/etc/pam.d/$SVC was removed" test ! -e "/etc/pam.d/$SVC"
+check "/etc/pam.d is as before the run (names, owners, modes, sizes, mtimes)" \
+	test "$(pamd_state)" = "$real_pamd"
 
 done_testing

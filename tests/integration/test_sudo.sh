@@ -1,12 +1,15 @@
 #!/bin/bash
 # pam_jwt.so behind a real sudo (root).
 #
-# sudo always uses the PAM service "sudo", so the suite never touches /etc/pam.d/sudo nor
-# /etc/sudoers.d: it copies both into its temp dir, puts its stack in the pam.d copy and a
-# sudoers drop-in pamjwt-test-PID (checked with visudo -cf) in the sudoers.d copy, and runs
-# `runuser -u USER -- sudo -S -k ...` in a private mount namespace where the copies are
-# bind-mounted over the real directories. No other process ever sees them, and they
-# vanish with the namespace even if the suite is killed.
+# sudo uses the PAM service "sudo" unless sudoers says otherwise. The suite never touches
+# /etc/pam.d/sudo nor any existing file in /etc/sudoers.d, and needs no mount namespace
+# (it also runs in a chroot): a new drop-in /etc/sudoers.d/pamjwt-test-PID (checked with
+# visudo -cf before it is linked in, mode 0440) sets "Defaults:USER pam_service=" and
+# pam_login_service to pamjwt-sudo-PID for the test user alone and lets that user run
+# /usr/bin/id as root; the new file /etc/pam.d/pamjwt-sudo-PID holds the stack. Both are
+# removed by the EXIT trap (normal exit, failure, SIGINT, SIGTERM, SIGHUP). A pam_exec
+# probe shows that sudo really uses that service. Cases run
+# `runuser -u USER -- sudo -S -k ...`.
 #
 # The token goes to sudo -S on standard input from a 0600 file.
 set -u
@@ -23,15 +26,18 @@ if ! pj_have_build; then
 	done_testing
 	exit
 fi
-if ! command -v sudo >/dev/null || ! command -v unshare >/dev/null ||
+if ! command -v sudo >/dev/null || ! command -v visudo >/dev/null ||
 	! command -v runuser >/dev/null; then
-	not_ok "sudo, unshare and runuser are installed (scripts/install-deps)"
+	not_ok "sudo, visudo and runuser are installed (scripts/install-deps)"
 	done_testing
 	exit
 fi
 
 real_sudo_pam=$(sha256sum /etc/pam.d/sudo 2>/dev/null)
-real_sudoers_d=$(ls -la /etc/sudoers.d 2>/dev/null)
+# the state of /etc/pam.d and /etc/sudoers.d apart from files of concurrent test runs
+dir_state() { pj_dir_state "$1" | grep -v '^\.\{0,1\}pamjwt-'; }
+real_pamd=$(dir_state /etc/pam.d)
+real_sudoers_d=$(dir_state /etc/sudoers.d)
 pj_tmpdir || exit 1
 pj_store_dir || exit 1
 K=$PJ_TMP/keys
@@ -47,49 +53,53 @@ chmod 0600 "$CONF"
 
 pj_add_user -M || { not_ok "create a test user"; done_testing; exit; }
 U=$PJ_USER
+if ! pj_user_reaches "$U" "$(command -v sudo)" /usr/bin/id 2>&1; then
+	not_ok "the test user can run /bin/sh and reach sudo and /usr/bin/id"
+	done_testing
+	exit
+fi
 pj_syslog_start || echo "# no way to read syslog here: log checks will be skipped"
 echo "# user $U, log capture: $PJ_LOG_MODE"
 
-PAMD=$PJ_TMP/pam.d
-SUDOERSD=$PJ_TMP/sudoers.d
-mkdir "$PAMD" "$SUDOERSD"
-cp -a /etc/pam.d/. "$PAMD/"
-cp -a /etc/sudoers.d/. "$SUDOERSD/"
-chmod --reference=/etc/pam.d "$PAMD"
-chmod --reference=/etc/sudoers.d "$SUDOERSD"
+SVC=pamjwt-sudo-$$
+pj_pam_probe
 
-# sudo_stack [AUTH_ARGS] [ACCOUNT_ARGS]: the sudo service of the namespace. sudo runs
+# sudo_stack [AUTH_ARGS] [ACCOUNT_ARGS]: (re)write /etc/pam.d/$SVC. sudo runs
 # authenticate, setcred and acct_mgmt in one process on one handle, so pam_jwt alone can
 # make up the auth stack; pam_permit decides the account phase of logins pam_jwt did not
 # authenticate (its acct_mgmt then returns PAM_IGNORE).
 sudo_stack() {
-	rm -f "$PAMD/sudo"
-	cat >"$PAMD/sudo" <<EOF
+	pj_pamd_write "$SVC" <<EOF || { not_ok "write /etc/pam.d/$SVC"; done_testing; exit 1; }
 auth     required $PJ_MOD config=$CONF ${1:-}
 account  required $PJ_MOD config=$CONF ${2:-}
 account  required pam_permit.so
 session  required pam_permit.so
 EOF
-	chmod 0644 "$PAMD/sudo"
 }
 sudo_stack
 
 # passwd_tries=1: one prompt per run, so that what is left of an over-long answer is never
-# read as a second attempt.
-DROPIN=$SUDOERSD/pamjwt-test-$$
-cat >"$DROPIN" <<EOF
-# pam_jwt integration test: $U may run id as root after authenticating
+# read as a second attempt. The PAM service is set for the test user only; nobody else's
+# sudo changes.
+DROPIN=/etc/sudoers.d/pamjwt-test-$$
+if ! pj_sudoers_dropin "${DROPIN##*/}" <<EOF; then
+# pam_jwt integration test (PID $$, removed at its exit): $U may run id as root after
+# authenticating through the PAM service $SVC
 Defaults:$U passwd_tries=1, timestamp_timeout=0
+Defaults:$U pam_service=$SVC, pam_login_service=$SVC
 $U ALL=(root) /usr/bin/id
 EOF
-chmod 0440 "$DROPIN"
-check "sudoers drop-in passes visudo -cf" visudo -c -q -f "$DROPIN"
-check "the namespace's whole sudoers configuration passes visudo -c" \
-	pj_ns_run "$PAMD" "$SUDOERSD" visudo -cq
+	not_ok "sudoers drop-in $DROPIN passes visudo -cf and is installed"
+	done_testing
+	exit 1
+fi
+ok "sudoers drop-in $DROPIN passes visudo -cf and is installed"
+check "the drop-in is root's, mode 0440" test "$(stat -c %u:%g:%a "$DROPIN")" = 0:0:440
+check "the whole sudoers configuration passes visudo -c" visudo -cq
 
 # run_sudo TOKENFILE: as the test user, sudo -S -k -u root id -un with the token on stdin
 run_sudo() {
-	pj_ns_run "$PAMD" "$SUDOERSD" timeout 60 runuser -u "$U" -- \
+	timeout 60 runuser -u "$U" -- \
 		sudo -S -k -u root /usr/bin/id -un <"$1" >"$PJ_TMP/sudo.out" 2>"$PJ_TMP/sudo.err"
 }
 sudo_ok() {
@@ -120,7 +130,7 @@ logged() {
 		not_ok "$d (pam-jwtctl verify did not refuse the token)"
 		return
 	}
-	if pj_log_has_reason "pam_jwt(sudo:auth): refused" "$reason"; then ok "$d: \"$reason\""; else
+	if pj_log_has_reason "pam_jwt($SVC:auth): refused" "$reason"; then ok "$d: \"$reason\""; else
 		not_ok "$d: no log line with \"$reason\""
 		pj_log_text | grep -F "pam_jwt(" | tail -3 | sed 's/^/#   /'
 	fi
@@ -131,10 +141,33 @@ mint() {
 	pj_token_file "$name" --key "$K/es1.key" --kid es1 -u "$U" --iss "$ISS" --aud "$AUD" "$@"
 }
 
-# --- tokens -------------------------------------------------------------------------
+# --- the PAM service sudo uses ---------------------------------------------------------
+# The test user has no password, so through /etc/pam.d/sudo no answer could pass. With a
+# pam_exec probe first in /etc/pam.d/$SVC, a valid token must pass and the probe must
+# have seen PAM_SERVICE=$SVC for the auth and the account phase; with a deny stack there
+# the same token must fail.
 mint valid
 VALID=$PJ_TOKEN
 echo "# ES256 token: $(pj_token_len "$VALID") bytes"
+pj_pamd_write "$SVC" <<EOF
+auth     optional pam_exec.so seteuid quiet $PJ_PROBE
+auth     required $PJ_MOD config=$CONF
+account  optional pam_exec.so seteuid quiet $PJ_PROBE
+account  required $PJ_MOD config=$CONF
+session  required pam_permit.so
+EOF
+sudo_ok "sudo -S with a valid token through the stack of /etc/pam.d/$SVC" "$VALID"
+check "sudo ran /etc/pam.d/$SVC for auth and account (pam_exec saw PAM_SERVICE=$SVC)" \
+	eval 'grep -qx "$SVC auth $U" "$PJ_PROBE_LOG" && grep -qx "$SVC account $U" "$PJ_PROBE_LOG"'
+pj_pamd_write "$SVC" <<EOF
+auth     required pam_deny.so
+account  required pam_deny.so
+session  required pam_permit.so
+EOF
+sudo_refused "a deny stack in /etc/pam.d/$SVC refuses the same valid token" "$VALID"
+sudo_stack
+
+# --- tokens -------------------------------------------------------------------------
 sudo_ok "sudo -S with a valid ES256 token runs the command as root" "$VALID"
 pj_token_file hs --key "$K/hs1.key" --kid hs1 -u "$U" --iss "$ISS" --aud "$AUD"
 sudo_ok "sudo -S with a valid HS256 token" "$PJ_TOKEN"
@@ -153,19 +186,19 @@ logged "token of another user: reason logged" "$PJ_TOKEN"
 echo "just a password" >"$PJ_TMP/tok/password"
 sudo_refused "a password is refused" "$PJ_TMP/tok/password"
 
-# acct_mgmt re-check under sudo: a token 15 minutes past exp passes auth with leeway=2h and
-# is stopped by an account line with leeway=0.
-mint stale --now "$(($(date +%s) - 1800))" --ttl 15m
-sudo_stack leeway=2h leeway=2h
-sudo_ok "token 15 min past exp accepted when both lines allow leeway=2h" "$PJ_TOKEN"
-sudo_stack leeway=2h leeway=0
+# acct_mgmt re-check under sudo: a token 5 minutes past exp passes auth with leeway=10m
+# (the most the module allows) and is stopped by an account line with leeway=0.
+mint stale --now "$(($(date +%s) - 900))" --ttl 10m
+sudo_stack leeway=10m leeway=10m
+sudo_ok "token 5 min past exp accepted when both lines allow leeway=10m" "$PJ_TOKEN"
+sudo_stack leeway=10m leeway=0
 sudo_refused "same token: account line with leeway=0 refuses (acct_mgmt re-check)" "$PJ_TOKEN"
 check "sudo reported a failure of the account phase, not of authentication" \
 	grep -Eq "PAM account management error|account validation failure|[Aa]ccount expired" \
 	"$PJ_TMP/sudo.err"
 if [ "$PJ_LOG_MODE" = none ]; then skip "account refusal logged (no syslog to read)"; else
-	check "account refusal logged as pam_jwt(sudo:account) with the reason" \
-		pj_log_has "pam_jwt(sudo:account): refused" "expired" "jti=$(pj_jti "$PJ_TOKEN")"
+	check "account refusal logged as pam_jwt(SERVICE:account) with the reason" \
+		pj_log_has "pam_jwt($SVC:account): refused" "expired" "jti=$(pj_jti "$PJ_TOKEN")"
 fi
 sudo_stack
 
@@ -208,9 +241,13 @@ never_reached "an RS256 token ($(pj_token_len "$PJ_TOKEN") bytes) through sudo" 
 # --- the host is as it was ------------------------------------------------------------
 check "the real /etc/pam.d/sudo was not changed" \
 	test "$(sha256sum /etc/pam.d/sudo 2>/dev/null)" = "$real_sudo_pam"
-check "the real /etc/sudoers.d was not changed" \
-	test "$(ls -la /etc/sudoers.d 2>/dev/null)" = "$real_sudoers_d"
-check "the drop-in is not visible outside the namespace" \
-	test ! -e "/etc/sudoers.d/pamjwt-test-$$"
+# Undo everything now (the EXIT trap would do the same) and look at what is left.
+pj_run_cleanup
+check "the sudoers drop-in $DROPIN was removed" test ! -e "$DROPIN" -a ! -L "$DROPIN"
+check "/etc/pam.d/$SVC was removed" test ! -e "/etc/pam.d/$SVC"
+check "/etc/sudoers.d is as before the run (names, owners, modes, sizes, mtimes)" \
+	test "$(dir_state /etc/sudoers.d)" = "$real_sudoers_d"
+check "/etc/pam.d is as before the run" test "$(dir_state /etc/pam.d)" = "$real_pamd"
+check "the whole sudoers configuration still passes visudo -c" visudo -cq
 
 done_testing
