@@ -41,6 +41,12 @@ for t in tests/vectors/test_*.sh tests/cli/test_*.sh; do
 	[ -f "$t" ] || continue
 	BUILD_DIR=$TOP/build run_suite "$(basename "$t" .sh)" bash "$t"
 done
+# The command-line suites again with the ASan+UBSan build of pam-jwtctl.
+if [ -x build-asan/pam-jwtctl ]; then
+	for t in tests/vectors/test_wycheproof_cli.sh tests/integration/test_interop.sh; do
+		BUILD_DIR=$TOP/build-asan run_suite "build-asan/$(basename "$t" .sh)" bash "$t"
+	done
+fi
 if [ "$only_unpriv" = 0 ]; then
 	for t in tests/integration/test_*.sh; do
 		[ -f "$t" ] || continue
