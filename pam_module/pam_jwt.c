@@ -200,13 +200,15 @@ out:
 PAM_JWT_EXPORT int pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
 	const void *data = NULL;
+	int rc = PAM_IGNORE;
 
 	(void)flags;
 	(void)argc;
 	(void)argv;
-	if (pam_get_data(pamh, PAM_JWT_DATA_VERIFIED, &data) != PAM_SUCCESS || data == NULL)
-		return PAM_IGNORE;
-	return PAM_SUCCESS;
+	/* no credentials of our own: success only after our own authentication */
+	if (pam_get_data(pamh, PAM_JWT_DATA_VERIFIED, &data) == PAM_SUCCESS && data != NULL)
+		rc = PAM_SUCCESS;
+	return rc;
 }
 
 /* Re-check the claims of the token that authenticated this handle: it may have expired
