@@ -14,7 +14,9 @@
 #define CONFIG_MAX_DURATION (10LL * 365 * 24 * 3600)
 #define CONFIG_MAX_LEEWAY (10 * 60)
 
-enum config_type { CT_STRING, CT_PATH, CT_DURATION, CT_SIZE, CT_BOOL, CT_KEY, CT_CLAIM };
+enum config_type {
+	CT_STRING, CT_PATH, CT_DURATION, CT_SIZE, CT_BOOL, CT_KEY, CT_CLAIM, CT_COUNT, CT_ACCEPT
+};
 
 struct config_option {
 	const char *name;
@@ -40,6 +42,16 @@ static const struct config_option config_options[] = {
 	OPT("use_first_pass", CT_BOOL, use_first_pass),
 	OPT("try_first_pass", CT_BOOL, try_first_pass),
 	OPT("ignore_non_jwt", CT_BOOL, ignore_non_jwt),
+	OPT("accept", CT_ACCEPT, accept),
+	OPT("announce_session", CT_BOOL, announce_session),
+	OPT("bind_service", CT_BOOL, bind_service),
+	OPT("require_session", CT_BOOL, require_session),
+	OPT("single_use", CT_BOOL, single_use),
+	OPT("session_ttl", CT_DURATION, session_ttl),
+	OPT("idle_timeout", CT_DURATION, idle_timeout),
+	OPT("allow_non_tmpfs", CT_BOOL, allow_non_tmpfs),
+	OPT("max_sessions_per_user", CT_COUNT, max_sessions_per_user),
+	OPT("max_sessions_total", CT_COUNT, max_sessions_total),
 };
 #undef OPT
 
@@ -70,6 +82,11 @@ int config_init(struct config *cfg)
 	cfg->leeway = 60;
 	cfg->max_age = -1;
 	cfg->max_token_size = 16 * 1024;
+	cfg->accept = CONFIG_ACCEPT_JWT | CONFIG_ACCEPT_SESSION;
+	cfg->session_ttl = 8 * 3600;
+	cfg->idle_timeout = 0;
+	cfg->max_sessions_per_user = 256;
+	cfg->max_sessions_total = 100000;
 	if (set_string(&cfg->user_claim, "sub") != 0 || set_string(&cfg->prompt, "JWT: ") != 0 ||
 	    set_string(&cfg->store_dir, CONFIG_DEFAULT_STORE_DIR) != 0) {
 		config_free(cfg);
@@ -157,6 +174,60 @@ static int parse_bool(const char *s, bool *out)
 	else
 		return -1;
 	return 0;
+}
+
+/* A count: decimal digits only, 0 .. CONFIG_MAX_COUNT. */
+static int parse_count(const char *s, size_t *out)
+{
+	unsigned long long n;
+	char *end = NULL;
+	int rc = -1;
+
+	if (!isdigit((unsigned char)s[0]))
+		goto out;
+	errno = 0;
+	n = strtoull(s, &end, 10);
+	if (errno != 0 || *end != '\0' || n > CONFIG_MAX_COUNT)
+		goto out;
+	*out = (size_t)n;
+	rc = 0;
+out:
+	return rc;
+}
+
+/* "jwt", "session" or "jwt,session" (spaces around items allowed). */
+static int parse_accept(const char *s, unsigned int *out)
+{
+	unsigned int set = 0;
+	const char *p = s, *end;
+	size_t len;
+	int rc = -1;
+
+	for (;;) {
+		while (*p == ' ' || *p == '\t')
+			p++;
+		end = p;
+		while (*end != '\0' && *end != ',' && *end != ' ' && *end != '\t')
+			end++;
+		len = (size_t)(end - p);
+		if (len == 3 && strncmp(p, "jwt", 3) == 0)
+			set |= CONFIG_ACCEPT_JWT;
+		else if (len == 7 && strncmp(p, "session", 7) == 0)
+			set |= CONFIG_ACCEPT_SESSION;
+		else
+			goto out;
+		while (*end == ' ' || *end == '\t')
+			end++;
+		if (*end == '\0')
+			break;
+		if (*end != ',')
+			goto out;
+		p = end + 1;
+	}
+	*out = set;
+	rc = 0;
+out:
+	return rc;
 }
 
 /* ALG:/path or ALG:KID:/path */
@@ -281,6 +352,10 @@ int config_set(struct config *cfg, const char *key, const char *value, struct ve
 			verdict_set(v, VERDICT_BAD_CONFIG, "leeway may be at most 10m");
 			goto out;
 		}
+		if (opt->offset == offsetof(struct config, session_ttl) && duration == 0) {
+			verdict_set(v, VERDICT_BAD_CONFIG, "session_ttl must be at least 1s");
+			goto out;
+		}
 		*(int64_t *)(base + opt->offset) = duration;
 		break;
 	case CT_SIZE:
@@ -295,6 +370,19 @@ int config_set(struct config *cfg, const char *key, const char *value, struct ve
 	case CT_BOOL:
 		if (parse_bool(value, (bool *)(base + opt->offset)) != 0) {
 			verdict_set(v, VERDICT_BAD_CONFIG, "boolean must be yes or no");
+			goto out;
+		}
+		break;
+	case CT_COUNT:
+		if (parse_count(value, (size_t *)(base + opt->offset)) != 0) {
+			verdict_set(v, VERDICT_BAD_CONFIG, "count must be a number 0..100000000");
+			goto out;
+		}
+		break;
+	case CT_ACCEPT:
+		if (parse_accept(value, (unsigned int *)(base + opt->offset)) != 0) {
+			verdict_set(v, VERDICT_BAD_CONFIG,
+				    "accept must list jwt and/or session (e.g. jwt,session)");
 			goto out;
 		}
 		break;
@@ -451,7 +539,9 @@ int config_validate(const struct config *cfg, struct verdict *v)
 {
 	int rc = -1;
 
-	if (cfg->jwks_path == NULL && cfg->key_count == 0) {
+	/* keys are needed only when JWTs are accepted (session IDs need the store alone) */
+	if ((cfg->accept & CONFIG_ACCEPT_JWT) != 0 && cfg->jwks_path == NULL &&
+	    cfg->key_count == 0) {
 		verdict_set(v, VERDICT_BAD_CONFIG, "no verification keys configured (jwks or key)");
 		goto out;
 	}

@@ -13,6 +13,11 @@
 #define CONFIG_MAX_KEYS 16
 #define CONFIG_MAX_REQUIRED 16
 #define CONFIG_MAX_LINE 4096
+#define CONFIG_MAX_COUNT 100000000ULL
+
+/* What the module accepts as a credential (the `accept` list). */
+#define CONFIG_ACCEPT_JWT 0x1u
+#define CONFIG_ACCEPT_SESSION 0x2u
 
 struct config_key {
 	enum jwa_alg alg;
@@ -45,6 +50,17 @@ struct config {
 	bool use_first_pass;
 	bool try_first_pass;
 	bool ignore_non_jwt;
+	/* sessions and the store */
+	unsigned int accept;        /* CONFIG_ACCEPT_*; default both; never 0 */
+	bool announce_session;      /* open_session shows the new session ID */
+	bool bind_service;          /* a session ID works only on the service that opened it */
+	bool require_session;       /* a JWT's "sid" must name a live session of the user */
+	bool single_use;            /* a JWT (by jti) works once per service */
+	bool allow_non_tmpfs;       /* the store may live off tmpfs (tests, odd setups) */
+	int64_t session_ttl;        /* seconds, default 8h; at least 1 */
+	int64_t idle_timeout;       /* seconds; 0: none */
+	size_t max_sessions_per_user; /* default 256; 0: unlimited */
+	size_t max_sessions_total;    /* default 100000; 0: unlimited */
 };
 
 int config_init(struct config *cfg);

@@ -1,5 +1,6 @@
 /*
- * pam-jwtctl — verify tokens exactly as pam_jwt.so does, generate keys, issue tokens.
+ * pam-jwtctl — verify tokens exactly as pam_jwt.so does, generate keys, issue tokens,
+ * list and revoke sessions, revoke token ids, lock users.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -21,6 +22,8 @@
 #include "keys.h"
 #include "secfile.h"
 #include "secmem.h"
+#include "session.h"
+#include "store.h"
 #include "verdict.h"
 
 enum { EXIT_ACCEPTED = 0, EXIT_REFUSED = 1, EXIT_UNAVAILABLE = 2 };
@@ -34,7 +37,16 @@ static void usage(FILE *out)
 	      "       pam-jwtctl keygen --alg ALG --kid KID --out DIR [--bits N]\n"
 	      "       pam-jwtctl issue --key PRIVATE [--kid KID] [--alg ALG] -u USER\n"
 	      "                  [--aud AUD] [--iss ISS] [--ttl DURATION] [--now EPOCH]\n"
-	      "                  [--claim NAME=VALUE]... [--drop-claim NAME]...\n", out);
+	      "                  [--claim NAME=VALUE]... [--drop-claim NAME]...\n"
+	      "       pam-jwtctl sessions [-c CONFIG] [-u USER] [--json]\n"
+	      "       pam-jwtctl revoke [-c CONFIG] --session ID|DIGEST_PREFIX\n"
+	      "       pam-jwtctl revoke [-c CONFIG] --user USER\n"
+	      "       pam-jwtctl revoke [-c CONFIG] --jti JTI [--exp TIME]\n"
+	      "       pam-jwtctl lock [-c CONFIG] USER [--until TIME]\n"
+	      "       pam-jwtctl unlock [-c CONFIG] USER\n"
+	      "       pam-jwtctl gc [-c CONFIG]\n"
+	      "  TIME: seconds since the epoch (e.g. 1767225600) or a duration from now\n"
+	      "        with a unit (30s, 15m, 2h, 1d)\n", out);
 }
 
 static int exit_for(enum verdict_code code)
@@ -173,21 +185,27 @@ static int cmd_verify(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *config_path = CONFIG_DEFAULT_PATH, *user = NULL, *key_arg = NULL;
+	const char *service = NULL;
 	int verbose = 0, jws_only = 0, c, rc = EXIT_UNAVAILABLE;
 	struct config cfg;
 	struct verdict v;
 	struct keyset *ks = NULL;
+	struct store *st = NULL;
 	struct jws_result jws;
+	struct jwt_verified verified;
 	char *token = NULL;
+	int64_t now = clock_now();
+	int no_store = 0;
 
 	memset(&cfg, 0, sizeof(cfg));
 	memset(&jws, 0, sizeof(jws));
+	memset(&verified, 0, sizeof(verified));
 	verdict_init(&v);
 	while ((c = getopt_long(argc, argv, "c:u:s:v", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c': config_path = optarg; break;
 		case 'u': user = optarg; break;
-		case 's': break; /* the service matters to session checks; accepted for scripts */
+		case 's': service = optarg; break; /* for single_use and bind_service */
 		case 'v': verbose = 1; break;
 		case 'J': jws_only = 1; break;
 		case 'k': key_arg = optarg; break;
@@ -217,14 +235,26 @@ static int cmd_verify(int argc, char **argv)
 		if (config_load_file(&cfg, config_path, &v) != 0 || config_validate(&cfg, &v) != 0 ||
 		    jwt_keyset_load(&cfg, &ks, &v) != 0)
 			goto report;
-		jwt_verify(&cfg, ks, token, user, clock_now(), NULL, &v);
+		/* the store checks run read-only: verify never uses up a single-use token */
+		if (jwt_verify_full(&cfg, ks, token, user, now, &verified, &v) != 0 ||
+		    session_store_open(&cfg, false, &st, &v) != 0)
+			goto report;
+		no_store = st == NULL;
+		session_check_jwt(st, &cfg, &verified, user, service, now, false, &v);
 	}
 report:
 	if (verbose)
 		print_decoded(token, v.code == VERDICT_OK);
 	print_verdict(&v);
+	if (no_store && v.code == VERDICT_OK) {
+		fflush(stdout);
+		fprintf(stderr, "pam-jwtctl: note: store %s does not exist; nothing is revoked "
+			"there (pam_jwt.so needs it for a login)\n", cfg.store_dir);
+	}
 	rc = exit_for(v.code);
 out:
+	jwt_verified_clear(&verified);
+	store_close(st);
 	jws_result_clear(&jws);
 	keyset_free(ks);
 	config_free(&cfg);
@@ -515,6 +545,401 @@ out:
 	return rc;
 }
 
+/* ---- the session store ----------------------------------------------------------------- */
+
+/* The config (an explicit -c must exist; the default path is read when it exists) and the
+ * store it names, opened and checked. Prints why not; returns an exit code. */
+static int store_from_config(const char *config_path, struct config *cfg, struct store **st)
+{
+	struct verdict v;
+	struct stat sb;
+	int rc = EXIT_UNAVAILABLE;
+
+	*st = NULL;
+	verdict_init(&v);
+	if (config_init(cfg) != 0) {
+		fprintf(stderr, "pam-jwtctl: out of memory\n");
+		goto out;
+	}
+	if (config_path == NULL && (lstat(CONFIG_DEFAULT_PATH, &sb) == 0 || errno != ENOENT))
+		config_path = CONFIG_DEFAULT_PATH;
+	if (config_path != NULL && config_load_file(cfg, config_path, &v) != 0) {
+		print_verdict(&v);
+		goto out;
+	}
+	if (session_store_open(cfg, true, st, &v) != 0) {
+		printf("unavailable: %s (%s)\n", v.reason, cfg->store_dir);
+		goto out;
+	}
+	rc = EXIT_ACCEPTED;
+out:
+	return rc;
+}
+
+/* TIME: seconds since the epoch, or a duration from now with a unit ("2h"). */
+static int parse_time(const char *s, int64_t now, int64_t *out)
+{
+	size_t len = strlen(s);
+	int64_t d;
+	int rc = -1;
+
+	if (len == 0)
+		goto out;
+	if (strchr("smhd", s[len - 1]) != NULL) {
+		if (config_parse_duration(s, &d) != 0 || __builtin_add_overflow(now, d, out))
+			goto out;
+	} else if (parse_epoch(s, out) != 0 || *out < 0) {
+		goto out;
+	}
+	rc = 0;
+out:
+	return rc;
+}
+
+static int valid_user_arg(const char *user)
+{
+	size_t i, len = strlen(user);
+
+	if (len == 0 || len >= STORE_FIELD_MAX)
+		return 0;
+	for (i = 0; i < len; i++)
+		if ((unsigned char)user[i] < 0x20 || user[i] == 0x7f)
+			return 0;
+	return 1;
+}
+
+/* "45s", "12m", "3h05m", "2d04h"; "-" for negative. */
+static void format_span(int64_t secs, char *buf, size_t size)
+{
+	if (secs < 0)
+		snprintf(buf, size, "-");
+	else if (secs < 60)
+		snprintf(buf, size, "%llds", (long long)secs);
+	else if (secs < 3600)
+		snprintf(buf, size, "%lldm", (long long)(secs / 60));
+	else if (secs < 86400)
+		snprintf(buf, size, "%lldh%02lldm", (long long)(secs / 3600),
+			 (long long)(secs % 3600 / 60));
+	else
+		snprintf(buf, size, "%lldd%02lldh", (long long)(secs / 86400),
+			 (long long)(secs % 86400 / 3600));
+}
+
+struct list_ctx {
+	int json;
+	int64_t now;
+	size_t count;
+	json_t *array;
+};
+
+static int list_one(const struct store_session *s, void *ctx_)
+{
+	struct list_ctx *ctx = ctx_;
+	char age[16], left[16], idle[32];
+	json_t *obj;
+	int rc = 0;
+
+	ctx->count++;
+	if (ctx->json) {
+		obj = json_pack("{s:s, s:s, s:I, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I}",
+				"digest", s->digest, "user", s->user, "uid", (json_int_t)s->uid,
+				"service", s->service, "tty", s->tty, "rhost", s->rhost,
+				"pid", (json_int_t)s->leader_pid, "created", (json_int_t)s->created,
+				"expires", (json_int_t)s->expires,
+				"idle_timeout", (json_int_t)s->idle_timeout,
+				"last_seen", (json_int_t)s->last_seen);
+		if (obj == NULL || json_array_append_new(ctx->array, obj) != 0)
+			rc = -1;
+		return rc;
+	}
+	format_span(ctx->now - s->created, age, sizeof(age));
+	if (s->expires <= ctx->now)
+		snprintf(left, sizeof(left), "expired");
+	else
+		format_span(s->expires - ctx->now, left, sizeof(left));
+	format_span(ctx->now - s->last_seen, idle, sizeof(idle));
+	if (s->idle_timeout > 0) {
+		size_t n = strlen(idle);
+		snprintf(idle + n, sizeof(idle) - n, "/");
+		format_span(s->idle_timeout, idle + n + 1, sizeof(idle) - n - 1);
+	}
+	printf("%-12.12s  %-16.16s  %-12.12s  %-8.8s  %-20.20s  %7lld  %8s  %10s  %s\n",
+	       s->digest, s->user, s->service, s->tty[0] ? s->tty : "-",
+	       s->rhost[0] ? s->rhost : "-", (long long)s->leader_pid, age, left, idle);
+	return rc;
+}
+
+static int cmd_sessions(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "user", required_argument, NULL, 'u' },
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *config_path = NULL, *user = NULL;
+	struct list_ctx ctx;
+	struct config cfg;
+	struct store *st = NULL;
+	struct verdict v;
+	size_t unreadable = 0;
+	int c, rc = EXIT_UNAVAILABLE;
+
+	memset(&cfg, 0, sizeof(cfg));
+	memset(&ctx, 0, sizeof(ctx));
+	verdict_init(&v);
+	while ((c = getopt_long(argc, argv, "c:u:", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': config_path = optarg; break;
+		case 'u': user = optarg; break;
+		case 'j': ctx.json = 1; break;
+		default: usage(stderr); goto out;
+		}
+	}
+	if (optind != argc || (user != NULL && !valid_user_arg(user))) {
+		usage(stderr);
+		goto out;
+	}
+	rc = store_from_config(config_path, &cfg, &st);
+	if (rc != EXIT_ACCEPTED)
+		goto out;
+	rc = EXIT_UNAVAILABLE;
+	ctx.now = clock_now();
+	if (ctx.json && (ctx.array = json_array()) == NULL)
+		goto out;
+	if (!ctx.json)
+		printf("%-12s  %-16s  %-12s  %-8s  %-20s  %7s  %8s  %10s  %s\n", "SESSION", "USER",
+		       "SERVICE", "TTY", "RHOST", "PID", "AGE", "EXPIRES", "IDLE");
+	if (store_session_scan(st, user, list_one, &ctx, &unreadable, &v) != 0) {
+		print_verdict(&v);
+		goto out;
+	}
+	if (ctx.json) {
+		json_dumpf(ctx.array, stdout, JSON_INDENT(2) | JSON_ENSURE_ASCII);
+		putchar('\n');
+	}
+	if (unreadable > 0)
+		fprintf(stderr, "pam-jwtctl: %zu unreadable session record(s) skipped\n",
+			unreadable);
+	rc = EXIT_ACCEPTED;
+out:
+	json_decref(ctx.array);
+	store_close(st);
+	config_free(&cfg);
+	return rc;
+}
+
+/* --session ID|DIGEST_PREFIX: a full session ID is hashed (and wiped from argv); anything
+ * else is a digest prefix that must name exactly one session. */
+static int revoke_session(struct store *st, char *arg)
+{
+	char digest[STORE_DIGEST_HEX_LEN + 1];
+	struct store_session sess;
+	struct verdict v;
+	int rc = EXIT_UNAVAILABLE;
+
+	verdict_init(&v);
+	if (store_session_id_looks_like(arg, strlen(arg))) {
+		store_digest_hex(arg, strlen(arg), digest);
+		OPENSSL_cleanse(arg, strlen(arg));
+		if (store_session_get_digest(st, digest, &sess, &v) != 0)
+			goto report;
+	} else if (store_session_resolve_prefix(st, arg, digest, &v) != 0) {
+		goto report;
+	}
+	if (store_session_delete(st, digest, &v) != 0)
+		goto report;
+	printf("revoked session %.*s\n", SESSION_DIGEST_SHOWN, digest);
+	rc = EXIT_ACCEPTED;
+	goto out;
+report:
+	print_verdict(&v);
+	rc = exit_for(v.code == VERDICT_OK ? VERDICT_REJECT : v.code);
+out:
+	return rc;
+}
+
+static int cmd_revoke(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "session", required_argument, NULL, 'S' },
+		{ "user", required_argument, NULL, 'u' },
+		{ "jti", required_argument, NULL, 'j' },
+		{ "exp", required_argument, NULL, 'e' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *config_path = NULL, *user = NULL, *jti = NULL, *exp_arg = NULL;
+	char *session = NULL;
+	int64_t now = clock_now(), exp = now + 24 * 3600;
+	struct config cfg;
+	struct store *st = NULL;
+	struct verdict v;
+	size_t count = 0;
+	char label[VERDICT_LABEL_MAX + 1];
+	int c, rc = EXIT_UNAVAILABLE;
+
+	memset(&cfg, 0, sizeof(cfg));
+	verdict_init(&v);
+	while ((c = getopt_long(argc, argv, "c:u:", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': config_path = optarg; break;
+		case 'S': session = optarg; break;
+		case 'u': user = optarg; break;
+		case 'j': jti = optarg; break;
+		case 'e': exp_arg = optarg; break;
+		default: usage(stderr); goto out;
+		}
+	}
+	if (optind != argc || (session != NULL) + (user != NULL) + (jti != NULL) != 1 ||
+	    (exp_arg != NULL && jti == NULL)) {
+		fprintf(stderr, "pam-jwtctl: revoke needs exactly one of --session, --user, --jti\n");
+		usage(stderr);
+		goto out;
+	}
+	if ((user != NULL && !valid_user_arg(user)) || (jti != NULL && jti[0] == '\0')) {
+		fprintf(stderr, "pam-jwtctl: bad user name or jti\n");
+		goto out;
+	}
+	if (exp_arg != NULL && (parse_time(exp_arg, now, &exp) != 0 || exp <= now)) {
+		fprintf(stderr, "pam-jwtctl: bad --exp (a future epoch time or a duration like 2h)\n");
+		goto out;
+	}
+	rc = store_from_config(config_path, &cfg, &st);
+	if (rc != EXIT_ACCEPTED)
+		goto out;
+	if (session != NULL) {
+		rc = revoke_session(st, session);
+	} else if (user != NULL) {
+		rc = EXIT_UNAVAILABLE;
+		if (store_revoke_user(st, user, &count, &v) != 0) {
+			print_verdict(&v);
+			rc = exit_for(v.code);
+			goto out;
+		}
+		verdict_label_copy(label, sizeof(label), user);
+		printf("revoked %zu session(s) of user %s\n", count, label);
+		rc = EXIT_ACCEPTED;
+	} else {
+		rc = EXIT_UNAVAILABLE;
+		if (store_jti_revoke(st, jti, exp, &v) != 0) {
+			print_verdict(&v);
+			rc = exit_for(v.code);
+			goto out;
+		}
+		verdict_label_copy(label, sizeof(label), jti);
+		printf("revoked token id %s until %lld\n", label, (long long)exp);
+		rc = EXIT_ACCEPTED;
+	}
+out:
+	store_close(st);
+	config_free(&cfg);
+	return rc;
+}
+
+/* lock USER [--until TIME] / unlock USER */
+static int cmd_lock(int argc, char **argv, int lock)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "until", required_argument, NULL, 't' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *config_path = NULL, *until_arg = NULL, *user;
+	int64_t now = clock_now(), until = 0;
+	struct config cfg;
+	struct store *st = NULL;
+	struct verdict v;
+	char label[VERDICT_LABEL_MAX + 1];
+	int c, rc = EXIT_UNAVAILABLE;
+
+	memset(&cfg, 0, sizeof(cfg));
+	verdict_init(&v);
+	while ((c = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': config_path = optarg; break;
+		case 't':
+			if (!lock) {
+				usage(stderr);
+				goto out;
+			}
+			until_arg = optarg;
+			break;
+		default: usage(stderr); goto out;
+		}
+	}
+	if (optind + 1 != argc || !valid_user_arg(argv[optind])) {
+		usage(stderr);
+		goto out;
+	}
+	user = argv[optind];
+	if (until_arg != NULL && (parse_time(until_arg, now, &until) != 0 || until <= now)) {
+		fprintf(stderr, "pam-jwtctl: bad --until (a future epoch time or a duration like 2h)\n");
+		goto out;
+	}
+	rc = store_from_config(config_path, &cfg, &st);
+	if (rc != EXIT_ACCEPTED)
+		goto out;
+	if ((lock ? store_user_lock(st, user, until, &v) : store_user_unlock(st, user, &v)) != 0) {
+		print_verdict(&v);
+		rc = exit_for(v.code == VERDICT_OK ? VERDICT_UNAVAILABLE : v.code);
+		goto out;
+	}
+	verdict_label_copy(label, sizeof(label), user);
+	if (!lock)
+		printf("unlocked user %s\n", label);
+	else if (until == 0)
+		printf("locked user %s until unlocked\n", label);
+	else
+		printf("locked user %s until %lld\n", label, (long long)until);
+	rc = EXIT_ACCEPTED;
+out:
+	store_close(st);
+	config_free(&cfg);
+	return rc;
+}
+
+static int cmd_gc(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *config_path = NULL;
+	struct config cfg;
+	struct store *st = NULL;
+	struct verdict v;
+	size_t removed = 0;
+	int c, rc = EXIT_UNAVAILABLE;
+
+	memset(&cfg, 0, sizeof(cfg));
+	verdict_init(&v);
+	while ((c = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': config_path = optarg; break;
+		default: usage(stderr); goto out;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		goto out;
+	}
+	rc = store_from_config(config_path, &cfg, &st);
+	if (rc != EXIT_ACCEPTED)
+		goto out;
+	if (store_gc(st, clock_now(), &removed, &v) != 0) {
+		print_verdict(&v);
+		rc = exit_for(v.code == VERDICT_OK ? VERDICT_UNAVAILABLE : v.code);
+		goto out;
+	}
+	printf("removed %zu record(s)\n", removed);
+	rc = EXIT_ACCEPTED;
+out:
+	store_close(st);
+	config_free(&cfg);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	int rc = EXIT_UNAVAILABLE;
@@ -529,6 +954,16 @@ int main(int argc, char **argv)
 		rc = cmd_keygen(argc - 1, argv + 1);
 	else if (strcmp(argv[1], "issue") == 0)
 		rc = cmd_issue(argc - 1, argv + 1);
+	else if (strcmp(argv[1], "sessions") == 0)
+		rc = cmd_sessions(argc - 1, argv + 1);
+	else if (strcmp(argv[1], "revoke") == 0)
+		rc = cmd_revoke(argc - 1, argv + 1);
+	else if (strcmp(argv[1], "lock") == 0)
+		rc = cmd_lock(argc - 1, argv + 1, 1);
+	else if (strcmp(argv[1], "unlock") == 0)
+		rc = cmd_lock(argc - 1, argv + 1, 0);
+	else if (strcmp(argv[1], "gc") == 0)
+		rc = cmd_gc(argc - 1, argv + 1);
 	else if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
 		usage(stdout);
 		rc = EXIT_ACCEPTED;

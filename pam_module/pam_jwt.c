@@ -3,14 +3,19 @@
  * it to a PAM code and logs the reason. No decision is made here.
  */
 #include <pwd.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
 
 #define PAM_SM_AUTH
 #define PAM_SM_ACCOUNT
+#define PAM_SM_SESSION
 #include <security/pam_ext.h>
 #include <security/pam_modules.h>
 #include <security/pam_modutil.h>
@@ -20,11 +25,18 @@
 #include "jws.h"
 #include "jwt.h"
 #include "secmem.h"
+#include "session.h"
+#include "store.h"
 #include "verdict.h"
 
 #define PAM_JWT_EXPORT __attribute__((visibility("default")))
 /* pam_set_data name of what the token that authenticated this handle established. */
 #define PAM_JWT_DATA_VERIFIED "pam_jwt_verified"
+/* ... the digest of the session ID that authenticated it ... */
+#define PAM_JWT_DATA_AUTH_SESSION "pam_jwt_auth_session"
+/* ... and the digest of the session open_session recorded, for close_session. */
+#define PAM_JWT_DATA_SESSION "pam_jwt_session"
+#define PAM_JWT_ENV_SESSION "PAM_JWT_SESSION"
 
 static int pam_code_for(enum verdict_code code)
 {
@@ -50,6 +62,49 @@ static void log_verdict(pam_handle_t *pamh, int priority, const char *user,
 	else
 		snprintf(name, sizeof(name), "(unknown)");
 	pam_syslog(pamh, priority, "%s for user %s: %s", verdict_code_name(v->code), name, text);
+}
+
+/* As log_verdict, naming a session by the first hex digits of its digest (never the ID). */
+static void log_session_verdict(pam_handle_t *pamh, int priority, const char *user,
+				const struct verdict *v, const char *digest)
+{
+	char text[320], name[33];
+
+	verdict_describe(v, text, sizeof(text));
+	verdict_label_copy(name, sizeof(name), user != NULL ? user : "(unknown)");
+	pam_syslog(pamh, priority, "%s for user %s: %s (session=%.*s)", verdict_code_name(v->code),
+		   name, text, SESSION_DIGEST_SHOWN, digest != NULL ? digest : "-");
+}
+
+static void string_data_cleanup(pam_handle_t *pamh, void *data, int error_status)
+{
+	(void)pamh;
+	(void)error_status;
+	free(data);
+}
+
+/* Keep a copy of a session digest on the handle under `name`. */
+static int set_digest_data(pam_handle_t *pamh, const char *name, const char *digest)
+{
+	char *copy = strdup(digest);
+	int rc = PAM_BUF_ERR;
+
+	if (copy == NULL)
+		goto out;
+	rc = pam_set_data(pamh, name, copy, string_data_cleanup);
+	if (rc != PAM_SUCCESS)
+		free(copy);
+out:
+	return rc;
+}
+
+static const char *pam_item_string(pam_handle_t *pamh, int item_type)
+{
+	const void *item = NULL;
+
+	if (pam_get_item(pamh, item_type, &item) != PAM_SUCCESS)
+		item = NULL;
+	return item;
 }
 
 static void verified_data_cleanup(pam_handle_t *pamh, void *data, int error_status)
@@ -118,22 +173,93 @@ out:
 	return rc;
 }
 
+/* The JWT path: signature and claims, then (only then) the store checks, which consume a
+ * single-use jti. On success the verified token is kept on the handle. */
+static int auth_jwt(pam_handle_t *pamh, const struct config *cfg, const char *user,
+		    const char *service, const char *token)
+{
+	struct verdict v;
+	struct keyset *ks = NULL;
+	struct store *st = NULL;
+	struct jwt_verified *verified = NULL;
+	int64_t now = clock_now();
+	int rc;
+
+	verdict_init(&v);
+	verified = calloc(1, sizeof(*verified));
+	if (verified == NULL) {
+		rc = PAM_BUF_ERR;
+		goto out;
+	}
+	if (jwt_keyset_load(cfg, &ks, &v) != 0 ||
+	    jwt_verify_full(cfg, ks, token, user, now, verified, &v) != 0 ||
+	    session_store_open(cfg, true, &st, &v) != 0 ||
+	    session_check_jwt(st, cfg, verified, user, service, now, true, &v) != 0) {
+		log_verdict(pamh, v.code == VERDICT_REJECT ? LOG_NOTICE : LOG_ERR, user, &v);
+		rc = pam_code_for(v.code == VERDICT_OK ? VERDICT_REJECT : v.code);
+		goto out;
+	}
+	if (pam_set_data(pamh, PAM_JWT_DATA_VERIFIED, verified, verified_data_cleanup) !=
+	    PAM_SUCCESS) {
+		rc = PAM_BUF_ERR;
+		goto out;
+	}
+	verified = NULL;
+	log_verdict(pamh, LOG_INFO, user, &v);
+	rc = PAM_SUCCESS;
+out:
+	if (verified != NULL)
+		verified_data_cleanup(pamh, verified, 0);
+	store_close(st);
+	keyset_free(ks);
+	return rc;
+}
+
+/* The session-ID path: a live session of this user (and service, with bind_service). On
+ * success its digest is kept on the handle for the account phase. */
+static int auth_session(pam_handle_t *pamh, const struct config *cfg, const char *user,
+			const char *service, const char *session_id)
+{
+	struct verdict v;
+	struct store *st = NULL;
+	char digest[STORE_DIGEST_HEX_LEN + 1];
+	int rc;
+
+	verdict_init(&v);
+	/* the digest names the session in logs; it is no credential */
+	store_digest_hex(session_id, strlen(session_id), digest);
+	if (session_store_open(cfg, true, &st, &v) != 0 ||
+	    session_check_id(st, cfg, session_id, user, service, clock_now(), NULL, &v) != 0) {
+		log_session_verdict(pamh, v.code == VERDICT_REJECT ? LOG_NOTICE : LOG_ERR, user, &v,
+				    digest);
+		rc = pam_code_for(v.code == VERDICT_OK ? VERDICT_REJECT : v.code);
+		goto out;
+	}
+	rc = set_digest_data(pamh, PAM_JWT_DATA_AUTH_SESSION, digest);
+	if (rc != PAM_SUCCESS)
+		goto out;
+	log_session_verdict(pamh, LOG_INFO, user, &v, digest);
+out:
+	store_close(st);
+	return rc;
+}
+
 PAM_JWT_EXPORT int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc,
 				       const char **argv)
 {
 	struct config cfg;
 	struct verdict v;
-	struct keyset *ks = NULL;
-	struct jwt_verified *verified = NULL;
 	const struct passwd *pw;
-	const char *user = NULL;
+	const char *user = NULL, *service;
 	char *token = NULL;
-	int prompted = 0, rc;
+	size_t len;
+	int prompted = 0, is_session = 0, rc;
 
 	(void)flags;
 	verdict_init(&v);
 	/* Nothing from an earlier attempt on this handle may count for this one. */
 	pam_set_data(pamh, PAM_JWT_DATA_VERIFIED, NULL, NULL);
+	pam_set_data(pamh, PAM_JWT_DATA_AUTH_SESSION, NULL, NULL);
 	rc = load_config(pamh, argc, argv, 1, &cfg);
 	if (rc != PAM_SUCCESS)
 		goto out;
@@ -150,14 +276,18 @@ PAM_JWT_EXPORT int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc,
 		rc = PAM_BUF_ERR;
 		goto out;
 	}
-	if (!jws_looks_like(token, strlen(token))) {
+	len = strlen(token);
+	if ((cfg.accept & CONFIG_ACCEPT_SESSION) != 0 && store_session_id_looks_like(token, len)) {
+		is_session = 1;
+	} else if ((cfg.accept & CONFIG_ACCEPT_JWT) == 0 || !jws_looks_like(token, len)) {
 		if (cfg.ignore_non_jwt) {
 			if (cfg.debug)
-				pam_syslog(pamh, LOG_DEBUG, "input is not a JWT: ignored");
+				pam_syslog(pamh, LOG_DEBUG, "input is not a credential: ignored");
 			rc = PAM_IGNORE;
 			goto out;
 		}
-		verdict_set(&v, VERDICT_REJECT, "input is not a JWT");
+		verdict_set(&v, VERDICT_REJECT, (cfg.accept & CONFIG_ACCEPT_JWT) != 0 ?
+						"input is not a JWT" : "input is not a session ID");
 		log_verdict(pamh, LOG_NOTICE, NULL, &v);
 		rc = PAM_AUTH_ERR;
 		goto out;
@@ -169,29 +299,10 @@ PAM_JWT_EXPORT int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc,
 		rc = PAM_USER_UNKNOWN;
 		goto out;
 	}
-	verified = calloc(1, sizeof(*verified));
-	if (verified == NULL) {
-		rc = PAM_BUF_ERR;
-		goto out;
-	}
-	if (jwt_keyset_load(&cfg, &ks, &v) != 0 ||
-	    jwt_verify_full(&cfg, ks, token, user, clock_now(), verified, &v) != 0) {
-		log_verdict(pamh, v.code == VERDICT_REJECT ? LOG_NOTICE : LOG_ERR, user, &v);
-		rc = pam_code_for(v.code == VERDICT_OK ? VERDICT_REJECT : v.code);
-		goto out;
-	}
-	if (pam_set_data(pamh, PAM_JWT_DATA_VERIFIED, verified, verified_data_cleanup) !=
-	    PAM_SUCCESS) {
-		rc = PAM_BUF_ERR;
-		goto out;
-	}
-	verified = NULL;
-	log_verdict(pamh, LOG_INFO, user, &v);
-	rc = PAM_SUCCESS;
+	service = pam_item_string(pamh, PAM_SERVICE);
+	rc = is_session ? auth_session(pamh, &cfg, user, service, token) :
+			  auth_jwt(pamh, &cfg, user, service, token);
 out:
-	if (verified != NULL)
-		verified_data_cleanup(pamh, verified, 0);
-	keyset_free(ks);
 	secmem_free_string(token);
 	config_free(&cfg);
 	return rc;
@@ -206,20 +317,27 @@ PAM_JWT_EXPORT int pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const
 	(void)argc;
 	(void)argv;
 	/* no credentials of our own: success only after our own authentication */
-	if (pam_get_data(pamh, PAM_JWT_DATA_VERIFIED, &data) == PAM_SUCCESS && data != NULL)
+	if ((pam_get_data(pamh, PAM_JWT_DATA_VERIFIED, &data) == PAM_SUCCESS && data != NULL) ||
+	    (pam_get_data(pamh, PAM_JWT_DATA_AUTH_SESSION, &data) == PAM_SUCCESS && data != NULL))
 		rc = PAM_SUCCESS;
 	return rc;
 }
 
-/* Re-check the claims of the token that authenticated this handle: it may have expired
- * since, or the account phase's own arguments may ask for more. Its signature was verified
- * by this process in the auth phase, so no key is read again. */
+/* For every login: refuse a user locked in the store. For a login this module authenticated
+ * in this process: re-check the claims of the token (it may have expired since, or the
+ * account line may ask for more; its signature was verified in the auth phase, so no key is
+ * read again) and its revocation, or that the session that authenticated it is still live.
+ * Nothing is consumed again. A store directory that does not exist holds no locks: then
+ * logins we did not authenticate are ignored. */
 PAM_JWT_EXPORT int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
 	struct config cfg;
 	struct verdict v;
-	const void *data = NULL;
-	const char *user = NULL;
+	struct store *st = NULL;
+	const void *jwt_data = NULL, *session_data = NULL;
+	const char *user, *service;
+	int64_t now = clock_now();
+	bool ours;
 	int rc;
 
 	(void)flags;
@@ -229,21 +347,173 @@ PAM_JWT_EXPORT int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, con
 	rc = load_config(pamh, argc, argv, 0, &cfg);
 	if (rc != PAM_SUCCESS)
 		goto out;
-	if (pam_get_data(pamh, PAM_JWT_DATA_VERIFIED, &data) != PAM_SUCCESS || data == NULL) {
+	if (pam_get_data(pamh, PAM_JWT_DATA_VERIFIED, &jwt_data) != PAM_SUCCESS)
+		jwt_data = NULL;
+	if (pam_get_data(pamh, PAM_JWT_DATA_AUTH_SESSION, &session_data) != PAM_SUCCESS)
+		session_data = NULL;
+	ours = jwt_data != NULL || session_data != NULL;
+	user = pam_item_string(pamh, PAM_USER);
+	service = pam_item_string(pamh, PAM_SERVICE);
+	if (user == NULL || user[0] == '\0') {
+		rc = ours ? PAM_USER_UNKNOWN : PAM_IGNORE;
+		goto out;
+	}
+	if (jwt_data != NULL && jwt_recheck(&cfg, jwt_data, user, now, &v) != 0)
+		goto refused;
+	if (session_store_open(&cfg, ours, &st, &v) != 0)
+		goto refused;
+	if (st == NULL) {
 		rc = PAM_IGNORE;
 		goto out;
 	}
-	if (pam_get_user(pamh, &user, NULL) != PAM_SUCCESS || user == NULL) {
-		rc = PAM_USER_UNKNOWN;
+	if (store_user_check(st, user, now, &v) != 0)
+		goto refused;
+	if (!ours) {
+		rc = PAM_IGNORE;
 		goto out;
 	}
-	if (jwt_recheck(&cfg, data, user, clock_now(), &v) != 0) {
-		log_verdict(pamh, LOG_NOTICE, user, &v);
-		rc = v.code == VERDICT_REJECT ? PAM_PERM_DENIED : pam_code_for(v.code);
+	if (jwt_data != NULL &&
+	    session_check_jwt(st, &cfg, jwt_data, user, service, now, false, &v) != 0)
+		goto refused;
+	if (session_data != NULL &&
+	    session_check_digest(st, &cfg, session_data, user, service, now, &v) != 0)
+		goto refused;
+	rc = PAM_SUCCESS;
+	goto out;
+refused:
+	if (v.code == VERDICT_OK)
+		verdict_set(&v, VERDICT_REJECT, "not verified");
+	if (session_data != NULL)
+		log_session_verdict(pamh, v.code == VERDICT_REJECT ? LOG_NOTICE : LOG_ERR, user, &v,
+				    session_data);
+	else
+		log_verdict(pamh, v.code == VERDICT_REJECT ? LOG_NOTICE : LOG_ERR, user, &v);
+	rc = v.code == VERDICT_REJECT ? PAM_PERM_DENIED : pam_code_for(v.code);
+out:
+	store_close(st);
+	config_free(&cfg);
+	return rc;
+}
+
+/* Show the new session ID to the user and put it in the session's environment. */
+static int announce_session(pam_handle_t *pamh, const char *session_id)
+{
+	char env[sizeof(PAM_JWT_ENV_SESSION) + STORE_SESSION_ID_LEN + 1];
+	int rc;
+
+	snprintf(env, sizeof(env), "%s=%s", PAM_JWT_ENV_SESSION, session_id);
+	/* an application without a way to show text still gets the environment variable */
+	if (pam_info(pamh, "Session ID: %s", session_id) != PAM_SUCCESS)
+		pam_syslog(pamh, LOG_NOTICE, "could not show the session ID to the user");
+	rc = pam_putenv(pamh, env);
+	OPENSSL_cleanse(env, sizeof(env));
+	return rc;
+}
+
+/* Record a session for every login through the stack, whatever authenticated it. */
+PAM_JWT_EXPORT int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc,
+				       const char **argv)
+{
+	struct config cfg;
+	struct verdict v;
+	struct store *st = NULL;
+	struct session_login login;
+	const struct passwd *pw;
+	char id[STORE_SESSION_ID_LEN + 1], digest[STORE_DIGEST_HEX_LEN + 1], name[33];
+	bool recorded = false;
+	int rc;
+
+	(void)flags;
+	memset(&login, 0, sizeof(login));
+	memset(id, 0, sizeof(id));
+	digest[0] = '\0';
+	verdict_init(&v);
+	rc = load_config(pamh, argc, argv, 0, &cfg);
+	if (rc != PAM_SUCCESS)
+		goto out;
+	login.user = pam_item_string(pamh, PAM_USER);
+	pw = login.user != NULL ? pam_modutil_getpwnam(pamh, login.user) : NULL;
+	if (pw == NULL || strcmp(pw->pw_name, login.user) != 0) {
+		verdict_set(&v, VERDICT_REJECT, "no such user");
+		log_verdict(pamh, LOG_ERR, NULL, &v);
+		rc = PAM_SESSION_ERR;
 		goto out;
 	}
+	login.uid = pw->pw_uid;
+	login.service = pam_item_string(pamh, PAM_SERVICE);
+	login.tty = pam_item_string(pamh, PAM_TTY);
+	login.rhost = pam_item_string(pamh, PAM_RHOST);
+	login.leader_pid = getpid();
+	if (session_store_open(&cfg, true, &st, &v) != 0 ||
+	    session_record_new(st, &cfg, &login, clock_now(), id, digest, &v) != 0) {
+		log_verdict(pamh, LOG_ERR, login.user, &v);
+		rc = PAM_SESSION_ERR;
+		goto out;
+	}
+	recorded = true;
+	if (set_digest_data(pamh, PAM_JWT_DATA_SESSION, digest) != PAM_SUCCESS ||
+	    (cfg.announce_session && announce_session(pamh, id) != PAM_SUCCESS)) {
+		pam_syslog(pamh, LOG_ERR, "cannot keep or announce the session (session=%.*s)",
+			   SESSION_DIGEST_SHOWN, digest);
+		rc = PAM_SESSION_ERR;
+		goto out;
+	}
+	verdict_label_copy(name, sizeof(name), login.user);
+	pam_syslog(pamh, LOG_INFO, "session opened for user %s (session=%.*s)", name,
+		   SESSION_DIGEST_SHOWN, digest);
 	rc = PAM_SUCCESS;
 out:
+	if (rc != PAM_SUCCESS && recorded) {
+		/* no half-opened session stays behind */
+		pam_set_data(pamh, PAM_JWT_DATA_SESSION, NULL, NULL);
+		if (store_session_delete(st, digest, &v) != 0)
+			log_session_verdict(pamh, LOG_ERR, login.user, &v, digest);
+	}
+	OPENSSL_cleanse(id, sizeof(id));
+	store_close(st);
+	config_free(&cfg);
+	return rc;
+}
+
+/* Remove the record open_session made on this handle; PAM_IGNORE when it made none. */
+PAM_JWT_EXPORT int pam_sm_close_session(pam_handle_t *pamh, int flags, int argc,
+					const char **argv)
+{
+	struct config cfg;
+	struct verdict v;
+	struct store *st = NULL;
+	const void *data = NULL;
+	const char *user;
+	char digest[STORE_DIGEST_HEX_LEN + 1], name[33];
+	int rc;
+
+	(void)flags;
+	digest[0] = '\0';
+	verdict_init(&v);
+	rc = load_config(pamh, argc, argv, 0, &cfg);
+	if (rc != PAM_SUCCESS)
+		goto out;
+	if (pam_get_data(pamh, PAM_JWT_DATA_SESSION, &data) != PAM_SUCCESS || data == NULL) {
+		rc = PAM_IGNORE;
+		goto out;
+	}
+	snprintf(digest, sizeof(digest), "%s", (const char *)data);
+	user = pam_item_string(pamh, PAM_USER);
+	if (session_store_open(&cfg, true, &st, &v) != 0 ||
+	    store_session_delete(st, digest, &v) != 0) {
+		if (v.code == VERDICT_OK)
+			verdict_set(&v, VERDICT_UNAVAILABLE, "session store failed");
+		log_session_verdict(pamh, LOG_ERR, user, &v, digest);
+		rc = PAM_SESSION_ERR;
+		goto out;
+	}
+	pam_set_data(pamh, PAM_JWT_DATA_SESSION, NULL, NULL);
+	verdict_label_copy(name, sizeof(name), user != NULL ? user : "(unknown)");
+	pam_syslog(pamh, LOG_INFO, "session closed for user %s (session=%.*s)", name,
+		   SESSION_DIGEST_SHOWN, digest);
+	rc = PAM_SUCCESS;
+out:
+	store_close(st);
 	config_free(&cfg);
 	return rc;
 }

@@ -43,6 +43,7 @@
 #include "jwa.h"
 #include "jwt.h"
 #include "keys.h"
+#include "store.h"
 
 #define SERVICE "pamjwt-test"
 #define KID_ES "test-es256"
@@ -72,7 +73,9 @@ struct fx {
 	char dir[PATH_MAX];     /* private 0700 temp dir */
 	char confdir[PATH_MAX]; /* dir/pam.d */
 	char jwks[PATH_MAX];    /* dir/es.jwks (0644) */
-	char conf[PATH_MAX];    /* dir/empty.conf (0644): keeps /etc/security out of it */
+	char conf[PATH_MAX];    /* dir/empty.conf (0644): keeps /etc/security out of it and
+				 * names the store */
+	char store[PATH_MAX];   /* dir/store (0700): the session store (allow_non_tmpfs) */
 	pam_handle_t *pamh;
 };
 
@@ -84,6 +87,7 @@ struct conv_state {
 	int echo_off;                      /* ECHO_OFF prompts asked */
 	int echo_on;                       /* ECHO_ON prompts asked (none expected) */
 	int infos;                         /* ERROR_MSG + TEXT_INFO messages */
+	char info[256];                    /* text of the last of them */
 	char prompts[MAX_PROMPTS][256];    /* text of the ECHO_OFF prompts */
 };
 
@@ -119,6 +123,8 @@ static int test_conv(int num_msg, const struct pam_message **msg, struct pam_res
 		case PAM_ERROR_MSG:
 		case PAM_TEXT_INFO:
 			cs->infos++;
+			snprintf(cs->info, sizeof(cs->info), "%s",
+				 msg[i]->msg != NULL ? msg[i]->msg : "(null)");
 			break;
 		default:
 			goto fail;
@@ -176,14 +182,17 @@ static void path_in(const struct fx *f, const char *name, char *out, size_t size
 }
 
 /* Write the service file from a template: $MOD module path, $STD = "config=$CONF
- * jwks=$JWKS", $JWKS, $CONF, $DIR. */
+ * jwks=$JWKS", $JWKS, $CONF, $DIR, $STORE (store_dir=... allow_non_tmpfs, for lines with
+ * their own config file). */
 static void fx_service(struct fx *f, const char *tmpl)
 {
 	char out[8192], path[PATH_MAX + 64], std[2 * PATH_MAX + 32];
+	char store_args[PATH_MAX + 64];
 	const char *p = tmpl, *rep;
 	size_t o = 0, skip, rl;
 
 	snprintf(std, sizeof(std), "config=%s jwks=%s", f->conf, f->jwks);
+	snprintf(store_args, sizeof(store_args), "store_dir=%s allow_non_tmpfs", f->store);
 	while (*p != '\0') {
 		rep = NULL;
 		skip = 0;
@@ -199,6 +208,9 @@ static void fx_service(struct fx *f, const char *tmpl)
 		} else if (strncmp(p, "$CONF", 5) == 0) {
 			rep = f->conf;
 			skip = 5;
+		} else if (strncmp(p, "$STORE", 6) == 0) {
+			rep = store_args;
+			skip = 6;
 		} else if (strncmp(p, "$DIR", 4) == 0) {
 			rep = f->dir;
 			skip = 4;
@@ -440,6 +452,7 @@ static int fx_setup(void **state)
 {
 	const char *tmp = getenv("TMPDIR");
 	struct fx *f = calloc(1, sizeof(*f));
+	char conf_text[PATH_MAX + 128];
 
 	if (f == NULL)
 		return -1;
@@ -451,10 +464,15 @@ static int fx_setup(void **state)
 	if (!fits(snprintf(f->confdir, sizeof(f->confdir), "%s/pam.d", f->dir),
 		  sizeof(f->confdir)) ||
 	    !fits(snprintf(f->jwks, sizeof(f->jwks), "%s/es.jwks", f->dir), sizeof(f->jwks)) ||
-	    !fits(snprintf(f->conf, sizeof(f->conf), "%s/empty.conf", f->dir), sizeof(f->conf)))
+	    !fits(snprintf(f->conf, sizeof(f->conf), "%s/empty.conf", f->dir), sizeof(f->conf)) ||
+	    !fits(snprintf(f->store, sizeof(f->store), "%s/store", f->dir), sizeof(f->store)) ||
+	    !fits(snprintf(conf_text, sizeof(conf_text),
+			   "# no keys; only the test's own store\nstore_dir = %s\n"
+			   "allow_non_tmpfs = yes\n", f->store), sizeof(conf_text)))
 		goto fail;
-	if (mkdir(f->confdir, 0700) != 0 || write_file_mode(f->jwks, g_es_jwks, 0644) != 0 ||
-	    write_file_mode(f->conf, "# empty\n", 0644) != 0)
+	if (mkdir(f->confdir, 0700) != 0 || mkdir(f->store, 0700) != 0 ||
+	    chmod(f->store, 0700) != 0 || write_file_mode(f->jwks, g_es_jwks, 0644) != 0 ||
+	    write_file_mode(f->conf, conf_text, 0644) != 0)
 		goto fail;
 	*state = f;
 	return 0;
@@ -737,7 +755,7 @@ static void test_config_file_unknown_key(void **state)
 	struct fx *f = *state;
 	struct conv_state cs;
 	char *tok = mint_es(NULL);
-	char conf[PATH_MAX], text[PATH_MAX + 64];
+	char conf[PATH_MAX], text[2 * PATH_MAX + 128];
 
 	path_in(f, "pam_jwt.conf", conf, sizeof(conf));
 	snprintf(text, sizeof(text), "jwks = %s\nfrobnicate = yes\n", f->jwks);
@@ -745,7 +763,8 @@ static void test_config_file_unknown_key(void **state)
 	fx_service(f, "auth required $MOD config=$DIR/pam_jwt.conf\n");
 	assert_int_equal(fx_auth(f, g_user, &cs, tok), PAM_SERVICE_ERR);
 	/* the same file without the unknown key works */
-	snprintf(text, sizeof(text), "# pam_jwt\njwks = %s\n", f->jwks);
+	snprintf(text, sizeof(text), "# pam_jwt\njwks = %s\nstore_dir = %s\nallow_non_tmpfs = yes\n",
+		 f->jwks, f->store);
 	assert_int_equal(write_file_mode(conf, text, 0644), 0);
 	assert_int_equal(fx_auth(f, g_user, &cs, tok), PAM_SUCCESS);
 	free(tok);
@@ -756,7 +775,7 @@ static void test_config_file_unsafe_or_missing(void **state)
 	struct fx *f = *state;
 	struct conv_state cs;
 	char *tok = mint_es(NULL);
-	char conf[PATH_MAX], text[PATH_MAX + 64];
+	char conf[PATH_MAX], text[2 * PATH_MAX + 128];
 
 	path_in(f, "pam_jwt.conf", conf, sizeof(conf));
 	snprintf(text, sizeof(text), "jwks = %s\n", f->jwks);
@@ -773,10 +792,11 @@ static void test_argument_overrides_config(void **state)
 	struct fx *f = *state;
 	struct conv_state cs;
 	char *tok = mint_es("{\"aud\": \"aud-from-arg\"}");
-	char conf[PATH_MAX], text[PATH_MAX + 64];
+	char conf[PATH_MAX], text[2 * PATH_MAX + 128];
 
 	path_in(f, "pam_jwt.conf", conf, sizeof(conf));
-	snprintf(text, sizeof(text), "jwks = %s\naudience = aud-from-file\n", f->jwks);
+	snprintf(text, sizeof(text), "jwks = %s\naudience = aud-from-file\n"
+		 "store_dir = %s\nallow_non_tmpfs = yes\n", f->jwks, f->store);
 	assert_int_equal(write_file_mode(conf, text, 0644), 0);
 	/* the file alone: wrong audience */
 	fx_service(f, "auth required $MOD config=$DIR/pam_jwt.conf\n");
@@ -1107,10 +1127,12 @@ static void test_exported_symbols(void **state)
 {
 	void *mod = open_module();
 	static const char *const wanted[] = { "pam_sm_authenticate", "pam_sm_setcred",
-					      "pam_sm_acct_mgmt" };
+					      "pam_sm_acct_mgmt", "pam_sm_open_session",
+					      "pam_sm_close_session" };
 	static const char *const hidden[] = { "jws_verify", "config_set", "jwt_verify",
 					      "b64url_decode", "keyset_select", "secfile_read",
-					      "claims_check", "jwt_mint", "clock_set" };
+					      "claims_check", "jwt_mint", "clock_set",
+					      "store_open", "session_check_jwt" };
 	char cmd[PATH_MAX + 64], line[512], type[8], name[256], addr[64];
 	unsigned int seen = 0, lines = 0;
 	size_t i;
@@ -1138,8 +1160,448 @@ static void test_exported_symbols(void **state)
 				seen |= 1u << i;
 	}
 	assert_int_equal(pclose(p), 0);
-	assert_int_equal(seen, 7u);
-	assert_int_equal(lines, 3u);
+	assert_int_equal(seen, 31u);
+	assert_int_equal(lines, 5u);
+}
+
+/* ---- sessions and the store ------------------------------------------------------------ */
+
+static struct store *fx_store(const struct fx *f)
+{
+	struct store_options opts = { .allow_non_tmpfs = true };
+	struct store *st = NULL;
+	struct verdict v;
+
+	verdict_init(&v);
+	if (store_open(f->store, &opts, &st, &v) != 0)
+		fail_msg("store_open(%s): %s", f->store, v.reason);
+	return st;
+}
+
+struct scan_count {
+	size_t n;
+	struct store_session last;
+};
+
+static int count_one(const struct store_session *sess, void *ctx)
+{
+	struct scan_count *c = ctx;
+
+	c->n++;
+	c->last = *sess;
+	return 0;
+}
+
+/* How many session records the store holds (the last one in *last, may be NULL). */
+static size_t fx_session_count(const struct fx *f, struct store_session *last)
+{
+	struct store *st = fx_store(f);
+	struct scan_count c;
+	struct verdict v;
+	size_t unreadable = 0;
+
+	memset(&c, 0, sizeof(c));
+	verdict_init(&v);
+	assert_int_equal(store_session_scan(st, NULL, count_one, &c, &unreadable, &v), 0);
+	assert_int_equal(unreadable, 0);
+	store_close(st);
+	if (last != NULL)
+		*last = c.last;
+	return c.n;
+}
+
+/* Write a session record through the store API: times relative to now. */
+static void fx_put_session(const struct fx *f, const char *user, const char *service,
+			   long created_delta, long expires_delta, long idle, long seen_delta,
+			   char id[STORE_SESSION_ID_LEN + 1], char digest[STORE_DIGEST_HEX_LEN + 1])
+{
+	int64_t now = (int64_t)time(NULL);
+	struct store *st = fx_store(f);
+	struct store_session sess;
+	struct verdict v;
+
+	memset(&sess, 0, sizeof(sess));
+	snprintf(sess.user, sizeof(sess.user), "%s", user);
+	snprintf(sess.service, sizeof(sess.service), "%s", service);
+	snprintf(sess.tty, sizeof(sess.tty), "pts/9");
+	sess.uid = getuid();
+	sess.leader_pid = getpid();
+	sess.created = now + created_delta;
+	sess.expires = now + expires_delta;
+	sess.idle_timeout = idle;
+	sess.last_seen = now + seen_delta;
+	verdict_init(&v);
+	assert_int_equal(store_session_id_new(id), 0);
+	store_digest_hex(id, strlen(id), digest);
+	if (store_session_put(st, id, &sess, &v) != 0)
+		fail_msg("store_session_put: %s", v.reason);
+	store_close(st);
+}
+
+static void fx_live_session(const struct fx *f, char id[STORE_SESSION_ID_LEN + 1],
+			    char digest[STORE_DIGEST_HEX_LEN + 1])
+{
+	fx_put_session(f, g_user, SERVICE, 0, 3600, 0, 0, id, digest);
+}
+
+static void fx_delete_session(const struct fx *f, const char *digest)
+{
+	struct store *st = fx_store(f);
+	struct verdict v;
+
+	verdict_init(&v);
+	assert_int_equal(store_session_delete(st, digest, &v), 0);
+	store_close(st);
+}
+
+/* The jti mint() put in the token it made last. */
+static void last_jti(char *out, size_t size)
+{
+	snprintf(out, size, "t-%d", g_jti);
+}
+
+static void test_open_close_session_records(void **state)
+{
+	struct fx *f = *state;
+	struct conv_state cs;
+	struct store_session rec;
+
+	conv_answers(&cs, NULL, NULL);
+	fx_service(f, "session required $MOD $STD\n");
+	fx_start(f, g_user, &cs);
+	assert_int_equal(pam_set_item(f->pamh, PAM_TTY, "pts/3"), PAM_SUCCESS);
+	assert_int_equal(pam_set_item(f->pamh, PAM_RHOST, "192.0.2.7"), PAM_SUCCESS);
+	assert_int_equal(fx_session_count(f, NULL), 0);
+	assert_int_equal(pam_open_session(f->pamh, 0), PAM_SUCCESS);
+	assert_int_equal(fx_session_count(f, &rec), 1);
+	assert_string_equal(rec.user, g_user);
+	assert_int_equal(rec.uid, getuid());
+	assert_string_equal(rec.service, SERVICE);
+	assert_string_equal(rec.tty, "pts/3");
+	assert_string_equal(rec.rhost, "192.0.2.7");
+	assert_int_equal(rec.leader_pid, getpid());
+	assert_true(rec.expires - rec.created == 8 * 3600);
+	assert_int_equal(rec.idle_timeout, 0);
+	/* nothing announced unless asked */
+	assert_int_equal(cs.infos, 0);
+	assert_null(pam_getenv(f->pamh, "PAM_JWT_SESSION"));
+	assert_int_equal(pam_close_session(f->pamh, 0), PAM_SUCCESS);
+	assert_int_equal(fx_session_count(f, NULL), 0);
+	/* a close without an open of ours: ignored (pam_permit decides) */
+	fx_service(f, "session required $MOD $STD\nsession required pam_permit.so\n");
+	fx_start(f, g_user, &cs);
+	assert_int_equal(pam_close_session(f->pamh, 0), PAM_SUCCESS);
+	/* session_ttl and idle_timeout go into the record */
+	fx_service(f, "session required $MOD $STD session_ttl=30m idle_timeout=5m\n");
+	fx_start(f, g_user, &cs);
+	assert_int_equal(pam_open_session(f->pamh, 0), PAM_SUCCESS);
+	assert_int_equal(fx_session_count(f, &rec), 1);
+	assert_true(rec.expires - rec.created == 1800);
+	assert_int_equal(rec.idle_timeout, 300);
+	assert_int_equal(pam_close_session(f->pamh, 0), PAM_SUCCESS);
+	assert_int_equal(fx_session_count(f, NULL), 0);
+}
+
+static void test_open_session_store_unusable(void **state)
+{
+	struct fx *f = *state;
+	struct conv_state cs;
+
+	conv_answers(&cs, NULL, NULL);
+	fx_service(f, "session required $MOD $STD\n");
+	fx_start(f, g_user, &cs);
+	assert_int_equal(chmod(f->store, 0755), 0);
+	assert_int_equal(pam_open_session(f->pamh, 0), PAM_SESSION_ERR);
+	assert_int_equal(chmod(f->store, 0700), 0);
+	assert_int_equal(fx_session_count(f, NULL), 0);
+	/* a missing store is an error too */
+	fx_service(f, "session required $MOD config=$CONF store_dir=$DIR/nostore\n");
+	fx_start(f, g_user, &cs);
+	assert_int_equal(pam_open_session(f->pamh, 0), PAM_SESSION_ERR);
+}
+
+/* Open an announced session on a handle of its own; the ID it showed into id. */
+static void fx_open_announced(struct fx *f, char id[STORE_SESSION_ID_LEN + 1])
+{
+	struct conv_state cs;
+	const char *env;
+	char want[128];
+
+	conv_answers(&cs, NULL, NULL);
+	fx_service(f, "session required $MOD $STD announce_session\n");
+	fx_start(f, g_user, &cs);
+	assert_int_equal(pam_open_session(f->pamh, 0), PAM_SUCCESS);
+	env = pam_getenv(f->pamh, "PAM_JWT_SESSION");
+	assert_non_null(env);
+	assert_int_equal(strlen(env), STORE_SESSION_ID_LEN);
+	assert_true(store_session_id_looks_like(env, strlen(env)));
+	assert_int_equal(cs.infos, 1);
+	snprintf(want, sizeof(want), "Session ID: %s", env);
+	assert_string_equal(cs.info, want);
+	snprintf(id, STORE_SESSION_ID_LEN + 1, "%s", env);
+}
+
+static void test_announce_session(void **state)
+{
+	struct fx *f = *state;
+	struct store_session rec;
+	char id[STORE_SESSION_ID_LEN + 1], digest[STORE_DIGEST_HEX_LEN + 1];
+
+	fx_open_announced(f, id);
+	assert_int_equal(fx_session_count(f, &rec), 1);
+	/* the record is named by the ID's digest and holds no ID */
+	store_digest_hex(id, strlen(id), digest);
+	assert_string_equal(rec.digest, digest);
+	fx_end(f, PAM_SUCCESS);
+}
+
+static void test_session_id_login(void **state)
+{
+	struct fx *f = *state;
+	struct conv_state cs;
+	char id[STORE_SESSION_ID_LEN + 1], digest[STORE_DIGEST_HEX_LEN + 1];
+	struct store *st;
+	struct verdict v;
+	size_t n = 0;
+
+	fx_open_announced(f, id);
+	store_digest_hex(id, strlen(id), digest);
+	/* a later login with the ID (sudo, a second ssh) */
+	fx_service(f, "auth required $MOD $STD\naccount required $MOD $STD\n");
+	assert_int_equal(fx_auth(f, g_user, &cs, id), PAM_SUCCESS);
+	assert_int_equal(pam_acct_mgmt(f->pamh, 0), PAM_SUCCESS);
+	assert_int_equal(pam_setcred(f->pamh, PAM_ESTABLISH_CRED), PAM_SUCCESS);
+	/* revoked between auth and account: the account phase refuses */
+	assert_int_equal(fx_auth(f, g_user, &cs, id), PAM_SUCCESS);
+	fx_delete_session(f, digest);
+	assert_int_equal(pam_acct_mgmt(f->pamh, 0), PAM_PERM_DENIED);
+	/* and any later login with it fails */
+	assert_int_equal(fx_auth(f, g_user, &cs, id), PAM_AUTH_ERR);
+	/* revoke by user */
+	fx_live_session(f, id, digest);
+	assert_int_equal(fx_auth(f, g_user, &cs, id), PAM_SUCCESS);
+	st = fx_store(f);
+	verdict_init(&v);
+	assert_int_equal(store_revoke_user(st, g_user, &n, &v), 0);
+	store_close(st);
+	assert_true(n >= 1);
+	assert_int_equal(fx_auth(f, g_user, &cs, id), PAM_AUTH_ERR);
+	/* a well-formed ID the store never issued */
+	assert_int_equal(fx_auth(f, g_user, &cs, "pjs_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
+			 PAM_AUTH_ERR);
+}
+
+static void test_session_expired_idle_wrong_user(void **state)
+{
+	struct fx *f = *state;
+	struct conv_state cs;
+	char id[STORE_SESSION_ID_LEN + 1], digest[STORE_DIGEST_HEX_LEN + 1];
+
+	fx_service(f, "auth required $MOD $STD\n");
+	/* control: live */
+	fx_put_session(f, g_user, SERVICE, -60, 3600, 600, -10, id, digest);
+	assert_int_equal(fx_auth(f, g_user, &cs, id), PAM_SUCCESS);
+	/* expired */
+	fx_put_session(f, g_user, SERVICE, -7200, -3600, 0, -3700, id, digest);
+	assert_int_equal(fx_auth(f, g_user, &cs, id), PAM_AUTH_ERR);
+	/* idle past its limit */
+	fx_put_session(f, g_user, SERVICE, -7200, 3600, 600, -3600, id, digest);
+	assert_int_equal(fx_auth(f, g_user, &cs, id), PAM_AUTH_ERR);
+	/* someone else's session */
+	fx_put_session(f, "someone-else", SERVICE, 0, 3600, 0, 0, id, digest);
+	assert_int_equal(fx_auth(f, g_user, &cs, id), PAM_AUTH_ERR);
+}
+
+static void test_session_bind_service(void **state)
+{
+	struct fx *f = *state;
+	struct conv_state cs;
+	char id[STORE_SESSION_ID_LEN + 1], digest[STORE_DIGEST_HEX_LEN + 1];
+
+	fx_put_session(f, g_user, "other-service", 0, 3600, 0, 0, id, digest);
+	fx_service(f, "auth required $MOD $STD\n");
+	assert_int_equal(fx_auth(f, g_user, &cs, id), PAM_SUCCESS);
+	fx_service(f, "auth required $MOD $STD bind_service\n");
+	assert_int_equal(fx_auth(f, g_user, &cs, id), PAM_AUTH_ERR);
+	fx_put_session(f, g_user, SERVICE, 0, 3600, 0, 0, id, digest);
+	assert_int_equal(fx_auth(f, g_user, &cs, id), PAM_SUCCESS);
+}
+
+static void test_accept_lists(void **state)
+{
+	struct fx *f = *state;
+	struct conv_state cs;
+	char id[STORE_SESSION_ID_LEN + 1], digest[STORE_DIGEST_HEX_LEN + 1];
+	char *tok = mint_es(NULL);
+
+	fx_live_session(f, id, digest);
+	fx_service(f, "auth required $MOD $STD accept=jwt\n");
+	assert_int_equal(fx_auth(f, g_user, &cs, id), PAM_AUTH_ERR);
+	assert_int_equal(fx_auth(f, g_user, &cs, tok), PAM_SUCCESS);
+	fx_service(f, "auth required $MOD $STD accept=session\n");
+	assert_int_equal(fx_auth(f, g_user, &cs, tok), PAM_AUTH_ERR);
+	assert_int_equal(fx_auth(f, g_user, &cs, id), PAM_SUCCESS);
+	/* session only: no key needed */
+	fx_service(f, "auth required $MOD config=$CONF accept=session\n");
+	assert_int_equal(fx_auth(f, g_user, &cs, id), PAM_SUCCESS);
+	/* accept=jwt with ignore_non_jwt: a session ID is not ours */
+	fx_service(f, "auth required $MOD $STD accept=jwt ignore_non_jwt\n"
+		      "auth required pam_permit.so\n");
+	assert_int_equal(fx_auth(f, g_user, &cs, id), PAM_SUCCESS);
+	fx_service(f, "auth required $MOD $STD accept=bogus\n");
+	assert_int_equal(fx_auth(f, g_user, &cs, id), PAM_SERVICE_ERR);
+	free(tok);
+}
+
+static void test_revoked_jti(void **state)
+{
+	struct fx *f = *state;
+	struct conv_state cs;
+	char *tok = mint_es(NULL), *other = NULL;
+	char jti[32];
+	struct store *st;
+	struct verdict v;
+
+	last_jti(jti, sizeof(jti));
+	fx_service(f, "auth required $MOD $STD\naccount required $MOD $STD\n");
+	assert_int_equal(fx_auth(f, g_user, &cs, tok), PAM_SUCCESS);
+	/* revoked between auth and account */
+	st = fx_store(f);
+	verdict_init(&v);
+	assert_int_equal(store_jti_revoke(st, jti, (int64_t)time(NULL) + 600, &v), 0);
+	store_close(st);
+	assert_int_equal(pam_acct_mgmt(f->pamh, 0), PAM_PERM_DENIED);
+	assert_int_equal(fx_auth(f, g_user, &cs, tok), PAM_AUTH_ERR);
+	/* another token is untouched */
+	other = mint_es(NULL);
+	assert_int_equal(fx_auth(f, g_user, &cs, other), PAM_SUCCESS);
+	free(tok);
+	free(other);
+}
+
+static void test_require_session(void **state)
+{
+	struct fx *f = *state;
+	struct conv_state cs;
+	char id[STORE_SESSION_ID_LEN + 1], digest[STORE_DIGEST_HEX_LEN + 1];
+	char extra[256];
+	char *plain = mint_es(NULL), *tok, *bad;
+
+	fx_live_session(f, id, digest);
+	snprintf(extra, sizeof(extra), "{\"sid\": \"%s\"}", digest);
+	tok = mint_es(extra);
+	/* a sid that is a session ID rather than its digest is refused */
+	snprintf(extra, sizeof(extra), "{\"sid\": \"%s\"}", id);
+	bad = mint_es(extra);
+	fx_service(f, "auth required $MOD $STD require_session\n"
+		      "account required $MOD $STD require_session\n");
+	assert_int_equal(fx_auth(f, g_user, &cs, plain), PAM_AUTH_ERR);
+	assert_int_equal(fx_auth(f, g_user, &cs, bad), PAM_AUTH_ERR);
+	assert_int_equal(fx_auth(f, g_user, &cs, tok), PAM_SUCCESS);
+	assert_int_equal(pam_acct_mgmt(f->pamh, 0), PAM_SUCCESS);
+	/* the session ends: the token stops working, in the account phase too */
+	assert_int_equal(fx_auth(f, g_user, &cs, tok), PAM_SUCCESS);
+	fx_delete_session(f, digest);
+	assert_int_equal(pam_acct_mgmt(f->pamh, 0), PAM_PERM_DENIED);
+	assert_int_equal(fx_auth(f, g_user, &cs, tok), PAM_AUTH_ERR);
+	free(tok);
+	/* a live session of another user */
+	fx_put_session(f, "someone-else", SERVICE, 0, 3600, 0, 0, id, digest);
+	snprintf(extra, sizeof(extra), "{\"sid\": \"%s\"}", digest);
+	tok = mint_es(extra);
+	assert_int_equal(fx_auth(f, g_user, &cs, tok), PAM_AUTH_ERR);
+	/* without require_session the plain token is fine */
+	fx_service(f, "auth required $MOD $STD\n");
+	assert_int_equal(fx_auth(f, g_user, &cs, plain), PAM_SUCCESS);
+	free(tok);
+	free(bad);
+	free(plain);
+}
+
+static void test_single_use(void **state)
+{
+	struct fx *f = *state;
+	struct conv_state cs;
+	char *tok = mint_es(NULL), *no_jti;
+	int64_t now = (int64_t)time(NULL);
+	json_t *claims;
+
+	fx_service(f, "auth required $MOD $STD single_use\n"
+		      "account required $MOD $STD single_use\n");
+	assert_int_equal(fx_auth(f, g_user, &cs, tok), PAM_SUCCESS);
+	/* the account phase does not use it up again */
+	assert_int_equal(pam_acct_mgmt(f->pamh, 0), PAM_SUCCESS);
+	/* a replay is refused */
+	assert_int_equal(fx_auth(f, g_user, &cs, tok), PAM_AUTH_ERR);
+	/* a token without jti cannot be single-use */
+	claims = json_pack("{s:s, s:I, s:I}", "sub", g_user, "iat", (json_int_t)now, "exp",
+			   (json_int_t)(now + 600));
+	assert_non_null(claims);
+	no_jti = jwt_mint(&g_es, KID_ES, claims);
+	json_decref(claims);
+	assert_non_null(no_jti);
+	assert_int_equal(fx_auth(f, g_user, &cs, no_jti), PAM_AUTH_ERR);
+	/* without single_use both work, repeatedly */
+	fx_service(f, "auth required $MOD $STD\n");
+	assert_int_equal(fx_auth(f, g_user, &cs, no_jti), PAM_SUCCESS);
+	assert_int_equal(fx_auth(f, g_user, &cs, tok), PAM_SUCCESS);
+	assert_int_equal(fx_auth(f, g_user, &cs, tok), PAM_SUCCESS);
+	free(tok);
+	free(no_jti);
+}
+
+static void test_locked_user(void **state)
+{
+	struct fx *f = *state;
+	struct conv_state cs;
+	struct store *st;
+	struct verdict v;
+	char *tok = mint_es(NULL);
+
+	st = fx_store(f);
+	verdict_init(&v);
+	assert_int_equal(store_user_lock(st, g_user, 0, &v), 0);
+	store_close(st);
+	/* a login we did not authenticate (an SSH key): refused in the account phase */
+	conv_answers(&cs, NULL, NULL);
+	fx_service(f, "account required $MOD $STD\naccount required pam_permit.so\n");
+	fx_start(f, g_user, &cs);
+	assert_int_equal(pam_acct_mgmt(f->pamh, 0), PAM_PERM_DENIED);
+	/* and a token login too */
+	fx_service(f, "auth required $MOD $STD\naccount required $MOD $STD\n");
+	assert_int_equal(fx_auth(f, g_user, &cs, tok), PAM_AUTH_ERR);
+	st = fx_store(f);
+	assert_int_equal(store_user_unlock(st, g_user, &v), 0);
+	store_close(st);
+	assert_int_equal(fx_auth(f, g_user, &cs, tok), PAM_SUCCESS);
+	assert_int_equal(pam_acct_mgmt(f->pamh, 0), PAM_SUCCESS);
+	fx_service(f, "account required $MOD $STD\naccount required pam_permit.so\n");
+	fx_start(f, g_user, &cs);
+	assert_int_equal(pam_acct_mgmt(f->pamh, 0), PAM_SUCCESS);
+	free(tok);
+}
+
+static void test_store_unusable(void **state)
+{
+	struct fx *f = *state;
+	struct conv_state cs;
+	char *tok = mint_es(NULL);
+	char id[STORE_SESSION_ID_LEN + 1], digest[STORE_DIGEST_HEX_LEN + 1];
+
+	fx_live_session(f, id, digest);
+	fx_service(f, "auth required $MOD $STD\n");
+	assert_int_equal(chmod(f->store, 0755), 0);
+	assert_int_equal(fx_auth(f, g_user, &cs, tok), PAM_AUTHINFO_UNAVAIL);
+	assert_int_equal(fx_auth(f, g_user, &cs, id), PAM_AUTHINFO_UNAVAIL);
+	assert_int_equal(chmod(f->store, 0700), 0);
+	assert_int_equal(fx_auth(f, g_user, &cs, tok), PAM_SUCCESS);
+	/* not tmpfs, and not allowed to be */
+	fx_service(f, "auth required $MOD $STD allow_non_tmpfs=no\n");
+	assert_int_equal(fx_auth(f, g_user, &cs, tok), PAM_AUTHINFO_UNAVAIL);
+	/* a missing store */
+	fx_service(f, "auth required $MOD $STD store_dir=$DIR/nostore\n");
+	assert_int_equal(fx_auth(f, g_user, &cs, tok), PAM_AUTHINFO_UNAVAIL);
+	free(tok);
 }
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
@@ -1181,6 +1643,18 @@ int main(void)
 		T(test_alg_confusion_hs_with_public_key),
 		T(test_max_token_size),
 		T(test_conversation_failure),
+		T(test_open_close_session_records),
+		T(test_open_session_store_unusable),
+		T(test_announce_session),
+		T(test_session_id_login),
+		T(test_session_expired_idle_wrong_user),
+		T(test_session_bind_service),
+		T(test_accept_lists),
+		T(test_revoked_jti),
+		T(test_require_session),
+		T(test_single_use),
+		T(test_locked_user),
+		T(test_store_unusable),
 		cmocka_unit_test(test_exported_symbols),
 	};
 

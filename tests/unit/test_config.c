@@ -295,6 +295,190 @@ static void test_durations(void **state)
 	assert_int_equal(config_parse_duration("+1", &d), -1);
 }
 
+static void test_session_defaults(void **state)
+{
+	struct config cfg;
+
+	(void)state;
+	assert_int_equal(config_init(&cfg), 0);
+	assert_int_equal(cfg.accept, CONFIG_ACCEPT_JWT | CONFIG_ACCEPT_SESSION);
+	assert_false(cfg.announce_session);
+	assert_false(cfg.bind_service);
+	assert_false(cfg.require_session);
+	assert_false(cfg.single_use);
+	assert_false(cfg.allow_non_tmpfs);
+	assert_int_equal(cfg.session_ttl, 8 * 3600);
+	assert_int_equal(cfg.idle_timeout, 0);
+	assert_int_equal(cfg.max_sessions_per_user, 256);
+	assert_int_equal(cfg.max_sessions_total, 100000);
+	config_free(&cfg);
+}
+
+static void test_session_keys_in_file(void **state)
+{
+	struct config cfg;
+	struct verdict v;
+
+	(void)state;
+	assert_int_equal(load(&cfg,
+		"accept = session\n"
+		"announce_session = yes\n"
+		"bind_service = true\n"
+		"require_session = 1\n"
+		"single_use = yes\n"
+		"session_ttl = 2h\n"
+		"idle_timeout = 15m\n"
+		"allow_non_tmpfs = yes\n"
+		"max_sessions_per_user = 4\n"
+		"max_sessions_total = 0\n", &v), 0);
+	assert_int_equal(cfg.accept, CONFIG_ACCEPT_SESSION);
+	assert_true(cfg.announce_session);
+	assert_true(cfg.bind_service);
+	assert_true(cfg.require_session);
+	assert_true(cfg.single_use);
+	assert_true(cfg.allow_non_tmpfs);
+	assert_int_equal(cfg.session_ttl, 7200);
+	assert_int_equal(cfg.idle_timeout, 900);
+	assert_int_equal(cfg.max_sessions_per_user, 4);
+	assert_int_equal(cfg.max_sessions_total, 0);
+	config_free(&cfg);
+}
+
+static void test_accept_lists(void **state)
+{
+	static const struct {
+		const char *value;
+		int ok;
+		unsigned int accept;
+	} cases[] = {
+		{ "jwt", 1, CONFIG_ACCEPT_JWT },
+		{ "session", 1, CONFIG_ACCEPT_SESSION },
+		{ "jwt,session", 1, CONFIG_ACCEPT_JWT | CONFIG_ACCEPT_SESSION },
+		{ "session, jwt", 1, CONFIG_ACCEPT_JWT | CONFIG_ACCEPT_SESSION },
+		{ "jwt,jwt", 1, CONFIG_ACCEPT_JWT },
+		{ "jwt,", 0, 0 },
+		{ ",jwt", 0, 0 },
+		{ "jwt session", 0, 0 },
+		{ "password", 0, 0 },
+		{ "JWT", 0, 0 },
+		{ "jwt,sessions", 0, 0 },
+	};
+	struct config cfg;
+	struct verdict v;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		verdict_init(&v);
+		assert_int_equal(config_init(&cfg), 0);
+		if (cases[i].ok) {
+			assert_int_equal(config_set(&cfg, "accept", cases[i].value, &v), 0);
+			assert_int_equal(cfg.accept, cases[i].accept);
+		} else {
+			assert_int_equal(config_set(&cfg, "accept", cases[i].value, &v), -1);
+			assert_int_equal(v.code, VERDICT_BAD_CONFIG);
+			/* a bad value changes nothing */
+			assert_int_equal(cfg.accept, CONFIG_ACCEPT_JWT | CONFIG_ACCEPT_SESSION);
+		}
+		config_free(&cfg);
+	}
+	/* empty is "option needs a value" */
+	verdict_init(&v);
+	assert_int_equal(config_init(&cfg), 0);
+	assert_int_equal(config_set(&cfg, "accept", "", &v), -1);
+	config_free(&cfg);
+}
+
+static void test_session_bad_values(void **state)
+{
+	static const char *const bad[][2] = {
+		{ "announce_session", "maybe" },
+		{ "bind_service", "2" },
+		{ "require_session", "on" },
+		{ "single_use", "Yes" },
+		{ "allow_non_tmpfs", "y" },
+		{ "session_ttl", "0" },
+		{ "session_ttl", "8x" },
+		{ "session_ttl", "-1h" },
+		{ "idle_timeout", "forever" },
+		{ "max_sessions_per_user", "-1" },
+		{ "max_sessions_per_user", "1k" },
+		{ "max_sessions_per_user", " 4" },
+		{ "max_sessions_total", "100000001" },
+		{ "max_sessions_total", "99999999999999999999999" },
+	};
+	struct config cfg;
+	struct verdict v;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		verdict_init(&v);
+		assert_int_equal(config_init(&cfg), 0);
+		if (config_set(&cfg, bad[i][0], bad[i][1], &v) != -1)
+			fail_msg("%s = %s was accepted", bad[i][0], bad[i][1]);
+		assert_int_equal(v.code, VERDICT_BAD_CONFIG);
+		config_free(&cfg);
+	}
+	verdict_init(&v);
+	assert_int_equal(config_init(&cfg), 0);
+	assert_int_equal(config_set(&cfg, "idle_timeout", "0", &v), 0);
+	assert_int_equal(config_set(&cfg, "max_sessions_total", "100000000", &v), 0);
+	assert_int_equal(cfg.max_sessions_total, 100000000);
+	config_free(&cfg);
+}
+
+static void test_session_args(void **state)
+{
+	char dir[] = "/tmp/pam_jwt_cfg.XXXXXX";
+	char *path = write_config(dir, "accept = session\nsession_ttl = 1h\n"
+				  "max_sessions_total = 5\nsingle_use = yes\n");
+	char config_arg[256];
+	const char *argv[] = { config_arg, "accept=jwt", "announce_session", "bind_service",
+			       "require_session=no", "allow_non_tmpfs", "session_ttl=30m",
+			       "idle_timeout=5m", "max_sessions_per_user=8" };
+	const char *bare_count[] = { config_arg, "max_sessions_total" };
+	struct config cfg;
+	struct verdict v;
+
+	(void)state;
+	snprintf(config_arg, sizeof(config_arg), "config=%s", path);
+	verdict_init(&v);
+	assert_int_equal(config_init(&cfg), 0);
+	assert_int_equal(config_from_args(&cfg, 9, argv, &v), 0);
+	assert_int_equal(cfg.accept, CONFIG_ACCEPT_JWT);
+	assert_true(cfg.announce_session);
+	assert_true(cfg.bind_service);
+	assert_false(cfg.require_session);
+	assert_true(cfg.single_use);          /* from the file */
+	assert_true(cfg.allow_non_tmpfs);
+	assert_int_equal(cfg.session_ttl, 1800); /* argument wins */
+	assert_int_equal(cfg.idle_timeout, 300);
+	assert_int_equal(cfg.max_sessions_per_user, 8);
+	assert_int_equal(cfg.max_sessions_total, 5);
+	config_free(&cfg);
+	/* a count is not a boolean: no bare form */
+	assert_int_equal(config_init(&cfg), 0);
+	assert_int_equal(config_from_args(&cfg, 2, bare_count, &v), -1);
+	assert_int_equal(v.code, VERDICT_BAD_CONFIG);
+	config_free(&cfg);
+	remove_config(dir, path);
+}
+
+static void test_validate_session_only_needs_no_keys(void **state)
+{
+	struct config cfg;
+	struct verdict v;
+
+	(void)state;
+	assert_int_equal(load(&cfg, "accept = session\n", &v), 0);
+	assert_int_equal(config_validate(&cfg, &v), 0);
+	config_free(&cfg);
+	assert_int_equal(load(&cfg, "accept = jwt, session\n", &v), 0);
+	assert_int_equal(config_validate(&cfg, &v), -1);
+	config_free(&cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -309,6 +493,12 @@ int main(void)
 		cmocka_unit_test(test_unsafe_config_file_refused),
 		cmocka_unit_test(test_shipped_example_parses),
 		cmocka_unit_test(test_durations),
+		cmocka_unit_test(test_session_defaults),
+		cmocka_unit_test(test_session_keys_in_file),
+		cmocka_unit_test(test_accept_lists),
+		cmocka_unit_test(test_session_bad_values),
+		cmocka_unit_test(test_session_args),
+		cmocka_unit_test(test_validate_session_only_needs_no_keys),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

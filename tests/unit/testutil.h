@@ -158,4 +158,69 @@ static inline int tu_hex_decode(const char *hex, unsigned char **out, size_t *ou
 	return 0;
 }
 
+/* ---- a private store directory (session store tests) ------------------------------- */
+
+#include <ftw.h>
+#include <sched.h>
+#include <sys/mount.h>
+
+struct tu_store_dir {
+	char path[64];
+	int mounted;     /* 1: a private tmpfs is mounted on path */
+};
+
+static inline int tu_store_dir_rm_cb(const char *p, const struct stat *sb, int flag,
+				     struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	if (ftw->level == 0)
+		return 0;
+	return remove(p);
+}
+
+/* A 0700 directory under /tmp. As root (and unless $PAM_JWT_TEST_NO_TMPFS is set) a
+ * private tmpfs of `size` (e.g. "512m") is mounted on it, in a mount namespace of our own
+ * when unshare(2) allows (so a crashed test leaves no mount behind); *allow_non_tmpfs
+ * tells whether the store must be opened with allow_non_tmpfs. 0, or -1 with errno. */
+static inline int tu_store_dir_make(struct tu_store_dir *d, const char *tag,
+				    const char *size, int *allow_non_tmpfs)
+{
+	char opts[128];
+
+	memset(d, 0, sizeof(*d));
+	*allow_non_tmpfs = 1;
+	snprintf(d->path, sizeof(d->path), "/tmp/pamjwt-%s-XXXXXX", tag);
+	if (mkdtemp(d->path) == NULL || chmod(d->path, 0700) != 0)
+		return -1;
+	if (geteuid() != 0 || getenv("PAM_JWT_TEST_NO_TMPFS") != NULL)
+		return 0;
+	if (unshare(CLONE_NEWNS) == 0)
+		(void)mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
+	snprintf(opts, sizeof(opts), "size=%s,nr_inodes=0,mode=0700", size);
+	if (mount("tmpfs", d->path, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, opts) == 0) {
+		d->mounted = 1;
+		*allow_non_tmpfs = 0;
+	} else {
+		fprintf(stderr, "# cannot mount a tmpfs on %s (%s): using the directory as is\n",
+			d->path, strerror(errno));
+	}
+	return 0;
+}
+
+/* Unmount (or empty) and remove the directory. Safe to call twice. */
+static inline void tu_store_dir_remove(struct tu_store_dir *d)
+{
+	if (d->path[0] == '\0')
+		return;
+	if (d->mounted) {
+		if (umount2(d->path, 0) != 0)
+			(void)umount2(d->path, MNT_DETACH);
+		d->mounted = 0;
+	}
+	(void)nftw(d->path, tu_store_dir_rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	(void)rmdir(d->path);
+	d->path[0] = '\0';
+}
+
 #endif

@@ -1,0 +1,291 @@
+#include "session.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <openssl/crypto.h>
+
+#include "claims.h"
+
+int session_store_open(const struct config *cfg, bool must_exist, struct store **out,
+		       struct verdict *v)
+{
+	struct store_options opts;
+	struct stat sb;
+	int rc = -1;
+
+	*out = NULL;
+	if (cfg->store_dir == NULL) {
+		verdict_set(v, VERDICT_BAD_CONFIG, "store_dir is not set");
+		goto out;
+	}
+	if (!must_exist && lstat(cfg->store_dir, &sb) != 0 && errno == ENOENT) {
+		rc = 0;
+		goto out;
+	}
+	memset(&opts, 0, sizeof(opts));
+	opts.allow_non_tmpfs = cfg->allow_non_tmpfs;
+	opts.max_sessions_per_user = cfg->max_sessions_per_user;
+	opts.max_sessions_total = cfg->max_sessions_total;
+	if (store_open(cfg->store_dir, &opts, out, v) != 0) {
+		*out = NULL;
+		if (v->code == VERDICT_OK)
+			verdict_set(v, VERDICT_UNAVAILABLE, "session store is unusable");
+		goto out;
+	}
+	rc = 0;
+out:
+	return rc;
+}
+
+bool session_digest_looks_like(const char *s)
+{
+	size_t i;
+	bool ok = s != NULL && strlen(s) == STORE_DIGEST_HEX_LEN;
+
+	for (i = 0; ok && i < STORE_DIGEST_HEX_LEN; i++)
+		ok = (s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f');
+	return ok;
+}
+
+/* A string claim, or NULL. */
+static const char *claim_string(const struct jwt_verified *verified, const char *name)
+{
+	const json_t *value = json_object_get(verified->claims, name);
+
+	return json_is_string(value) ? json_string_value(value) : NULL;
+}
+
+/* The rules a session record must meet to stand for `user` on `service` at `now`. */
+static int session_record_check(const struct config *cfg, const struct store_session *sess,
+				const char *user, const char *service, int64_t now,
+				struct verdict *v)
+{
+	int rc = -1;
+
+	if (user == NULL || strcmp(sess->user, user) != 0) {
+		verdict_set(v, VERDICT_REJECT, "session belongs to another user");
+		goto out;
+	}
+	if (cfg->bind_service && service != NULL && strcmp(sess->service, service) != 0) {
+		verdict_set(v, VERDICT_REJECT, "session is bound to another service");
+		goto out;
+	}
+	if (now >= sess->expires) {
+		verdict_setf_seconds(v, VERDICT_REJECT, "session has expired", "%lld s ago",
+				     (long long)(now - sess->expires));
+		goto out;
+	}
+	if (sess->idle_timeout > 0 && now - sess->last_seen >= sess->idle_timeout) {
+		verdict_setf_seconds(v, VERDICT_REJECT, "session is idle past its limit",
+				     "idle %lld s", (long long)(now - sess->last_seen));
+		goto out;
+	}
+	rc = 0;
+out:
+	return rc;
+}
+
+int session_check_digest(struct store *st, const struct config *cfg, const char *digest,
+			 const char *user, const char *service, int64_t now, struct verdict *v)
+{
+	struct store_session sess;
+	int rc = -1;
+
+	memset(&sess, 0, sizeof(sess));
+	if (st == NULL) {
+		verdict_set(v, VERDICT_UNAVAILABLE, "session store does not exist");
+		goto out;
+	}
+	if (!session_digest_looks_like(digest)) {
+		verdict_set(v, VERDICT_REJECT, "not a session digest");
+		goto out;
+	}
+	if (store_session_get_digest(st, digest, &sess, v) != 0) {
+		if (v->code == VERDICT_OK)
+			verdict_set(v, VERDICT_REJECT, "unknown session");
+		goto out;
+	}
+	if (session_record_check(cfg, &sess, user, service, now, v) != 0)
+		goto out;
+	verdict_ok(v);
+	rc = 0;
+out:
+	return rc;
+}
+
+int session_check_jwt(struct store *st, const struct config *cfg,
+		      const struct jwt_verified *verified, const char *user, const char *service,
+		      int64_t now, bool consume, struct verdict *v)
+{
+	const char *jti, *sid;
+	const json_t *exp_json;
+	int64_t exp = 0;
+	int rc = -1;
+
+	if (verified == NULL || verified->claims == NULL) {
+		verdict_set(v, VERDICT_REJECT, "no verified token");
+		goto out;
+	}
+	jti = claim_string(verified, "jti");
+	if (user == NULL)
+		user = claim_string(verified, cfg->user_claim);
+	if (st != NULL) {
+		if (jti != NULL && store_jti_check(st, jti, now, v) != 0)
+			goto fail;
+		if (user != NULL && store_user_check(st, user, now, v) != 0)
+			goto fail;
+	}
+	if (cfg->require_session) {
+		sid = claim_string(verified, "sid");
+		if (sid == NULL) {
+			verdict_set(v, VERDICT_REJECT, "token names no session (sid)");
+			goto out;
+		}
+		if (session_check_digest(st, cfg, sid, user, service, now, v) != 0)
+			goto out;
+	}
+	if (cfg->single_use) {
+		if (jti == NULL) {
+			verdict_set(v, VERDICT_REJECT, "single_use needs a token with a jti");
+			goto out;
+		}
+		if (consume) {
+			exp_json = json_object_get(verified->claims, "exp");
+			if (exp_json == NULL || claims_numeric_date(exp_json, &exp) != 0) {
+				verdict_set(v, VERDICT_REJECT, "exp is missing or not a NumericDate");
+				goto out;
+			}
+			if (st == NULL) {
+				verdict_set(v, VERDICT_UNAVAILABLE, "session store does not exist");
+				goto out;
+			}
+			if (store_jti_use_once(st, service != NULL ? service : "", jti, exp, now,
+					       v) != 0)
+				goto fail;
+		}
+	}
+	verdict_ok(v);
+	rc = 0;
+	goto out;
+fail:
+	if (v->code == VERDICT_OK)
+		verdict_set(v, VERDICT_UNAVAILABLE, "session store failed");
+out:
+	return rc;
+}
+
+int session_check_id(struct store *st, const struct config *cfg, const char *session_id,
+		     const char *user, const char *service, int64_t now,
+		     char digest_out[STORE_DIGEST_HEX_LEN + 1], struct verdict *v)
+{
+	struct store_session sess;
+	int rc = -1;
+
+	memset(&sess, 0, sizeof(sess));
+	if (digest_out != NULL)
+		digest_out[0] = '\0';
+	if (st == NULL) {
+		verdict_set(v, VERDICT_UNAVAILABLE, "session store does not exist");
+		goto out;
+	}
+	if (session_id == NULL || !store_session_id_looks_like(session_id, strlen(session_id))) {
+		verdict_set(v, VERDICT_REJECT, "not a session ID");
+		goto out;
+	}
+	if (user == NULL) {
+		verdict_set(v, VERDICT_REJECT, "no user");
+		goto out;
+	}
+	if (store_user_check(st, user, now, v) != 0)
+		goto fail;
+	if (store_session_use(st, session_id, user, service, cfg->bind_service, now, &sess,
+			      v) != 0)
+		goto fail;
+	/* the store checked these; check them here as well, so no store bug lets one by */
+	if (session_record_check(cfg, &sess, user, service, now, v) != 0)
+		goto out;
+	if (digest_out != NULL)
+		store_digest_hex(session_id, strlen(session_id), digest_out);
+	verdict_ok(v);
+	rc = 0;
+	goto out;
+fail:
+	if (v->code == VERDICT_OK)
+		verdict_set(v, VERDICT_UNAVAILABLE, "session store failed");
+out:
+	return rc;
+}
+
+/* Copy a login field into a record field; too long is an error when `exact`, else cut. */
+static int field_copy(char dst[STORE_FIELD_MAX], const char *src, bool exact)
+{
+	size_t len = src != NULL ? strlen(src) : 0;
+	int rc = -1;
+
+	if (len >= STORE_FIELD_MAX && exact)
+		goto out;
+	if (len >= STORE_FIELD_MAX)
+		len = STORE_FIELD_MAX - 1;
+	if (len > 0)
+		memcpy(dst, src, len);
+	dst[len] = '\0';
+	rc = 0;
+out:
+	return rc;
+}
+
+int session_record_new(struct store *st, const struct config *cfg,
+		       const struct session_login *login, int64_t now,
+		       char id_out[STORE_SESSION_ID_LEN + 1],
+		       char digest_out[STORE_DIGEST_HEX_LEN + 1], struct verdict *v)
+{
+	struct store_session sess;
+	int rc = -1;
+
+	memset(&sess, 0, sizeof(sess));
+	id_out[0] = '\0';
+	digest_out[0] = '\0';
+	if (st == NULL) {
+		verdict_set(v, VERDICT_UNAVAILABLE, "session store does not exist");
+		goto out;
+	}
+	if (login->user == NULL || login->user[0] == '\0' ||
+	    field_copy(sess.user, login->user, true) != 0 ||
+	    field_copy(sess.service, login->service, true) != 0) {
+		verdict_set(v, VERDICT_REJECT, "user or service name unusable for a session");
+		goto out;
+	}
+	(void)field_copy(sess.tty, login->tty, false);
+	(void)field_copy(sess.rhost, login->rhost, false);
+	sess.uid = login->uid;
+	sess.leader_pid = login->leader_pid;
+	sess.created = now;
+	sess.last_seen = now;
+	sess.idle_timeout = cfg->idle_timeout;
+	if (__builtin_add_overflow(now, cfg->session_ttl, &sess.expires)) {
+		verdict_set(v, VERDICT_BAD_CONFIG, "session_ttl is out of range");
+		goto out;
+	}
+	if (store_session_id_new(id_out) != 0) {
+		verdict_set(v, VERDICT_UNAVAILABLE, "no randomness for a session ID");
+		goto out;
+	}
+	store_digest_hex(id_out, strlen(id_out), digest_out);
+	memcpy(sess.digest, digest_out, sizeof(sess.digest));
+	if (store_session_put(st, id_out, &sess, v) != 0) {
+		if (v->code == VERDICT_OK)
+			verdict_set(v, VERDICT_UNAVAILABLE, "session store failed");
+		goto out;
+	}
+	verdict_ok(v);
+	rc = 0;
+out:
+	if (rc != 0) {
+		OPENSSL_cleanse(id_out, STORE_SESSION_ID_LEN + 1);
+		digest_out[0] = '\0';
+	}
+	return rc;
+}

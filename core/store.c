@@ -1,0 +1,1835 @@
+/*
+ * The session store (see store.h): one small text record per session, revoked JWT id,
+ * used single-use JWT id, user lock and per-user index, plus a session counter, all in
+ * one root-owned 0700 directory on tmpfs, reached only through a directory fd.
+ *
+ * Record names: "s-", "j-", "u-", "l-", "i-" + 64 lowercase hex (see store.h), and
+ * "c-total" (the number of "s-" records, kept under the lock). Temporary files are
+ * ".tmp.<16 hex>"; ".lock" is the flock(2) file.
+ *
+ * Record format (record_parse is strict; anything else does not parse):
+ *
+ *     pam_jwt-store 1
+ *     kind=<session|revoked-jti|used-jti|lock|index|counter>
+ *     key=value
+ *     ...
+ *
+ * "kind" is the first key; every other key of the kind appears exactly once (index
+ * records: "user" once, then any number of "s=<digest>" lines, no digest twice); no
+ * unknown key; numbers are unsigned decimal without leading zeros; values have no
+ * control characters; lines are at most STORE_LINE_MAX bytes; the text ends with a
+ * newline.
+ *
+ * Callers pass `exp` values that already include their verifier's leeway: a revoked or
+ * used JWT id is forgotten once `exp` is in the past.
+ */
+#include "store.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/magic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "b64url.h"
+#include "secmem.h"
+
+#define STORE_HEADER "pam_jwt-store 1\n"
+#define STORE_HEADER_LEN (sizeof(STORE_HEADER) - 1)
+#define STORE_LINE_MAX 512
+#define STORE_RECORD_MAX 4096
+/* An index holds one "s=<digest>" line per session of its user; it may grow past
+ * STORE_RECORD_MAX, up to a hard per-user ceiling that applies even without a limit. */
+#define STORE_INDEX_MAX_ENTRIES 1024
+#define STORE_INDEX_MAX (STORE_RECORD_MAX + STORE_INDEX_MAX_ENTRIES * (2 + 64 + 1))
+#define STORE_NAME_LEN (2 + STORE_DIGEST_HEX_LEN)
+#define STORE_NAME_SIZE (STORE_NAME_LEN + 1)
+#define STORE_COUNTER_NAME "c-total"
+#define STORE_LOCK_NAME ".lock"
+#define STORE_TMP_PREFIX ".tmp."
+
+struct store {
+	int dirfd;
+	int lockfd;
+	struct store_options opts;
+};
+
+enum record_status {
+	REC_UNREADABLE = -1, /* not a regular file, too large, I/O error, does not parse */
+	REC_PRESENT = 0,
+	REC_ABSENT = 1,
+};
+
+/* ---- small helpers ------------------------------------------------------------------ */
+
+static int owner_ok(uid_t uid)
+{
+	return uid == 0 || uid == geteuid();
+}
+
+static int is_hex_lower(const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return 0;
+	}
+	return 1;
+}
+
+static int is_digest(const char *s)
+{
+	return s != NULL && strnlen(s, STORE_DIGEST_HEX_LEN + 1) == STORE_DIGEST_HEX_LEN &&
+	       is_hex_lower(s, STORE_DIGEST_HEX_LEN);
+}
+
+static int is_ctl(unsigned char c)
+{
+	return c < 0x20 || c == 0x7f;
+}
+
+/* A field of struct store_session: NUL-terminated within its array, no control char. */
+static int field_ok(const char *s, int nonempty)
+{
+	size_t n = strnlen(s, STORE_FIELD_MAX), i;
+
+	if (n >= STORE_FIELD_MAX || (nonempty && n == 0))
+		return 0;
+	for (i = 0; i < n; i++) {
+		if (is_ctl((unsigned char)s[i]))
+			return 0;
+	}
+	return 1;
+}
+
+static int digest_hex(const void *data, size_t len, char out[STORE_DIGEST_HEX_LEN + 1])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int md_len = 0, i;
+	int rc = -1;
+
+	out[0] = '\0';
+	if (EVP_Digest(data, len, md, &md_len, EVP_sha256(), NULL) != 1 ||
+	    md_len * 2 != STORE_DIGEST_HEX_LEN)
+		goto out;
+	for (i = 0; i < md_len; i++) {
+		out[2 * i] = hex[md[i] >> 4];
+		out[2 * i + 1] = hex[md[i] & 0xf];
+	}
+	out[STORE_DIGEST_HEX_LEN] = '\0';
+	rc = 0;
+out:
+	return rc;
+}
+
+void store_digest_hex(const void *data, size_t len, char out[STORE_DIGEST_HEX_LEN + 1])
+{
+	(void)digest_hex(data, len, out);
+}
+
+static void record_name(char name[STORE_NAME_SIZE], char kind, const char *digest)
+{
+	name[0] = kind;
+	name[1] = '-';
+	memcpy(name + 2, digest, STORE_DIGEST_HEX_LEN);
+	name[STORE_NAME_LEN] = '\0';
+}
+
+/* The record name for a kind and the digest of a string; -1 if hashing failed. */
+static int record_name_for(char name[STORE_NAME_SIZE], char kind, const char *what)
+{
+	char digest[STORE_DIGEST_HEX_LEN + 1];
+	int rc = -1;
+
+	name[0] = '\0';
+	if (digest_hex(what, strlen(what), digest) != 0)
+		goto out;
+	record_name(name, kind, digest);
+	rc = 0;
+out:
+	return rc;
+}
+
+/* ---- growable text buffer ------------------------------------------------------------ */
+
+struct textbuf {
+	char *p;
+	size_t len, cap;
+	int failed;
+};
+
+static void tb_add(struct textbuf *tb, const char *s, size_t n)
+{
+	char *grown;
+	size_t cap;
+
+	if (tb->failed)
+		return;
+	if (tb->cap - tb->len <= n) {
+		cap = tb->cap ? tb->cap : 512;
+		while (cap - tb->len <= n)
+			cap *= 2;
+		grown = realloc(tb->p, cap);
+		if (grown == NULL) {
+			tb->failed = 1;
+			return;
+		}
+		tb->p = grown;
+		tb->cap = cap;
+	}
+	memcpy(tb->p + tb->len, s, n);
+	tb->len += n;
+	tb->p[tb->len] = '\0';
+}
+
+static void tb_str(struct textbuf *tb, const char *s)
+{
+	tb_add(tb, s, strlen(s));
+}
+
+/* key=value\n, the value sanitised (control characters -> '?') and truncated. */
+static void tb_field(struct textbuf *tb, const char *key, const char *value)
+{
+	char clean[STORE_FIELD_MAX];
+	size_t n = strnlen(value, STORE_FIELD_MAX - 1), i;
+
+	for (i = 0; i < n; i++)
+		clean[i] = is_ctl((unsigned char)value[i]) ? '?' : value[i];
+	clean[n] = '\0';
+	tb_str(tb, key);
+	tb_add(tb, "=", 1);
+	tb_add(tb, clean, n);
+	tb_add(tb, "\n", 1);
+}
+
+static void tb_num(struct textbuf *tb, const char *key, unsigned long long value)
+{
+	char line[64];
+	int n = snprintf(line, sizeof(line), "%s=%llu\n", key, value);
+
+	if (n > 0 && (size_t)n < sizeof(line))
+		tb_add(tb, line, (size_t)n);
+	else
+		tb->failed = 1;
+}
+
+static unsigned long long clamp_u(int64_t value)
+{
+	return value < 0 ? 0 : (unsigned long long)value;
+}
+
+static char *tb_finish(struct textbuf *tb)
+{
+	char *p = NULL;
+
+	if (!tb->failed && tb->p != NULL) {
+		p = tb->p;
+		tb->p = NULL;
+	}
+	free(tb->p);
+	tb->p = NULL;
+	return p;
+}
+
+/* ---- lists of digests (index records, scans) --------------------------------------- */
+
+struct digest_list {
+	char (*d)[STORE_NAME_SIZE]; /* digests, or record names in scans */
+	size_t n, cap;
+};
+
+static void dl_free(struct digest_list *dl)
+{
+	if (dl == NULL)
+		return;
+	free(dl->d);
+	dl->d = NULL;
+	dl->n = dl->cap = 0;
+}
+
+static int dl_add(struct digest_list *dl, const char *s, size_t len)
+{
+	char (*grown)[STORE_NAME_SIZE];
+	size_t cap;
+	int rc = -1;
+
+	if (len >= STORE_NAME_SIZE)
+		goto out;
+	if (dl->n == dl->cap) {
+		cap = dl->cap ? dl->cap * 2 : 16;
+		grown = realloc(dl->d, cap * sizeof(*dl->d));
+		if (grown == NULL)
+			goto out;
+		dl->d = grown;
+		dl->cap = cap;
+	}
+	memcpy(dl->d[dl->n], s, len);
+	dl->d[dl->n][len] = '\0';
+	dl->n++;
+	rc = 0;
+out:
+	return rc;
+}
+
+static int dl_find(const struct digest_list *dl, const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < dl->n; i++) {
+		if (strcmp(dl->d[i], s) == 0)
+			return (int)i;
+	}
+	return -1;
+}
+
+static void dl_remove_at(struct digest_list *dl, size_t i)
+{
+	if (i + 1 < dl->n)
+		memmove(dl->d[i], dl->d[i + 1], (dl->n - i - 1) * sizeof(*dl->d));
+	dl->n--;
+}
+
+/* ---- the record parser --------------------------------------------------------------- */
+
+enum field_type { FT_STR, FT_NUM };
+
+struct field_def {
+	const char *key;
+	enum field_type type;
+	unsigned long long max; /* FT_NUM */
+	int nonempty;           /* FT_STR */
+};
+
+#define REC_MAX_FIELDS 10
+
+struct rec_schema {
+	const char *kind;
+	const struct field_def *fields;
+	size_t n;
+	int index; /* "s=<digest>" lines allowed */
+};
+
+struct rec_vals {
+	char str[REC_MAX_FIELDS][STORE_FIELD_MAX];
+	unsigned long long num[REC_MAX_FIELDS];
+	struct digest_list *digests; /* index records */
+};
+
+#define NUM_MAX ((unsigned long long)INT64_MAX)
+
+static const struct field_def session_fields[] = {
+	{ "user", FT_STR, 0, 1 },
+	{ "uid", FT_NUM, (unsigned long long)UINT32_MAX - 1, 0 },
+	{ "service", FT_STR, 0, 0 },
+	{ "tty", FT_STR, 0, 0 },
+	{ "rhost", FT_STR, 0, 0 },
+	{ "pid", FT_NUM, (unsigned long long)INT32_MAX, 0 },
+	{ "created", FT_NUM, NUM_MAX, 0 },
+	{ "expires", FT_NUM, NUM_MAX, 0 },
+	{ "idle", FT_NUM, NUM_MAX, 0 },
+	{ "last_seen", FT_NUM, NUM_MAX, 0 },
+};
+enum { SF_USER, SF_UID, SF_SERVICE, SF_TTY, SF_RHOST, SF_PID, SF_CREATED, SF_EXPIRES,
+       SF_IDLE, SF_LAST_SEEN };
+static const struct field_def exp_fields[] = { { "exp", FT_NUM, NUM_MAX, 0 } };
+static const struct field_def lock_fields[] = { { "user", FT_STR, 0, 1 },
+						{ "until", FT_NUM, NUM_MAX, 0 } };
+static const struct field_def index_fields[] = { { "user", FT_STR, 0, 1 } };
+static const struct field_def counter_fields[] = { { "n", FT_NUM, NUM_MAX, 0 } };
+
+#define SCHEMA(kind, f, idx) { kind, f, sizeof(f) / sizeof((f)[0]), idx }
+static const struct rec_schema schema_session = SCHEMA("session", session_fields, 0);
+static const struct rec_schema schema_jti = SCHEMA("revoked-jti", exp_fields, 0);
+static const struct rec_schema schema_used = SCHEMA("used-jti", exp_fields, 0);
+static const struct rec_schema schema_lock = SCHEMA("lock", lock_fields, 0);
+static const struct rec_schema schema_index = SCHEMA("index", index_fields, 1);
+static const struct rec_schema schema_counter = SCHEMA("counter", counter_fields, 0);
+
+static int parse_num(const char *s, size_t n, unsigned long long max, unsigned long long *out)
+{
+	unsigned long long value = 0;
+	size_t i;
+	int rc = -1;
+
+	*out = 0;
+	if (n == 0 || n > 20 || (n > 1 && s[0] == '0'))
+		goto out;
+	for (i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			goto out;
+		if (value > (max - (unsigned long long)(s[i] - '0')) / 10)
+			goto out;
+		value = value * 10 + (unsigned long long)(s[i] - '0');
+	}
+	*out = value;
+	rc = 0;
+out:
+	return rc;
+}
+
+static int parse_value(const struct field_def *f, const char *val, size_t vlen,
+		       char str[STORE_FIELD_MAX], unsigned long long *num)
+{
+	int rc = -1;
+
+	if (f->type == FT_NUM) {
+		rc = parse_num(val, vlen, f->max, num);
+		goto out;
+	}
+	if (vlen >= STORE_FIELD_MAX || (f->nonempty && vlen == 0))
+		goto out;
+	memcpy(str, val, vlen);
+	str[vlen] = '\0';
+	rc = 0;
+out:
+	return rc;
+}
+
+/* One "key=value" line (no newline); the control characters were checked already. */
+static int parse_line(const struct rec_schema *schema, struct rec_vals *vals,
+		      unsigned int *seen, const char *line, size_t len)
+{
+	const char *eq = memchr(line, '=', len);
+	const char *val;
+	size_t klen, vlen, i;
+	int rc = -1;
+
+	if (eq == NULL)
+		goto out;
+	klen = (size_t)(eq - line);
+	val = eq + 1;
+	vlen = len - klen - 1;
+	if (schema->index && klen == 1 && line[0] == 's') {
+		if (vlen != STORE_DIGEST_HEX_LEN || !is_hex_lower(val, vlen) ||
+		    vals->digests->n >= STORE_INDEX_MAX_ENTRIES)
+			goto out;
+		for (i = 0; i < vals->digests->n; i++) {
+			if (memcmp(vals->digests->d[i], val, vlen) == 0)
+				goto out;
+		}
+		rc = dl_add(vals->digests, val, vlen);
+		goto out;
+	}
+	for (i = 0; i < schema->n; i++) {
+		if (strlen(schema->fields[i].key) == klen &&
+		    memcmp(schema->fields[i].key, line, klen) == 0)
+			break;
+	}
+	if (i == schema->n || (*seen & (1u << i)) != 0)
+		goto out;
+	*seen |= 1u << i;
+	rc = parse_value(&schema->fields[i], val, vlen, vals->str[i], &vals->num[i]);
+out:
+	return rc;
+}
+
+static int record_parse(const char *text, size_t len, const struct rec_schema *schema,
+			struct rec_vals *vals)
+{
+	const char *p, *end = text + len, *nl;
+	unsigned int seen = 0;
+	size_t i, kind_len = strlen(schema->kind);
+	int rc = -1, first = 1;
+
+	if (len < STORE_HEADER_LEN || memcmp(text, STORE_HEADER, STORE_HEADER_LEN) != 0 ||
+	    text[len - 1] != '\n')
+		goto out;
+	for (p = text + STORE_HEADER_LEN; p < end; p = nl + 1) {
+		nl = memchr(p, '\n', (size_t)(end - p));
+		if (nl == NULL || (size_t)(nl - p) > STORE_LINE_MAX)
+			goto out;
+		for (i = 0; i < (size_t)(nl - p); i++) {
+			if (is_ctl((unsigned char)p[i]))
+				goto out;
+		}
+		if (first) {
+			if ((size_t)(nl - p) != 5 + kind_len || memcmp(p, "kind=", 5) != 0 ||
+			    memcmp(p + 5, schema->kind, kind_len) != 0)
+				goto out;
+			first = 0;
+			continue;
+		}
+		if (parse_line(schema, vals, &seen, p, (size_t)(nl - p)) != 0)
+			goto out;
+	}
+	if (first || seen != (1u << schema->n) - 1)
+		goto out;
+	rc = 0;
+out:
+	return rc;
+}
+
+/* ---- session codec ------------------------------------------------------------------- */
+
+int store_session_parse(const char *text, size_t len, struct store_session *out)
+{
+	struct rec_vals vals;
+	int rc = -1;
+
+	if (out != NULL)
+		memset(out, 0, sizeof(*out));
+	if (text == NULL || out == NULL)
+		goto out;
+	memset(&vals, 0, sizeof(vals));
+	if (record_parse(text, len, &schema_session, &vals) != 0)
+		goto out;
+	memcpy(out->user, vals.str[SF_USER], STORE_FIELD_MAX);
+	memcpy(out->service, vals.str[SF_SERVICE], STORE_FIELD_MAX);
+	memcpy(out->tty, vals.str[SF_TTY], STORE_FIELD_MAX);
+	memcpy(out->rhost, vals.str[SF_RHOST], STORE_FIELD_MAX);
+	out->uid = (uid_t)vals.num[SF_UID];
+	out->leader_pid = (pid_t)vals.num[SF_PID];
+	out->created = (int64_t)vals.num[SF_CREATED];
+	out->expires = (int64_t)vals.num[SF_EXPIRES];
+	out->idle_timeout = (int64_t)vals.num[SF_IDLE];
+	out->last_seen = (int64_t)vals.num[SF_LAST_SEEN];
+	rc = 0;
+out:
+	return rc;
+}
+
+char *store_session_format(const struct store_session *sess)
+{
+	struct textbuf tb = { 0 };
+
+	if (sess == NULL)
+		return NULL;
+	tb_str(&tb, STORE_HEADER "kind=session\n");
+	tb_field(&tb, "user", sess->user);
+	tb_num(&tb, "uid", (unsigned long long)sess->uid);
+	tb_field(&tb, "service", sess->service);
+	tb_field(&tb, "tty", sess->tty);
+	tb_field(&tb, "rhost", sess->rhost);
+	tb_num(&tb, "pid", sess->leader_pid < 0 ? 0 : (unsigned long long)sess->leader_pid);
+	tb_num(&tb, "created", clamp_u(sess->created));
+	tb_num(&tb, "expires", clamp_u(sess->expires));
+	tb_num(&tb, "idle", clamp_u(sess->idle_timeout));
+	tb_num(&tb, "last_seen", clamp_u(sess->last_seen));
+	return tb_finish(&tb);
+}
+
+/* ---- session IDs ------------------------------------------------------------------- */
+
+static int b64url_index(char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '-')
+		return 62;
+	if (c == '_')
+		return 63;
+	return -1;
+}
+
+int store_session_id_new(char id_out[STORE_SESSION_ID_LEN + 1])
+{
+	unsigned char raw[STORE_ID_RAW_BYTES];
+	size_t done = 0;
+	ssize_t n;
+	int rc = -1;
+
+	memset(id_out, 0, STORE_SESSION_ID_LEN + 1);
+	while (done < sizeof(raw)) {
+		n = getrandom(raw + done, sizeof(raw) - done, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			goto out;
+		done += (size_t)n;
+	}
+	memcpy(id_out, STORE_SESSION_PREFIX, 4);
+	b64url_encode(raw, sizeof(raw), id_out + 4);
+	rc = 0;
+out:
+	explicit_bzero(raw, sizeof(raw));
+	return rc;
+}
+
+bool store_session_id_looks_like(const char *s, size_t len)
+{
+	size_t i;
+	int idx = -1;
+
+	if (s == NULL || len != STORE_SESSION_ID_LEN || memcmp(s, STORE_SESSION_PREFIX, 4) != 0)
+		return false;
+	for (i = 4; i < len; i++) {
+		idx = b64url_index(s[i]);
+		if (idx < 0)
+			return false;
+	}
+	/* 43 characters carry 258 bits: the last one's 2 spare bits must be zero. */
+	return (idx & 3) == 0;
+}
+
+/* ---- record files -------------------------------------------------------------------- */
+
+static int record_read(const struct store *st, const char *name, size_t max, char **out,
+		       size_t *out_len)
+{
+	struct stat sb;
+	char *buf = NULL;
+	size_t len = 0;
+	ssize_t n;
+	int fd, rc = REC_UNREADABLE;
+
+	*out = NULL;
+	*out_len = 0;
+	fd = openat(st->dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			rc = REC_ABSENT;
+		goto out;
+	}
+	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || !owner_ok(sb.st_uid) ||
+	    sb.st_size < 0 || (unsigned long long)sb.st_size > max)
+		goto out;
+	buf = malloc(max + 2);
+	if (buf == NULL)
+		goto out;
+	for (;;) {
+		n = read(fd, buf + len, max + 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			goto out;
+		if (n == 0)
+			break;
+		len += (size_t)n;
+		if (len > max) /* grew while we read it */
+			goto out;
+	}
+	buf[len] = '\0';
+	*out = buf;
+	*out_len = len;
+	buf = NULL;
+	rc = REC_PRESENT;
+out:
+	free(buf);
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+/* Read and parse a record: REC_PRESENT, REC_ABSENT or REC_UNREADABLE. */
+static int record_load(const struct store *st, const char *name, const struct rec_schema *schema,
+		       struct rec_vals *vals)
+{
+	char *text = NULL;
+	size_t len = 0;
+	int rc = record_read(st, name, schema->index ? STORE_INDEX_MAX : STORE_RECORD_MAX,
+			     &text, &len);
+
+	if (rc == REC_PRESENT && record_parse(text, len, schema, vals) != 0)
+		rc = REC_UNREADABLE;
+	free(text);
+	return rc;
+}
+
+static int record_write(const struct store *st, const char *name, const char *text, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	char tmp[sizeof(STORE_TMP_PREFIX) + 16];
+	unsigned char rnd[8];
+	size_t done = 0, i;
+	ssize_t n;
+	int fd = -1, rc = -1, tries;
+
+	tmp[0] = '\0';
+	for (tries = 0; tries < 16 && fd < 0; tries++) {
+		if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+			goto out;
+		memcpy(tmp, STORE_TMP_PREFIX, sizeof(STORE_TMP_PREFIX) - 1);
+		for (i = 0; i < sizeof(rnd); i++) {
+			tmp[sizeof(STORE_TMP_PREFIX) - 1 + 2 * i] = hex[rnd[i] >> 4];
+			tmp[sizeof(STORE_TMP_PREFIX) - 1 + 2 * i + 1] = hex[rnd[i] & 0xf];
+		}
+		tmp[sizeof(tmp) - 1] = '\0';
+		fd = openat(st->dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+			    0600);
+		if (fd < 0 && errno != EEXIST)
+			break;
+	}
+	if (fd < 0) {
+		tmp[0] = '\0';
+		goto out;
+	}
+	if (fchmod(fd, 0600) != 0)
+		goto out;
+	while (done < len) {
+		n = write(fd, text + done, len - done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			goto out;
+		done += (size_t)n;
+	}
+	if (fsync(fd) != 0)
+		goto out;
+	n = close(fd);
+	fd = -1;
+	if (n != 0 || renameat(st->dirfd, tmp, st->dirfd, name) != 0)
+		goto out;
+	tmp[0] = '\0';
+	(void)fsync(st->dirfd);
+	rc = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (tmp[0] != '\0')
+		unlinkat(st->dirfd, tmp, 0);
+	return rc;
+}
+
+static int record_write_tb(const struct store *st, const char *name, struct textbuf *tb)
+{
+	char *text = tb_finish(tb);
+	int rc = text != NULL ? record_write(st, name, text, strlen(text)) : -1;
+
+	free(text);
+	return rc;
+}
+
+/* Remove a record; absent is fine. 0, or -1. */
+static int record_unlink(const struct store *st, const char *name)
+{
+	return unlinkat(st->dirfd, name, 0) == 0 || errno == ENOENT ? 0 : -1;
+}
+
+static int record_exists(const struct store *st, const char *name)
+{
+	struct stat sb;
+
+	return fstatat(st->dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT;
+}
+
+static int store_lock(const struct store *st, struct verdict *v)
+{
+	int rc;
+
+	do {
+		rc = flock(st->lockfd, LOCK_EX);
+	} while (rc != 0 && errno == EINTR);
+	if (rc != 0)
+		verdict_set(v, VERDICT_UNAVAILABLE, "cannot lock the session store");
+	return rc == 0 ? 0 : -1;
+}
+
+static void store_unlock(const struct store *st)
+{
+	(void)flock(st->lockfd, LOCK_UN);
+}
+
+/* Names in the store: "<kind>-<64 hex>" for each kind letter in `kinds`, and temporary
+ * files when `kinds` holds 't'. */
+static int list_names(const struct store *st, const char *kinds, struct digest_list *out)
+{
+	struct dirent *de;
+	DIR *d = NULL;
+	size_t len;
+	int fd, rc = -1;
+
+	memset(out, 0, sizeof(*out));
+	fd = openat(st->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		goto out;
+	d = fdopendir(fd);
+	if (d == NULL) {
+		close(fd);
+		goto out;
+	}
+	errno = 0;
+	while ((de = readdir(d)) != NULL) {
+		len = strlen(de->d_name);
+		if ((len == STORE_NAME_LEN && de->d_name[1] == '-' &&
+		     strchr(kinds, de->d_name[0]) != NULL && de->d_name[0] != 't' &&
+		     is_hex_lower(de->d_name + 2, STORE_DIGEST_HEX_LEN)) ||
+		    (strchr(kinds, 't') != NULL && len < STORE_NAME_SIZE &&
+		     strncmp(de->d_name, STORE_TMP_PREFIX, sizeof(STORE_TMP_PREFIX) - 1) == 0)) {
+			if (dl_add(out, de->d_name, len) != 0)
+				goto out;
+		}
+		errno = 0;
+	}
+	if (errno != 0)
+		goto out;
+	rc = 0;
+out:
+	if (d != NULL)
+		closedir(d);
+	if (rc != 0)
+		dl_free(out);
+	return rc;
+}
+
+/* ---- open / close -------------------------------------------------------------------- */
+
+/* A directory above the store: owned by root (or us), not writable by group or others,
+ * unless it is a root-owned sticky directory such as /tmp. */
+static int ancestor_ok(int fd)
+{
+	struct stat sb;
+
+	if (fstat(fd, &sb) != 0 || !S_ISDIR(sb.st_mode) || !owner_ok(sb.st_uid))
+		return 0;
+	return (sb.st_mode & 022) == 0 || (sb.st_uid == 0 && (sb.st_mode & S_ISVTX) != 0);
+}
+
+/* Open the directory holding `base` (the parent of the store), walking its canonical path
+ * from "/" with O_NOFOLLOW and checking every directory on the way. */
+static int open_parent(const char *parent, const char **reason)
+{
+	char *real = NULL, *component, *save = NULL;
+	int fd = -1, next;
+
+	*reason = "cannot open store directory";
+	real = realpath(parent, NULL);
+	if (real == NULL)
+		goto out;
+	fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	for (component = strtok_r(real, "/", &save); fd >= 0 && component != NULL;
+	     component = strtok_r(NULL, "/", &save)) {
+		if (!ancestor_ok(fd)) {
+			*reason = "a directory above the store is unsafe";
+			close(fd);
+			fd = -1;
+			break;
+		}
+		next = openat(fd, component, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		close(fd);
+		fd = next;
+	}
+	if (fd >= 0 && !ancestor_ok(fd)) {
+		*reason = "a directory above the store is unsafe";
+		close(fd);
+		fd = -1;
+	}
+out:
+	free(real);
+	return fd;
+}
+
+int store_open(const char *dir, const struct store_options *opts, struct store **out,
+	       struct verdict *v)
+{
+	static const struct store_options defaults = { 0 };
+	const char *reason = "cannot open store directory", *base;
+	char *copy = NULL, *parent = NULL, *slash;
+	struct store *st = NULL;
+	struct stat sb;
+	struct statfs sfs;
+	size_t len;
+	int pfd = -1, dfd = -1, lfd = -1, rc = -1;
+
+	if (out != NULL)
+		*out = NULL;
+	if (out == NULL || dir == NULL || dir[0] != '/')
+		goto out;
+	if (opts == NULL)
+		opts = &defaults;
+	copy = strdup(dir);
+	if (copy == NULL)
+		goto out;
+	len = strlen(copy);
+	while (len > 1 && copy[len - 1] == '/')
+		copy[--len] = '\0';
+	slash = strrchr(copy, '/');
+	base = slash + 1;
+	if (*base == '\0' || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
+		goto out;
+	parent = slash == copy ? strdup("/") : strndup(copy, (size_t)(slash - copy));
+	if (parent == NULL)
+		goto out;
+	pfd = open_parent(parent, &reason);
+	if (pfd < 0)
+		goto out;
+	reason = "cannot open store directory";
+	dfd = openat(pfd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0) {
+		if (errno == ELOOP || (fstatat(pfd, base, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+				       S_ISLNK(sb.st_mode)))
+			reason = "store directory is a symbolic link";
+		goto out;
+	}
+	if (fstat(dfd, &sb) != 0 || !S_ISDIR(sb.st_mode))
+		goto out;
+	if (!owner_ok(sb.st_uid)) {
+		reason = "store directory is not owned by root";
+		goto out;
+	}
+	if ((sb.st_mode & 077) != 0) {
+		reason = "store directory is accessible by group or others";
+		goto out;
+	}
+	if (fstatfs(dfd, &sfs) != 0)
+		goto out;
+	if (!opts->allow_non_tmpfs && (unsigned long)sfs.f_type != (unsigned long)TMPFS_MAGIC) {
+		reason = "store directory is not on tmpfs";
+		goto out;
+	}
+	reason = "store lock file is unusable";
+	lfd = openat(dfd, STORE_LOCK_NAME,
+		     O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0600);
+	if (lfd < 0 || fstat(lfd, &sb) != 0 || !S_ISREG(sb.st_mode) || !owner_ok(sb.st_uid))
+		goto out;
+	reason = "out of memory";
+	st = calloc(1, sizeof(*st));
+	if (st == NULL)
+		goto out;
+	st->dirfd = dfd;
+	st->lockfd = lfd;
+	st->opts = *opts;
+	dfd = lfd = -1;
+	*out = st;
+	rc = 0;
+	verdict_ok(v);
+out:
+	if (rc != 0)
+		verdict_set(v, VERDICT_UNAVAILABLE, reason);
+	if (lfd >= 0)
+		close(lfd);
+	if (dfd >= 0)
+		close(dfd);
+	if (pfd >= 0)
+		close(pfd);
+	free(copy);
+	free(parent);
+	return rc;
+}
+
+void store_close(struct store *st)
+{
+	if (st == NULL)
+		return;
+	if (st->lockfd >= 0)
+		close(st->lockfd);
+	if (st->dirfd >= 0)
+		close(st->dirfd);
+	free(st);
+}
+
+/* ---- sessions: loading, index, counter ------------------------------------------------ */
+
+/* Load "s-<digest>" into out (digest filled in): REC_PRESENT, REC_ABSENT, REC_UNREADABLE. */
+static int session_load(const struct store *st, const char *digest, struct store_session *out)
+{
+	char name[STORE_NAME_SIZE], *text = NULL;
+	size_t len = 0;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	record_name(name, 's', digest);
+	rc = record_read(st, name, STORE_RECORD_MAX, &text, &len);
+	if (rc == REC_PRESENT && store_session_parse(text, len, out) != 0)
+		rc = REC_UNREADABLE;
+	if (rc == REC_PRESENT)
+		memcpy(out->digest, digest, STORE_DIGEST_HEX_LEN + 1);
+	else
+		memset(out, 0, sizeof(*out));
+	free(text);
+	return rc;
+}
+
+static int session_write(const struct store *st, const char *digest,
+			 const struct store_session *sess)
+{
+	char name[STORE_NAME_SIZE], *text = store_session_format(sess);
+	int rc = -1;
+
+	if (text == NULL)
+		goto out;
+	record_name(name, 's', digest);
+	rc = record_write(st, name, text, strlen(text));
+out:
+	free(text);
+	return rc;
+}
+
+/* Collect the digests of all sessions of `user` by scanning (rebuilding an index). */
+static int sessions_of_user_scan(const struct store *st, const char *user,
+				 struct digest_list *dl)
+{
+	struct digest_list names;
+	struct store_session sess;
+	size_t i;
+	int rc = -1;
+
+	if (list_names(st, "s", &names) != 0)
+		goto out;
+	for (i = 0; i < names.n; i++) {
+		if (session_load(st, names.d[i] + 2, &sess) == REC_PRESENT &&
+		    strcmp(sess.user, user) == 0 &&
+		    dl_add(dl, names.d[i] + 2, STORE_DIGEST_HEX_LEN) != 0)
+			goto out;
+	}
+	rc = 0;
+out:
+	dl_free(&names);
+	return rc;
+}
+
+static int index_write(const struct store *st, const char *user, const char *iname,
+		       const struct digest_list *dl);
+
+/* The user's index into dl (empty if absent; rebuilt by a scan if unreadable). *existed
+ * tells whether a readable index was there. Under the lock. */
+static int index_load(const struct store *st, const char *user, const char *iname,
+		      struct digest_list *dl, int *existed)
+{
+	struct rec_vals vals;
+	int rc = -1, status;
+
+	memset(dl, 0, sizeof(*dl));
+	memset(&vals, 0, sizeof(vals));
+	vals.digests = dl;
+	*existed = 0;
+	status = record_load(st, iname, &schema_index, &vals);
+	if (status == REC_PRESENT && strcmp(vals.str[0], user) == 0) {
+		*existed = 1;
+		rc = 0;
+		goto out;
+	}
+	dl_free(dl);
+	if (status == REC_ABSENT) {
+		rc = 0;
+		goto out;
+	}
+	/* Unreadable (or another user's): rebuild it from the session records. */
+	rc = sessions_of_user_scan(st, user, dl);
+	if (rc == 0)
+		(void)index_write(st, user, iname, dl);
+out:
+	if (rc != 0)
+		dl_free(dl);
+	return rc;
+}
+
+static int index_write(const struct store *st, const char *user, const char *iname,
+		       const struct digest_list *dl)
+{
+	struct textbuf tb = { 0 };
+	size_t i;
+
+	if (dl->n == 0)
+		return record_unlink(st, iname);
+	tb_str(&tb, STORE_HEADER "kind=index\n");
+	tb_field(&tb, "user", user);
+	for (i = 0; i < dl->n; i++) {
+		tb_add(&tb, "s=", 2);
+		tb_add(&tb, dl->d[i], STORE_DIGEST_HEX_LEN);
+		tb_add(&tb, "\n", 1);
+	}
+	return record_write_tb(st, iname, &tb);
+}
+
+/* Drop index entries whose session record is gone (a crash between writes). */
+static size_t index_prune(const struct store *st, struct digest_list *dl)
+{
+	char name[STORE_NAME_SIZE];
+	size_t i = 0, dropped = 0;
+
+	while (i < dl->n) {
+		record_name(name, 's', dl->d[i]);
+		if (record_exists(st, name)) {
+			i++;
+		} else {
+			dl_remove_at(dl, i);
+			dropped++;
+		}
+	}
+	return dropped;
+}
+
+static int counter_write(const struct store *st, size_t n)
+{
+	struct textbuf tb = { 0 };
+
+	tb_str(&tb, STORE_HEADER "kind=counter\n");
+	tb_num(&tb, "n", (unsigned long long)n);
+	return record_write_tb(st, STORE_COUNTER_NAME, &tb);
+}
+
+/* Count the session records by scanning and rewrite the counter. Under the lock. */
+static int counter_rebuild(const struct store *st, size_t *n)
+{
+	struct digest_list names;
+	int rc = -1;
+
+	*n = 0;
+	if (list_names(st, "s", &names) != 0)
+		goto out;
+	*n = names.n;
+	rc = counter_write(st, names.n);
+out:
+	dl_free(&names);
+	return rc;
+}
+
+/* The session count: from the counter record, or rebuilt when it is missing or
+ * unreadable. *fresh tells whether it was just counted. Under the lock. */
+static int counter_get(const struct store *st, size_t *n, int *fresh)
+{
+	struct rec_vals vals;
+	int rc = 0;
+
+	memset(&vals, 0, sizeof(vals));
+	*fresh = 0;
+	*n = 0;
+	if (record_load(st, STORE_COUNTER_NAME, &schema_counter, &vals) == REC_PRESENT &&
+	    vals.num[0] <= SIZE_MAX) {
+		*n = (size_t)vals.num[0];
+	} else {
+		*fresh = 1;
+		rc = counter_rebuild(st, n);
+	}
+	return rc;
+}
+
+/* Remove one session (its record, its index entry and, if adjust_counter, one from the
+ * counter). *removed: 1 if a record went. Under the lock. */
+static int session_delete_locked(const struct store *st, const char *digest, int adjust_counter,
+				 int *removed)
+{
+	char name[STORE_NAME_SIZE], iname[STORE_NAME_SIZE];
+	struct store_session sess;
+	struct digest_list dl = { 0 };
+	size_t n = 0;
+	int status, existed = 0, fresh = 0, idx, rc = -1;
+
+	*removed = 0;
+	status = session_load(st, digest, &sess);
+	if (status == REC_ABSENT) {
+		rc = 0;
+		goto out;
+	}
+	record_name(name, 's', digest);
+	if (unlinkat(st->dirfd, name, 0) != 0) {
+		rc = errno == ENOENT ? 0 : -1;
+		goto out;
+	}
+	*removed = 1;
+	/* The index and the counter tolerate a crash here: both are repaired later. */
+	if (status == REC_PRESENT && record_name_for(iname, 'i', sess.user) == 0 &&
+	    index_load(st, sess.user, iname, &dl, &existed) == 0) {
+		idx = dl_find(&dl, digest);
+		if (idx >= 0) {
+			dl_remove_at(&dl, (size_t)idx);
+			(void)index_write(st, sess.user, iname, &dl);
+		}
+	}
+	if (adjust_counter && counter_get(st, &n, &fresh) == 0 && !fresh)
+		(void)counter_write(st, n > 0 ? n - 1 : 0);
+	rc = 0;
+out:
+	dl_free(&dl);
+	return rc;
+}
+
+/* ---- sessions: public operations ------------------------------------------------------- */
+
+static int session_digest(const char *session_id, char digest[STORE_DIGEST_HEX_LEN + 1])
+{
+	digest[0] = '\0';
+	if (session_id == NULL ||
+	    !store_session_id_looks_like(session_id, strnlen(session_id, STORE_SESSION_ID_LEN + 1)))
+		return -1;
+	return digest_hex(session_id, STORE_SESSION_ID_LEN, digest);
+}
+
+int store_session_put(struct store *st, const char *session_id,
+		      const struct store_session *sess, struct verdict *v)
+{
+	char digest[STORE_DIGEST_HEX_LEN + 1], name[STORE_NAME_SIZE], iname[STORE_NAME_SIZE];
+	struct digest_list dl = { 0 };
+	size_t per_user_max, total = 0;
+	int locked = 0, existed = 0, fresh = 0, rc = -1, session_written = 0;
+
+	if (st == NULL || sess == NULL || session_digest(session_id, digest) != 0) {
+		verdict_set(v, VERDICT_BAD_CONFIG, "session ID is malformed");
+		goto out;
+	}
+	if (!field_ok(sess->user, 1) || !field_ok(sess->service, 0) || sess->expires <= 0 ||
+	    sess->created < 0 || sess->idle_timeout < 0 || sess->last_seen < 0 ||
+	    sess->leader_pid < 0 || sess->uid == (uid_t)-1) {
+		verdict_set(v, VERDICT_BAD_CONFIG, "session fields are invalid");
+		goto out;
+	}
+	if (record_name_for(iname, 'i', sess->user) != 0) {
+		verdict_set(v, VERDICT_UNAVAILABLE, "cannot compute a digest");
+		goto out;
+	}
+	record_name(name, 's', digest);
+	if (store_lock(st, v) != 0)
+		goto out;
+	locked = 1;
+	if (record_exists(st, name)) {
+		verdict_set(v, VERDICT_REJECT, "session already exists");
+		goto out;
+	}
+	if (index_load(st, sess->user, iname, &dl, &existed) != 0) {
+		verdict_set(v, VERDICT_UNAVAILABLE, "cannot read the session store");
+		goto out;
+	}
+	per_user_max = st->opts.max_sessions_per_user;
+	if (per_user_max == 0 || per_user_max > STORE_INDEX_MAX_ENTRIES)
+		per_user_max = STORE_INDEX_MAX_ENTRIES;
+	if (dl.n >= per_user_max && index_prune(st, &dl) > 0)
+		(void)index_write(st, sess->user, iname, &dl);
+	if (dl.n >= per_user_max) {
+		verdict_set(v, VERDICT_REJECT, "too many sessions for this user");
+		goto out;
+	}
+	if (counter_get(st, &total, &fresh) != 0) {
+		verdict_set(v, VERDICT_UNAVAILABLE, "cannot read the session store");
+		goto out;
+	}
+	if (st->opts.max_sessions_total != 0 && total >= st->opts.max_sessions_total && !fresh &&
+	    counter_rebuild(st, &total) != 0) {
+		verdict_set(v, VERDICT_UNAVAILABLE, "cannot read the session store");
+		goto out;
+	}
+	if (st->opts.max_sessions_total != 0 && total >= st->opts.max_sessions_total) {
+		verdict_set(v, VERDICT_REJECT, "the session store is full");
+		goto out;
+	}
+	/* Session first, then index, then counter; undo on failure. */
+	if (session_write(st, digest, sess) != 0)
+		goto write_failed;
+	session_written = 1;
+	if (dl_add(&dl, digest, STORE_DIGEST_HEX_LEN) != 0 ||
+	    index_write(st, sess->user, iname, &dl) != 0)
+		goto write_failed;
+	if (counter_write(st, total + 1) != 0) {
+		dl.n--;
+		(void)index_write(st, sess->user, iname, &dl);
+		goto write_failed;
+	}
+	rc = 0;
+	verdict_ok(v);
+	goto out;
+write_failed:
+	if (session_written)
+		(void)record_unlink(st, name);
+	verdict_set(v, VERDICT_UNAVAILABLE, "cannot write to the session store");
+out:
+	if (locked)
+		store_unlock(st);
+	dl_free(&dl);
+	return rc;
+}
+
+/* Idle past its limit at `now` (stored times are never negative: no overflow). */
+static int session_idle(const struct store_session *sess, int64_t now)
+{
+	return sess->idle_timeout > 0 && now > sess->last_seen &&
+	       now - sess->last_seen > sess->idle_timeout;
+}
+
+static int session_get_by_digest(struct store *st, const char *digest,
+				 struct store_session *out, struct verdict *v)
+{
+	int status = session_load(st, digest, out), rc = -1;
+
+	if (status == REC_ABSENT) {
+		verdict_set(v, VERDICT_REJECT, "unknown session");
+	} else if (status == REC_UNREADABLE) {
+		verdict_set(v, VERDICT_REJECT, "session record is unreadable");
+	} else {
+		verdict_ok(v);
+		rc = 0;
+	}
+	return rc;
+}
+
+int store_session_get(struct store *st, const char *session_id, struct store_session *out,
+		      struct verdict *v)
+{
+	char digest[STORE_DIGEST_HEX_LEN + 1];
+	int rc = -1;
+
+	if (out != NULL)
+		memset(out, 0, sizeof(*out));
+	if (st == NULL || out == NULL || session_digest(session_id, digest) != 0) {
+		verdict_set(v, VERDICT_REJECT, "unknown session");
+		goto out;
+	}
+	rc = session_get_by_digest(st, digest, out, v);
+out:
+	return rc;
+}
+
+int store_session_get_digest(struct store *st, const char *digest, struct store_session *out,
+			     struct verdict *v)
+{
+	int rc = -1;
+
+	if (out != NULL)
+		memset(out, 0, sizeof(*out));
+	if (st == NULL || out == NULL || !is_digest(digest)) {
+		verdict_set(v, VERDICT_BAD_CONFIG, "not a session digest");
+		goto out;
+	}
+	rc = session_get_by_digest(st, digest, out, v);
+out:
+	return rc;
+}
+
+int store_session_use(struct store *st, const char *session_id, const char *user,
+		      const char *service, bool bind_service, int64_t now,
+		      struct store_session *out, struct verdict *v)
+{
+	char digest[STORE_DIGEST_HEX_LEN + 1];
+	struct store_session sess;
+	int locked = 0, rc = -1;
+
+	if (out != NULL)
+		memset(out, 0, sizeof(*out));
+	memset(&sess, 0, sizeof(sess));
+	if (st == NULL || user == NULL || session_digest(session_id, digest) != 0) {
+		verdict_set(v, VERDICT_REJECT, "unknown session");
+		goto out;
+	}
+	if (store_lock(st, v) != 0)
+		goto out;
+	locked = 1;
+	if (session_get_by_digest(st, digest, &sess, v) != 0)
+		goto out;
+	if (sess.expires <= now) {
+		verdict_setf_seconds(v, VERDICT_REJECT, "session expired", "%lld s ago",
+				     (long long)(now - sess.expires));
+		goto out;
+	}
+	if (session_idle(&sess, now)) {
+		verdict_setf_seconds(v, VERDICT_REJECT, "session is idle past its limit",
+				     "idle %lld s", (long long)(now - sess.last_seen));
+		goto out;
+	}
+	if (strcmp(sess.user, user) != 0) {
+		verdict_set(v, VERDICT_REJECT, "session belongs to another user");
+		goto out;
+	}
+	if (bind_service && service != NULL && strcmp(sess.service, service) != 0) {
+		verdict_set(v, VERDICT_REJECT, "session is bound to another service");
+		goto out;
+	}
+	sess.last_seen = now;
+	if (session_write(st, digest, &sess) != 0) {
+		verdict_set(v, VERDICT_UNAVAILABLE, "cannot write to the session store");
+		goto out;
+	}
+	if (out != NULL)
+		*out = sess;
+	verdict_ok(v);
+	rc = 0;
+out:
+	if (locked)
+		store_unlock(st);
+	return rc;
+}
+
+int store_session_delete(struct store *st, const char *digest, struct verdict *v)
+{
+	int removed = 0, rc = -1;
+
+	if (st == NULL || !is_digest(digest)) {
+		verdict_set(v, VERDICT_BAD_CONFIG, "not a session digest");
+		goto out;
+	}
+	if (store_lock(st, v) != 0)
+		goto out;
+	rc = session_delete_locked(st, digest, 1, &removed);
+	store_unlock(st);
+	if (rc != 0)
+		verdict_set(v, VERDICT_UNAVAILABLE, "cannot write to the session store");
+	else
+		verdict_ok(v);
+out:
+	return rc;
+}
+
+int store_session_resolve_prefix(struct store *st, const char *prefix,
+				 char digest_out[STORE_DIGEST_HEX_LEN + 1], struct verdict *v)
+{
+	char want[STORE_DIGEST_HEX_LEN + 1];
+	struct digest_list names = { 0 };
+	size_t len, i, matches = 0, hit = 0;
+	int rc = -1;
+
+	if (digest_out != NULL)
+		digest_out[0] = '\0';
+	if (st == NULL || prefix == NULL || digest_out == NULL) {
+		verdict_set(v, VERDICT_BAD_CONFIG, "session prefix too short");
+		goto out;
+	}
+	len = strnlen(prefix, STORE_DIGEST_HEX_LEN + 1);
+	if (len < 8) {
+		verdict_set(v, VERDICT_BAD_CONFIG, "session prefix too short");
+		goto out;
+	}
+	for (i = 0; i < len && i < STORE_DIGEST_HEX_LEN; i++)
+		want[i] = (prefix[i] >= 'A' && prefix[i] <= 'F') ? (char)(prefix[i] + 32) : prefix[i];
+	if (len > STORE_DIGEST_HEX_LEN || !is_hex_lower(want, len)) {
+		verdict_set(v, VERDICT_BAD_CONFIG, "session prefix is not a digest prefix");
+		goto out;
+	}
+	if (list_names(st, "s", &names) != 0) {
+		verdict_set(v, VERDICT_UNAVAILABLE, "cannot read the session store");
+		goto out;
+	}
+	for (i = 0; i < names.n; i++) {
+		if (memcmp(names.d[i] + 2, want, len) == 0) {
+			matches++;
+			hit = i;
+		}
+	}
+	if (matches == 0) {
+		verdict_set(v, VERDICT_REJECT, "no session");
+	} else if (matches > 1) {
+		verdict_set(v, VERDICT_REJECT, "prefix is ambiguous");
+	} else {
+		memcpy(digest_out, names.d[hit] + 2, STORE_DIGEST_HEX_LEN + 1);
+		verdict_ok(v);
+		rc = 0;
+	}
+out:
+	dl_free(&names);
+	return rc;
+}
+
+/* fn returns 0 to go on, anything else to stop the scan early (not an error). */
+int store_session_scan(struct store *st, const char *user, store_session_fn fn, void *ctx,
+		       size_t *unreadable, struct verdict *v)
+{
+	struct digest_list names = { 0 };
+	struct store_session sess;
+	size_t i;
+	int rc = -1, status;
+
+	if (unreadable != NULL)
+		*unreadable = 0;
+	if (st == NULL || fn == NULL) {
+		verdict_set(v, VERDICT_BAD_CONFIG, "nothing to scan with");
+		goto out;
+	}
+	if (list_names(st, "s", &names) != 0) {
+		verdict_set(v, VERDICT_UNAVAILABLE, "cannot read the session store");
+		goto out;
+	}
+	for (i = 0; i < names.n; i++) {
+		status = session_load(st, names.d[i] + 2, &sess);
+		if (status == REC_UNREADABLE && unreadable != NULL)
+			(*unreadable)++;
+		if (status != REC_PRESENT || (user != NULL && strcmp(sess.user, user) != 0))
+			continue;
+		if (fn(&sess, ctx) != 0)
+			break;
+	}
+	verdict_ok(v);
+	rc = 0;
+out:
+	dl_free(&names);
+	return rc;
+}
+
+int store_revoke_user(struct store *st, const char *user, size_t *count, struct verdict *v)
+{
+	char iname[STORE_NAME_SIZE];
+	struct digest_list dl = { 0 };
+	size_t i, n = 0, total = 0;
+	int locked = 0, removed, rc = -1;
+
+	if (count != NULL)
+		*count = 0;
+	if (st == NULL || user == NULL || user[0] == '\0') {
+		verdict_set(v, VERDICT_BAD_CONFIG, "user name is invalid");
+		goto out;
+	}
+	if (record_name_for(iname, 'i', user) != 0) {
+		verdict_set(v, VERDICT_UNAVAILABLE, "cannot compute a digest");
+		goto out;
+	}
+	if (store_lock(st, v) != 0)
+		goto out;
+	locked = 1;
+	/* A scan, not the index: the index may miss a session after a crash. */
+	if (sessions_of_user_scan(st, user, &dl) != 0) {
+		verdict_set(v, VERDICT_UNAVAILABLE, "cannot read the session store");
+		goto out;
+	}
+	for (i = 0; i < dl.n; i++) {
+		if (session_delete_locked(st, dl.d[i], 0, &removed) != 0) {
+			verdict_set(v, VERDICT_UNAVAILABLE, "cannot write to the session store");
+			goto out;
+		}
+		n += (size_t)removed;
+	}
+	if (record_unlink(st, iname) != 0 || counter_rebuild(st, &total) != 0) {
+		verdict_set(v, VERDICT_UNAVAILABLE, "cannot write to the session store");
+		goto out;
+	}
+	verdict_ok(v);
+	rc = 0;
+out:
+	if (count != NULL)
+		*count = n;
+	if (locked)
+		store_unlock(st);
+	dl_free(&dl);
+	return rc;
+}
+
+/* ---- JWT ids --------------------------------------------------------------------------- */
+
+static int exp_record_write(const struct store *st, const char *name, const char *kind,
+			    int64_t exp)
+{
+	struct textbuf tb = { 0 };
+
+	tb_str(&tb, STORE_HEADER "kind=");
+	tb_str(&tb, kind);
+	tb_add(&tb, "\n", 1);
+	tb_num(&tb, "exp", clamp_u(exp));
+	return record_write_tb(st, name, &tb);
+}
+
+int store_jti_revoke(struct store *st, const char *jti, int64_t exp, struct verdict *v)
+{
+	char name[STORE_NAME_SIZE];
+	struct rec_vals vals;
+	int locked = 0, rc = -1;
+
+	memset(&vals, 0, sizeof(vals));
+	if (st == NULL || jti == NULL || jti[0] == '\0') {
+		verdict_set(v, VERDICT_BAD_CONFIG, "token id is empty");
+		goto out;
+	}
+	if (record_name_for(name, 'j', jti) != 0) {
+		verdict_set(v, VERDICT_UNAVAILABLE, "cannot compute a digest");
+		goto out;
+	}
+	if (store_lock(st, v) != 0)
+		goto out;
+	locked = 1;
+	/* Revoking again never shortens an existing revocation. */
+	if (record_load(st, name, &schema_jti, &vals) == REC_PRESENT &&
+	    vals.num[0] > clamp_u(exp))
+		exp = (int64_t)vals.num[0];
+	if (exp_record_write(st, name, "revoked-jti", exp) != 0) {
+		verdict_set(v, VERDICT_UNAVAILABLE, "cannot write to the session store");
+		goto out;
+	}
+	verdict_ok(v);
+	rc = 0;
+out:
+	if (locked)
+		store_unlock(st);
+	return rc;
+}
+
+int store_jti_check(struct store *st, const char *jti, int64_t now, struct verdict *v)
+{
+	char name[STORE_NAME_SIZE];
+	struct rec_vals vals;
+	int status, rc = -1;
+
+	memset(&vals, 0, sizeof(vals));
+	if (st == NULL || jti == NULL) {
+		verdict_set(v, VERDICT_BAD_CONFIG, "token id is empty");
+		goto out;
+	}
+	if (record_name_for(name, 'j', jti) != 0) {
+		verdict_set(v, VERDICT_UNAVAILABLE, "cannot compute a digest");
+		goto out;
+	}
+	status = record_load(st, name, &schema_jti, &vals);
+	if (status == REC_UNREADABLE) {
+		verdict_set(v, VERDICT_UNAVAILABLE, "revocation record is unreadable");
+	} else if (status == REC_PRESENT && (int64_t)vals.num[0] >= now) {
+		verdict_set(v, VERDICT_REJECT, "token id is revoked");
+	} else {
+		verdict_ok(v);
+		rc = 0;
+	}
+out:
+	return rc;
+}
+
+int store_jti_use_once(struct store *st, const char *service, const char *jti, int64_t exp,
+		       int64_t now, struct verdict *v)
+{
+	char name[STORE_NAME_SIZE], digest[STORE_DIGEST_HEX_LEN + 1], *key = NULL;
+	struct rec_vals vals;
+	size_t slen, jlen;
+	int locked = 0, status, rc = -1;
+
+	memset(&vals, 0, sizeof(vals));
+	if (st == NULL || jti == NULL || jti[0] == '\0') {
+		verdict_set(v, VERDICT_BAD_CONFIG, "token id is empty");
+		goto out;
+	}
+	if (service == NULL)
+		service = "";
+	slen = strlen(service);
+	jlen = strlen(jti);
+	key = malloc(slen + 1 + jlen);
+	if (key == NULL) {
+		verdict_set(v, VERDICT_UNAVAILABLE, "out of memory");
+		goto out;
+	}
+	memcpy(key, service, slen);
+	key[slen] = '\0';
+	memcpy(key + slen + 1, jti, jlen);
+	if (digest_hex(key, slen + 1 + jlen, digest) != 0) {
+		verdict_set(v, VERDICT_UNAVAILABLE, "cannot compute a digest");
+		goto out;
+	}
+	record_name(name, 'u', digest);
+	if (store_lock(st, v) != 0)
+		goto out;
+	locked = 1;
+	status = record_load(st, name, &schema_used, &vals);
+	if (status == REC_UNREADABLE) {
+		verdict_set(v, VERDICT_UNAVAILABLE, "single-use record is unreadable");
+		goto out;
+	}
+	if (status == REC_PRESENT && (int64_t)vals.num[0] >= now) {
+		verdict_set(v, VERDICT_REJECT, "token was already used");
+		goto out;
+	}
+	if (exp_record_write(st, name, "used-jti", exp) != 0) {
+		verdict_set(v, VERDICT_UNAVAILABLE, "cannot write to the session store");
+		goto out;
+	}
+	verdict_ok(v);
+	rc = 0;
+out:
+	if (locked)
+		store_unlock(st);
+	free(key);
+	return rc;
+}
+
+/* ---- user locks ------------------------------------------------------------------------ */
+
+static int user_lock_name(struct store *st, const char *user, char name[STORE_NAME_SIZE],
+			  struct verdict *v)
+{
+	int rc = -1;
+
+	if (st == NULL || user == NULL || !field_ok(user, 1)) {
+		verdict_set(v, VERDICT_BAD_CONFIG, "user name is invalid");
+		goto out;
+	}
+	if (record_name_for(name, 'l', user) != 0) {
+		verdict_set(v, VERDICT_UNAVAILABLE, "cannot compute a digest");
+		goto out;
+	}
+	rc = 0;
+out:
+	return rc;
+}
+
+int store_user_lock(struct store *st, const char *user, int64_t until, struct verdict *v)
+{
+	char name[STORE_NAME_SIZE];
+	struct textbuf tb = { 0 };
+	int locked = 0, rc = -1;
+
+	if (user_lock_name(st, user, name, v) != 0)
+		goto out;
+	if (until < 0) {
+		verdict_set(v, VERDICT_BAD_CONFIG, "lock time is invalid");
+		goto out;
+	}
+	if (store_lock(st, v) != 0)
+		goto out;
+	locked = 1;
+	tb_str(&tb, STORE_HEADER "kind=lock\n");
+	tb_field(&tb, "user", user);
+	tb_num(&tb, "until", clamp_u(until));
+	if (record_write_tb(st, name, &tb) != 0) {
+		verdict_set(v, VERDICT_UNAVAILABLE, "cannot write to the session store");
+		goto out;
+	}
+	verdict_ok(v);
+	rc = 0;
+out:
+	if (locked)
+		store_unlock(st);
+	return rc;
+}
+
+int store_user_unlock(struct store *st, const char *user, struct verdict *v)
+{
+	char name[STORE_NAME_SIZE];
+	int locked = 0, rc = -1;
+
+	if (user_lock_name(st, user, name, v) != 0)
+		goto out;
+	if (store_lock(st, v) != 0)
+		goto out;
+	locked = 1;
+	if (record_unlink(st, name) != 0) {
+		verdict_set(v, VERDICT_UNAVAILABLE, "cannot write to the session store");
+		goto out;
+	}
+	verdict_ok(v);
+	rc = 0;
+out:
+	if (locked)
+		store_unlock(st);
+	return rc;
+}
+
+int store_user_check(struct store *st, const char *user, int64_t now, struct verdict *v)
+{
+	char name[STORE_NAME_SIZE];
+	struct rec_vals vals;
+	int status, rc = -1;
+	int64_t until;
+
+	memset(&vals, 0, sizeof(vals));
+	if (user_lock_name(st, user, name, v) != 0)
+		goto out;
+	status = record_load(st, name, &schema_lock, &vals);
+	if (status == REC_PRESENT && strcmp(vals.str[0], user) != 0)
+		status = REC_UNREADABLE;
+	until = (int64_t)vals.num[1];
+	if (status == REC_UNREADABLE) {
+		verdict_set(v, VERDICT_UNAVAILABLE, "lock record is unreadable");
+	} else if (status == REC_PRESENT && until == 0) {
+		verdict_set(v, VERDICT_REJECT, "user is locked");
+	} else if (status == REC_PRESENT && now < until && now < 0) {
+		verdict_set(v, VERDICT_REJECT, "user is locked");
+	} else if (status == REC_PRESENT && now < until) {
+		verdict_setf_seconds(v, VERDICT_REJECT, "user is locked", "for %lld s",
+				     (long long)(until - now));
+	} else {
+		verdict_ok(v);
+		rc = 0;
+	}
+out:
+	return rc;
+}
+
+/* ---- garbage collection --------------------------------------------------------------- */
+
+/* Whether a record (not a session) has had its time. -1 if unreadable (kept). */
+static int gc_record_expired(const struct store *st, const char *name, int64_t now)
+{
+	struct rec_vals vals;
+	const struct rec_schema *schema;
+	int status;
+
+	memset(&vals, 0, sizeof(vals));
+	schema = name[0] == 'j' ? &schema_jti : name[0] == 'u' ? &schema_used : &schema_lock;
+	status = record_load(st, name, schema, &vals);
+	if (status == REC_ABSENT)
+		return 0;
+	if (status != REC_PRESENT)
+		return -1;
+	if (name[0] == 'l')
+		return vals.num[1] != 0 && (int64_t)vals.num[1] < now;
+	return (int64_t)vals.num[0] < now;
+}
+
+/* Drop index entries whose session is gone and indexes left empty. An index that does
+ * not parse goes too: indexes are derived data, rebuilt from the sessions when needed. */
+static void gc_indexes(const struct store *st, const struct digest_list *names)
+{
+	struct digest_list dl;
+	struct rec_vals vals;
+	size_t i;
+	int status;
+
+	for (i = 0; i < names->n; i++) {
+		if (names->d[i][0] != 'i')
+			continue;
+		memset(&dl, 0, sizeof(dl));
+		memset(&vals, 0, sizeof(vals));
+		vals.digests = &dl;
+		status = record_load(st, names->d[i], &schema_index, &vals);
+		if (status == REC_UNREADABLE)
+			(void)record_unlink(st, names->d[i]);
+		else if (status == REC_PRESENT && index_prune(st, &dl) > 0)
+			(void)index_write(st, vals.str[0], names->d[i], &dl);
+		dl_free(&dl);
+	}
+}
+
+int store_gc(struct store *st, int64_t now, size_t *removed, struct verdict *v)
+{
+	struct digest_list names = { 0 };
+	struct store_session sess;
+	size_t i, n = 0, total = 0;
+	int locked = 0, gone, expired, rc = -1;
+
+	if (removed != NULL)
+		*removed = 0;
+	if (st == NULL) {
+		verdict_set(v, VERDICT_BAD_CONFIG, "no store");
+		goto out;
+	}
+	if (store_lock(st, v) != 0)
+		goto out;
+	locked = 1;
+	if (list_names(st, "sjulit", &names) != 0) {
+		verdict_set(v, VERDICT_UNAVAILABLE, "cannot read the session store");
+		goto out;
+	}
+	for (i = 0; i < names.n; i++) {
+		const char *name = names.d[i];
+
+		if (name[0] == '.') { /* a writer's leftover; every writer holds the lock */
+			(void)unlinkat(st->dirfd, name, 0);
+			continue;
+		}
+		if (name[0] == 's') {
+			if (session_load(st, name + 2, &sess) != REC_PRESENT)
+				continue;
+			if (sess.expires > now && !session_idle(&sess, now))
+				continue;
+			if (session_delete_locked(st, name + 2, 0, &gone) != 0)
+				goto write_failed;
+			n += (size_t)gone;
+		} else if (name[0] != 'i') {
+			expired = gc_record_expired(st, name, now);
+			if (expired <= 0)
+				continue;
+			if (unlinkat(st->dirfd, name, 0) == 0)
+				n++;
+			else if (errno != ENOENT)
+				goto write_failed;
+		}
+	}
+	gc_indexes(st, &names);
+	if (counter_rebuild(st, &total) != 0)
+		goto write_failed;
+	verdict_ok(v);
+	rc = 0;
+	goto out;
+write_failed:
+	verdict_set(v, VERDICT_UNAVAILABLE, "cannot write to the session store");
+out:
+	if (removed != NULL)
+		*removed = n;
+	if (locked)
+		store_unlock(st);
+	dl_free(&names);
+	return rc;
+}
