@@ -55,6 +55,7 @@
 #define STORE_NAME_LEN (2 + STORE_DIGEST_HEX_LEN)
 #define STORE_NAME_SIZE (STORE_NAME_LEN + 1)
 #define STORE_COUNTER_NAME "c-total"
+#define STORE_INTENT_NAME "c-intent"
 #define STORE_LOCK_NAME ".lock"
 #define STORE_TMP_PREFIX ".tmp."
 
@@ -348,6 +349,8 @@ static const struct field_def lock_fields[] = { { "user", FT_STR, 0, 1 },
 						{ "until", FT_NUM, NUM_MAX, 0 } };
 static const struct field_def index_fields[] = { { "user", FT_STR, 0, 1 } };
 static const struct field_def counter_fields[] = { { "n", FT_NUM, NUM_MAX, 0 } };
+static const struct field_def intent_fields[] = { { "user", FT_STR, 0, 0 },
+						  { "session", FT_STR, 0, 1 } };
 
 #define SCHEMA(kind, f, idx) { kind, f, sizeof(f) / sizeof((f)[0]), idx }
 static const struct rec_schema schema_session = SCHEMA("session", session_fields, 0);
@@ -356,6 +359,7 @@ static const struct rec_schema schema_used = SCHEMA("used-jti", exp_fields, 0);
 static const struct rec_schema schema_lock = SCHEMA("lock", lock_fields, 0);
 static const struct rec_schema schema_index = SCHEMA("index", index_fields, 1);
 static const struct rec_schema schema_counter = SCHEMA("counter", counter_fields, 0);
+static const struct rec_schema schema_intent = SCHEMA("intent", intent_fields, 0);
 
 static int parse_num(const char *s, size_t n, unsigned long long max, unsigned long long *out)
 {
@@ -718,6 +722,9 @@ static int record_exists(const struct store *st, const char *name)
 	return fstatat(st->dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT;
 }
 
+static int store_recover(const struct store *st);
+
+/* Take the store's lock, then finish what a writer killed under it left half done. */
 static int store_lock(const struct store *st, struct verdict *v)
 {
 	int rc;
@@ -725,8 +732,16 @@ static int store_lock(const struct store *st, struct verdict *v)
 	do {
 		rc = flock(st->lockfd, LOCK_EX);
 	} while (rc != 0 && errno == EINTR);
-	if (rc != 0)
+	if (rc != 0) {
 		verdict_set(v, VERDICT_UNAVAILABLE, "cannot lock the session store");
+		goto out;
+	}
+	rc = store_recover(st);
+	if (rc != 0) {
+		(void)flock(st->lockfd, LOCK_UN);
+		verdict_set(v, VERDICT_UNAVAILABLE, "cannot repair the session store");
+	}
+out:
 	return rc == 0 ? 0 : -1;
 }
 
@@ -1100,6 +1115,82 @@ static int counter_get(const struct store *st, size_t *n, int *fresh)
 	return rc;
 }
 
+/*
+ * Adding or removing a session touches three records (session, index, counter). Before
+ * the first write the writer records its intent ("c-intent": the user and the session
+ * digest) and removes it after the last; whoever takes the lock next and finds an intent
+ * left behind by a killed writer reconciles the user's index with whether the session
+ * record exists and recounts the sessions. So the limits stay exact across crashes,
+ * while the common path stays O(1).
+ */
+static int intent_write(const struct store *st, const char *user, const char *digest)
+{
+	struct textbuf tb = { 0 };
+
+	tb_str(&tb, STORE_HEADER "kind=intent\n");
+	tb_field(&tb, "user", user);
+	tb_field(&tb, "session", digest);
+	return record_write_tb(st, STORE_INTENT_NAME, &tb);
+}
+
+static int intent_clear(const struct store *st)
+{
+	int rc = record_unlink(st, STORE_INTENT_NAME);
+
+	if (rc == 0)
+		(void)fsync(st->dirfd);
+	return rc;
+}
+
+/* Make the user's index agree with whether the session record exists. */
+static int index_reconcile(const struct store *st, const char *user, const char *digest)
+{
+	char name[STORE_NAME_SIZE], iname[STORE_NAME_SIZE];
+	struct digest_list dl = { 0 };
+	int existed = 0, idx, present, rc = -1;
+
+	if (record_name_for(iname, 'i', user) != 0 ||
+	    index_load(st, user, iname, &dl, &existed) != 0)
+		goto out;
+	record_name(name, 's', digest);
+	present = record_exists(st, name);
+	idx = dl_find(&dl, digest);
+	if (present && idx < 0) {
+		if (dl_add(&dl, digest, STORE_DIGEST_HEX_LEN) != 0)
+			goto out;
+	} else if (!present && idx >= 0) {
+		dl_remove_at(&dl, (size_t)idx);
+	} else {
+		rc = 0;
+		goto out;
+	}
+	rc = index_write(st, user, iname, &dl);
+out:
+	dl_free(&dl);
+	return rc;
+}
+
+static int store_recover(const struct store *st)
+{
+	struct rec_vals vals;
+	size_t n = 0;
+	int status, rc = 0;
+
+	memset(&vals, 0, sizeof(vals));
+	status = record_load(st, STORE_INTENT_NAME, &schema_intent, &vals);
+	if (status == REC_ABSENT)
+		goto out;
+	rc = -1;
+	if (status == REC_PRESENT && vals.str[0][0] != '\0' && is_digest(vals.str[1]) &&
+	    index_reconcile(st, vals.str[0], vals.str[1]) != 0)
+		goto out;
+	if (counter_rebuild(st, &n) != 0)
+		goto out;
+	rc = intent_clear(st);
+out:
+	return rc;
+}
+
 /* Remove one session (its record, its index entry and, if adjust_counter, one from the
  * counter). *removed: 1 if a record went. Under the lock. */
 static int session_delete_locked(const struct store *st, const char *digest, int adjust_counter,
@@ -1118,23 +1209,28 @@ static int session_delete_locked(const struct store *st, const char *digest, int
 		goto out;
 	}
 	record_name(name, 's', digest);
+	/* An unreadable record has no user: recovery then only recounts. */
+	if (intent_write(st, status == REC_PRESENT ? sess.user : "", digest) != 0)
+		goto out;
 	if (unlinkat(st->dirfd, name, 0) != 0) {
-		rc = errno == ENOENT ? 0 : -1;
+		if (errno == ENOENT)
+			rc = intent_clear(st);
 		goto out;
 	}
 	*removed = 1;
-	/* The index and the counter tolerate a crash here: both are repaired later. */
 	if (status == REC_PRESENT && record_name_for(iname, 'i', sess.user) == 0 &&
 	    index_load(st, sess.user, iname, &dl, &existed) == 0) {
 		idx = dl_find(&dl, digest);
 		if (idx >= 0) {
 			dl_remove_at(&dl, (size_t)idx);
-			(void)index_write(st, sess.user, iname, &dl);
+			if (index_write(st, sess.user, iname, &dl) != 0)
+				goto out; /* the intent stays: the next lock repairs */
 		}
 	}
-	if (adjust_counter && counter_get(st, &n, &fresh) == 0 && !fresh)
-		(void)counter_write(st, n > 0 ? n - 1 : 0);
-	rc = 0;
+	if (adjust_counter && (counter_get(st, &n, &fresh) != 0 ||
+			       (!fresh && counter_write(st, n > 0 ? n - 1 : 0) != 0)))
+		goto out;
+	rc = intent_clear(st);
 out:
 	dl_free(&dl);
 	return rc;
@@ -1157,7 +1253,7 @@ int store_session_put(struct store *st, const char *session_id,
 	char digest[STORE_DIGEST_HEX_LEN + 1], name[STORE_NAME_SIZE], iname[STORE_NAME_SIZE];
 	struct digest_list dl = { 0 };
 	size_t per_user_max, total = 0;
-	int locked = 0, existed = 0, fresh = 0, rc = -1, session_written = 0;
+	int locked = 0, existed = 0, fresh = 0, rc = -1;
 
 	if (st == NULL || sess == NULL || session_digest(session_id, digest) != 0) {
 		verdict_set(v, VERDICT_BAD_CONFIG, "session ID is malformed");
@@ -1207,24 +1303,23 @@ int store_session_put(struct store *st, const char *session_id,
 		verdict_set(v, VERDICT_REJECT, "the session store is full");
 		goto out;
 	}
-	/* Session first, then index, then counter; undo on failure. */
-	if (session_write(st, digest, sess) != 0)
-		goto write_failed;
-	session_written = 1;
-	if (dl_add(&dl, digest, STORE_DIGEST_HEX_LEN) != 0 ||
-	    index_write(st, sess->user, iname, &dl) != 0)
-		goto write_failed;
-	if (counter_write(st, total + 1) != 0) {
-		dl.n--;
-		(void)index_write(st, sess->user, iname, &dl);
-		goto write_failed;
+	/* Intent, session, index, counter; on failure undo through the recovery path. */
+	if (intent_write(st, sess->user, digest) != 0) {
+		verdict_set(v, VERDICT_UNAVAILABLE, "cannot write to the session store");
+		goto out;
 	}
+	if (session_write(st, digest, sess) != 0 ||
+	    dl_add(&dl, digest, STORE_DIGEST_HEX_LEN) != 0 ||
+	    index_write(st, sess->user, iname, &dl) != 0 || counter_write(st, total + 1) != 0)
+		goto write_failed;
+	if (intent_clear(st) != 0)
+		goto write_failed;
 	rc = 0;
 	verdict_ok(v);
 	goto out;
 write_failed:
-	if (session_written)
-		(void)record_unlink(st, name);
+	(void)record_unlink(st, name);
+	(void)store_recover(st);
 	verdict_set(v, VERDICT_UNAVAILABLE, "cannot write to the session store");
 out:
 	if (locked)
