@@ -162,6 +162,9 @@ int session_check_jwt(struct store *st, const struct config *cfg,
 				verdict_set(v, VERDICT_UNAVAILABLE, "session store does not exist");
 				goto out;
 			}
+			/* the token is accepted until exp + leeway: so long must its use count */
+			if (__builtin_add_overflow(exp, cfg->leeway, &exp))
+				exp = INT64_MAX;
 			if (store_jti_use_once(st, service != NULL ? service : "", jti, exp, now,
 					       v) != 0)
 				goto fail;

@@ -771,7 +771,8 @@ static int cmd_revoke(int argc, char **argv)
 	};
 	const char *config_path = NULL, *user = NULL, *jti = NULL, *exp_arg = NULL;
 	char *session = NULL;
-	int64_t now = clock_now(), exp = now + 24 * 3600;
+	/* without --exp the revocation outlives any sensibly short token: 30 days */
+	int64_t now = clock_now(), exp = now + 30 * 24 * 3600;
 	struct config cfg;
 	struct store *st = NULL;
 	struct verdict v;

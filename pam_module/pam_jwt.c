@@ -420,7 +420,8 @@ PAM_JWT_EXPORT int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc,
 	struct session_login login;
 	const struct passwd *pw;
 	char id[STORE_SESSION_ID_LEN + 1], digest[STORE_DIGEST_HEX_LEN + 1], name[33];
-	bool recorded = false;
+	const char *ruser;
+	bool recorded = false, announce;
 	int rc;
 
 	(void)flags;
@@ -444,15 +445,22 @@ PAM_JWT_EXPORT int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc,
 	login.tty = pam_item_string(pamh, PAM_TTY);
 	login.rhost = pam_item_string(pamh, PAM_RHOST);
 	login.leader_pid = getpid();
+	/* A locked user gets no new session, whichever module let them in. */
 	if (session_store_open(&cfg, true, &st, &v) != 0 ||
+	    store_user_check(st, login.user, clock_now(), &v) != 0 ||
 	    session_record_new(st, &cfg, &login, clock_now(), id, digest, &v) != 0) {
 		log_verdict(pamh, LOG_ERR, login.user, &v);
 		rc = PAM_SESSION_ERR;
 		goto out;
 	}
 	recorded = true;
+	/* The ID is a credential for PAM_USER: never hand it to someone else, as when sudo
+	 * or su opens a session for the target user on behalf of the invoking one. */
+	ruser = pam_item_string(pamh, PAM_RUSER);
+	announce = cfg.announce_session && (ruser == NULL || ruser[0] == '\0' ||
+					    strcmp(ruser, login.user) == 0);
 	if (set_digest_data(pamh, PAM_JWT_DATA_SESSION, digest) != PAM_SUCCESS ||
-	    (cfg.announce_session && announce_session(pamh, id) != PAM_SUCCESS)) {
+	    (announce && announce_session(pamh, id) != PAM_SUCCESS)) {
 		pam_syslog(pamh, LOG_ERR, "cannot keep or announce the session (session=%.*s)",
 			   SESSION_DIGEST_SHOWN, digest);
 		rc = PAM_SESSION_ERR;
