@@ -17,7 +17,7 @@
  * not parse is treated as absent-and-refused: it never makes anything valid.
  *
  * Lookups are O(1) in the number of records (one open by name). Listing and garbage
- * collection scan the directory; they run in pam-jwtctl and pam-jwtd, never on the login
+ * collection scan the directory; they run in pam-jwtctl (and the helper daemon), never on the login
  * path.
  */
 #ifndef PAM_JWT_STORE_H
