@@ -195,7 +195,6 @@ static int cmd_verify(int argc, char **argv)
 	struct jwt_verified verified;
 	char *token = NULL;
 	int64_t now = clock_now();
-	int no_store = 0;
 
 	memset(&cfg, 0, sizeof(cfg));
 	memset(&jws, 0, sizeof(jws));
@@ -235,22 +234,17 @@ static int cmd_verify(int argc, char **argv)
 		if (config_load_file(&cfg, config_path, &v) != 0 || config_validate(&cfg, &v) != 0 ||
 		    jwt_keyset_load(&cfg, &ks, &v) != 0)
 			goto report;
-		/* the store checks run read-only: verify never uses up a single-use token */
+		/* The store is needed exactly as the module needs it; its checks run read-only:
+		 * verify never uses up a single-use token. */
 		if (jwt_verify_full(&cfg, ks, token, user, now, &verified, &v) != 0 ||
-		    session_store_open(&cfg, false, &st, &v) != 0)
+		    session_store_open(&cfg, true, &st, &v) != 0)
 			goto report;
-		no_store = st == NULL;
 		session_check_jwt(st, &cfg, &verified, user, service, now, false, &v);
 	}
 report:
 	if (verbose)
 		print_decoded(token, v.code == VERDICT_OK);
 	print_verdict(&v);
-	if (no_store && v.code == VERDICT_OK) {
-		fflush(stdout);
-		fprintf(stderr, "pam-jwtctl: note: store %s does not exist; nothing is revoked "
-			"there (pam_jwt.so needs it for a login)\n", cfg.store_dir);
-	}
 	rc = exit_for(v.code);
 out:
 	jwt_verified_clear(&verified);

@@ -77,7 +77,9 @@ os.write(fd, json.dumps({"keys": keys}).encode())
 os.close(fd)
 EOF
 CONF=$work/pam_jwt.conf
-printf 'issuer = %s\naudience = %s\njwks = %s\n' "$ISS" "$AUD" "$work/all.jwks" >"$CONF"
+mkdir -m 0700 "$work/store"
+printf 'issuer = %s\naudience = %s\njwks = %s\nstore_dir = %s\nallow_non_tmpfs = yes\n' \
+	"$ISS" "$AUD" "$work/all.jwks" "$work/store" >"$CONF"
 chmod 0600 "$CONF"
 
 # --- PyJWT mints, pam-jwtctl verifies -------------------------------------------------
