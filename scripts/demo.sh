@@ -2,9 +2,11 @@
 # pam_jwt demo (`make demo`, as root): log in with a signed JWT through a real PAM stack.
 #
 # Builds nothing. In a temp dir it makes a key pair with `pam-jwtctl keygen`, a config,
-# a temporary user and a temporary PAM service /etc/pam.d/pamjwt-demo-PID that loads the
-# freshly built module by its absolute path; it mints tokens with `pam-jwtctl issue` and
-# feeds them to pamtester. No existing file in /etc/pam.d is changed, and everything the
+# a private session store on /dev/shm, a temporary user and a temporary PAM service
+# /etc/pam.d/pamjwt-demo-PID that loads the freshly built module by its absolute path; it
+# mints tokens with `pam-jwtctl issue` and feeds them to pamtester. Then a login opens a
+# server-tracked session whose ID (announce_session) logs in by itself, until
+# `pam-jwtctl revoke` ends it. No existing file in /etc/pam.d is changed, and everything the
 # demo created is removed when it ends, also on failure or Ctrl-C.
 set -u
 TOP=$(cd "$(dirname "$0")/.." && pwd)
@@ -51,6 +53,7 @@ pj_syslog_start || true
 pj_service login <<EOF
 auth     required $PJ_MOD config=$CONF
 account  required $PJ_MOD config=$CONF
+session  required $PJ_MOD config=$CONF announce_session
 EOF
 SVC=$PJ_SERVICE
 
@@ -84,10 +87,17 @@ show_token() {
 	EOF
 }
 
+# show_log: the module's log lines since the last pj_log_mark
+show_log() {
+	pj_log_new | grep -F 'pam_jwt(' | sed 's/^<[0-9]*>//; s/^\(.\{15\}\) /\1 /' |
+		sed 's/^/  log          /'
+}
+
 # attempt USER TOKENFILE: run pamtester and show its verdict and the module's log line
 attempt() {
-	local user=$1 tok=$2 rc=0
-	say "  \$ pamtester $SVC $user authenticate acct_mgmt    (token on stdin)"
+	local user=$1 tok=$2 rc=0 what=token
+	grep -q '^pjs_' "$tok" && what="session ID"
+	say "  \$ pamtester $SVC $user authenticate acct_mgmt    ($what on stdin)"
 	[ "$PJ_LOG_MODE" = none ] || pj_log_mark
 	pj_pamtester "$SVC" "$user" "$tok" authenticate acct_mgmt || rc=$?
 	if [ "$rc" = 0 ]; then
@@ -97,8 +107,9 @@ attempt() {
 			"$PJ_TMP/pamtester.out" | grep -o 'pamtester: .*' | tail -1 | sed 's/^pamtester: //')"
 	fi
 	if [ "$PJ_LOG_MODE" != none ]; then
-		pj_log_new | grep -F 'pam_jwt(' | sed 's/^<[0-9]*>//; s/^\(.\{15\}\) /\1 /' |
-			sed 's/^/  log          /'
+		show_log
+	elif grep -q '^pjs_' "$tok"; then
+		say "  verify       (a session ID: the reason is only in the log, unreadable here)"
 	else
 		say "  verify       $("$PJ_CTL" verify -c "$CONF" -u "$user" - <"$tok" 2>&1 | head -1)"
 	fi
@@ -125,6 +136,34 @@ step "4. A valid token for another user ($OTHER), presented by $U"
 pj_token_file other --key "$KEY" --kid demo-es256 -u "$OTHER" --iss "$ISS" --aud "$AUD"
 show_token "$PJ_TOKEN"
 attempt "$U" "$PJ_TOKEN"
+
+step "5. Log in with the valid token and open a session (announce_session)"
+say "  \$ pamtester $SVC $U authenticate open_session    (token on stdin)"
+[ "$PJ_LOG_MODE" = none ] || pj_log_mark
+rc=0
+pj_pamtester "$SVC" "$U" "$VALID" authenticate open_session || rc=$?
+SID=$(grep -o 'Session ID: pjs_[A-Za-z0-9_-]\{43\}$' "$PJ_TMP/pamtester.out" | cut -d' ' -f3)
+if [ "$rc" != 0 ] || [ -z "$SID" ]; then
+	say "demo: open_session did not announce a session ID:" >&2
+	sed 's/^/  /' "$PJ_TMP/pamtester.out" >&2
+	exit 1
+fi
+printf '%s\n' "$SID" >"$PJ_TMP/session-id"
+DIGEST=$(printf '%s' "$SID" | sha256sum | cut -c1-12)
+say "  pamtester    Session ID: ${SID:0:10}...    (PAM_TEXT_INFO; also PAM_JWT_SESSION in the"
+say "               session's environment; shortened here: it is a credential)"
+[ "$PJ_LOG_MODE" = none ] || show_log
+say "  The store keeps only the SHA-256 of the ID; pam-jwtctl names sessions by it:"
+say "  \$ pam-jwtctl sessions -c $CONF -u $U"
+"$PJ_CTL" sessions -c "$CONF" -u "$U" | sed 's/^/    /'
+
+step "6. Log in again with the session ID instead of a token"
+attempt "$U" "$PJ_TMP/session-id"
+
+step "7. Revoke the session: the same session ID is refused at once"
+say "  \$ pam-jwtctl revoke -c $CONF --session $DIGEST"
+"$PJ_CTL" revoke -c "$CONF" --session "$DIGEST" | sed 's/^/  /'
+attempt "$U" "$PJ_TMP/session-id"
 
 step "Clean-up"
 say "  removing /etc/pam.d/$SVC, user $U, keys and config"

@@ -351,6 +351,29 @@ logs_in "token login with that same stack works (acct_mgmt succeeds for its own 
 	ssh_token "$VALID"
 default_stack
 
+# --- a user lock in the store: the account phase refuses every login -----------------
+# default_stack's account line is pam_jwt with the suite's store: `pam-jwtctl lock` makes
+# acct_mgmt refuse the user (PAM_PERM_DENIED) also for a public-key login, which pam_jwt
+# did not authenticate; unlock and the same login works again.
+default_stack
+if "$PJ_CTL" lock -c "$CONF" "$U" >/dev/null; then ok "pam-jwtctl lock $U"; else
+	not_ok "pam-jwtctl lock $U"; fi
+sshd_log_mark
+[ "$PJ_LOG_MODE" = none ] || pj_log_mark
+no_login "locked user: public-key login refused" ssh_pubkey
+check "sshd logged the denial by the PAM account configuration" \
+	eval 'sshd_log_new | grep -q "Access denied for user $U by PAM account configuration"'
+if [ "$PJ_LOG_MODE" = none ]; then skip "account-phase lock refusal logged (no syslog to read)"
+else
+	check "pam_jwt's account phase logged the refusal: user is locked" \
+		eval 'pj_log_new | grep -qF "pam_jwt($SVC:account): refused for user $U: user is locked"'
+fi
+no_login "locked user: token login refused" ssh_token "$VALID"
+if "$PJ_CTL" unlock -c "$CONF" "$U" >/dev/null; then ok "pam-jwtctl unlock $U"; else
+	not_ok "pam-jwtctl unlock $U"; fi
+logs_in "unlocked: the public-key login works again" ssh_pubkey
+logs_in "unlocked: the token login works again" ssh_token "$VALID"
+
 # --- the host is as it was ------------------------------------------------------------
 check "sshd is still running (no crash during the run)" kill -0 "$SSHD_PID"
 check "the real /etc/pam.d/sshd was not changed" \

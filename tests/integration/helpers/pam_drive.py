@@ -1,13 +1,18 @@
 """Drive a PAM service through the real libpam with an unbounded conversation.
 
-Usage: pam_drive.py SERVICE USER TOKEN_FILE OP...   (OP: authenticate, acct_mgmt, setcred)
+Usage: pam_drive.py [--confdir DIR] SERVICE USER TOKEN_FILE OP...
+       (OP: authenticate, acct_mgmt, setcred, open_session, close_session)
+
+--confdir DIR reads the service from DIR/SERVICE instead of /etc/pam.d (pam_start_confdir,
+libpam >= 1.4), so that a stack can be driven without root and without touching /etc.
 
 pamtester answers prompts through libpam_misc's misc_conv, which reads at most 4095
 bytes per answer; this driver answers every prompt with the whole first line of
 TOKEN_FILE, however long, so that the module's own size limits can be tested. The token
 is read from a file so that it never appears in a command line.
 
-Prints one line per operation ("OP: PAM message") and exits with the PAM code of the
+Prints one line per operation ("# OP: PAM message"), "# message: TEXT" for every text
+message (PAM_TEXT_INFO, PAM_ERROR_MSG) the stack sends, and exits with the PAM code of the
 first operation that failed, or 0.
 """
 import ctypes
@@ -40,12 +45,22 @@ class PamConv(ctypes.Structure):
 
 
 def main():
-    service, user, token_file = sys.argv[1:4]
-    ops = sys.argv[4:] or ["authenticate"]
+    args = sys.argv[1:]
+    confdir = None
+    if len(args) >= 2 and args[0] == "--confdir":
+        confdir = args[1]
+        args = args[2:]
+    if len(args) < 3:
+        print(__doc__.strip().splitlines()[2], file=sys.stderr)
+        return 2
+    service, user, token_file = args[:3]
+    ops = args[3:] or ["authenticate"]
     with open(token_file, "rb") as f:
         answer = f.readline().rstrip(b"\r\n")
 
-    libc = ctypes.CDLL("libc.so.6")
+    # calloc/strdup as the process resolves them (not libc's own by handle), so that the
+    # replies libpam frees come from the same allocator, also under an LD_PRELOADed ASan
+    libc = ctypes.CDLL(None)
     libc.calloc.restype = ctypes.c_void_p
     libc.calloc.argtypes = [ctypes.c_size_t, ctypes.c_size_t]
     libc.strdup.restype = ctypes.c_void_p
@@ -55,7 +70,8 @@ def main():
                               ctypes.POINTER(ctypes.c_void_p)]
     pam.pam_strerror.restype = ctypes.c_char_p
     pam.pam_strerror.argtypes = [ctypes.c_void_p, ctypes.c_int]
-    for name in ("pam_authenticate", "pam_acct_mgmt", "pam_setcred", "pam_end"):
+    for name in ("pam_authenticate", "pam_acct_mgmt", "pam_setcred", "pam_open_session",
+                 "pam_close_session", "pam_end"):
         getattr(pam, name).argtypes = [ctypes.c_void_p, ctypes.c_int]
 
     def converse(count, messages, responses, _appdata):
@@ -75,8 +91,15 @@ def main():
 
     conv = PamConv(CONV_FUNC(converse), None)
     handle = ctypes.c_void_p()
-    rc = pam.pam_start(service.encode(), user.encode(), ctypes.byref(conv),
-                       ctypes.byref(handle))
+    if confdir is None:
+        rc = pam.pam_start(service.encode(), user.encode(), ctypes.byref(conv),
+                           ctypes.byref(handle))
+    else:
+        pam.pam_start_confdir.argtypes = [ctypes.c_char_p, ctypes.c_char_p,
+                                          ctypes.POINTER(PamConv), ctypes.c_char_p,
+                                          ctypes.POINTER(ctypes.c_void_p)]
+        rc = pam.pam_start_confdir(service.encode(), user.encode(), ctypes.byref(conv),
+                                   confdir.encode(), ctypes.byref(handle))
     if rc != 0:
         print("pam_start failed: %d" % rc)
         return rc
@@ -88,10 +111,14 @@ def main():
             rc = pam.pam_acct_mgmt(handle, 0)
         elif op == "setcred":
             rc = pam.pam_setcred(handle, PAM_ESTABLISH_CRED)
+        elif op == "open_session":
+            rc = pam.pam_open_session(handle, 0)
+        elif op == "close_session":
+            rc = pam.pam_close_session(handle, 0)
         else:
             print("unknown operation %s" % op)
             rc = 26  # PAM_ABORT
-        print("# %s: %s" % (op, pam.pam_strerror(handle, rc).decode()))
+        print("# %s: %s" % (op, pam.pam_strerror(handle, rc).decode()), flush=True)
         if rc != 0:
             status = rc
             break
