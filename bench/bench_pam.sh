@@ -61,6 +61,7 @@ svc_jwt=pam_jwt_bench_jwt_$tag
 svc_base=pam_jwt_bench_base_$tag
 svc_load=pam_jwt_bench_load_$tag
 tmp=""
+store=""
 user_created=0
 svc_created=""
 
@@ -75,6 +76,9 @@ cleanup() {
 	if [ -n "$tmp" ]; then
 		rm -rf -- "$tmp"
 	fi
+	if [ -n "$store" ]; then
+		rm -rf -- "$store"
+	fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -86,6 +90,7 @@ done
 getent passwd "$user" >/dev/null && die "user $user exists already"
 
 tmp=$(mktemp -d /tmp/pam_jwt_bench.XXXXXXXX)   # 0700, owned by root: passes secfile rules
+store=$(mktemp -d /dev/shm/pam_jwt_bench_store.XXXXXXXX)   # the session store: 0700 on tmpfs
 
 # ---- user, key, token, config, services ----------------------------------------------
 useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin \
@@ -109,6 +114,8 @@ jwks = $tmp/issuer.jwks
 issuer = $ISSUER
 audience = $AUDIENCE
 leeway = 60
+store_dir = $store
+announce_session = yes
 EOF
 chmod 0644 "$tmp/pam_jwt.conf" "$tmp/issuer.jwks"
 
@@ -117,7 +124,8 @@ make_service() {   # name, module line
 		>"$PAM_D/$1") || die "cannot create $PAM_D/$1"
 	svc_created="$svc_created $1"
 }
-make_service "$svc_jwt" "auth required $MODULE config=$tmp/pam_jwt.conf"
+make_service "$svc_jwt" "auth required $MODULE config=$tmp/pam_jwt.conf
+session required $MODULE config=$tmp/pam_jwt.conf"
 make_service "$svc_base" "auth required pam_permit.so"
 make_service "$svc_load" "auth optional $MODULE config=$tmp/pam_jwt.conf ignore_non_jwt
 auth required pam_permit.so"
@@ -135,6 +143,12 @@ fi
 login "$svc_jwt" "$tmp/token.bad" && die "pam_jwt service accepts a token with a bad signature"
 login "$svc_jwt" "$tmp/nonjwt" && die "pam_jwt service accepts a non-JWT"
 login "$svc_load" "$tmp/nonjwt" || die "load-only service does not authenticate"
+# A live session (opened by a JWT login) whose ID then logs in on its own.
+pamtester "$svc_jwt" "$user" authenticate open_session <"$tmp/token" 2>&1 |
+	grep -o 'pjs_[A-Za-z0-9_-]*' | head -n 1 >"$tmp/sid"
+chmod 0600 "$tmp/sid"
+[ -s "$tmp/sid" ] || die "no session ID was announced"
+login "$svc_jwt" "$tmp/sid" || die "pam_jwt service refuses the session ID"
 
 # ---- measurement ----------------------------------------------------------------------
 now_us() { local t=$EPOCHREALTIME; echo $(( ${t%.*} * 1000000 + 10#${t#*.} )); }
@@ -155,6 +169,7 @@ for _ in 1 2 3 4 5; do
 	login "$svc_base" "$tmp/token"
 	login "$svc_jwt" "$tmp/token"
 	login "$svc_load" "$tmp/nonjwt"
+	login "$svc_jwt" "$tmp/sid"
 done
 
 start=$(now_us)
@@ -163,18 +178,20 @@ extra=$(( N - per_round * ROUNDS ))
 : >"$tmp/base.us"
 : >"$tmp/jwt.us"
 : >"$tmp/load.us"
-run_one() {   # index 0..2, count
+: >"$tmp/sid.us"
+run_one() {   # index 0..3, count
 	case $1 in
 	0) time_logins "$svc_base" "$tmp/token" "$2" "$tmp/base.us" ;;
 	1) time_logins "$svc_jwt" "$tmp/token" "$2" "$tmp/jwt.us" ;;
 	2) time_logins "$svc_load" "$tmp/nonjwt" "$2" "$tmp/load.us" ;;
+	3) time_logins "$svc_jwt" "$tmp/sid" "$2" "$tmp/sid.us" ;;
 	esac
 }
 for ((r = 0; r < ROUNDS; r++)); do
 	n=$per_round
 	[ "$r" -lt "$extra" ] && n=$((n + 1))
-	for ((k = 0; k < 3; k++)); do
-		run_one $(( (r + k) % 3 )) "$n"
+	for ((k = 0; k < 4; k++)); do
+		run_one $(( (r + k) % 4 )) "$n"
 	done
 done
 wall=$(( $(now_us) - start ))
@@ -189,6 +206,10 @@ stats() {   # file -> "count total_s median_ms p10_ms p90_ms mean_ms"
 read -r bn bt bm b10 b90 bmean < <(stats "$tmp/base.us")
 read -r jn jt jm j10 j90 jmean < <(stats "$tmp/jwt.us")
 read -r ln lt lm l10 l90 lmean < <(stats "$tmp/load.us")
+read -r sn st sm s10 s90 smean < <(stats "$tmp/sid.us")
+sratio=$(awk -v a="$sm" -v b="$bm" 'BEGIN { printf "%.3f", a / b }')
+smet=$(awk -v r="$sratio" 'BEGIN { print (r <= 1.1) ? "yes" : "**no**" }')
+sadded=$(awk -v a="$sm" -v b="$bm" 'BEGIN { printf "%.3f", a - b }')
 ratio=$(awk -v a="$jm" -v b="$bm" 'BEGIN { printf "%.3f", a / b }')
 met=$(awk -v r="$ratio" 'BEGIN { print (r <= 1.25) ? "yes" : "**no**" }')
 added=$(awk -v a="$jm" -v b="$bm" 'BEGIN { printf "%.3f", a - b }')
@@ -203,9 +224,14 @@ echo "| service | logins | total s | median ms/login | p10 ms | p90 ms | mean ms
 echo "|---|---:|---:|---:|---:|---:|---:|"
 echo "| pam_permit.so | $bn | $bt | $bm | $b10 | $b90 | $bmean |"
 echo "| pam_jwt.so, ES256 token verified | $jn | $jt | $jm | $j10 | $j90 | $jmean |"
+echo "| pam_jwt.so, session ID looked up in the store | $sn | $st | $sm | $s10 | $s90 | $smean |"
 echo "| (context) pam_jwt.so loaded, config read, non-JWT input ignored | $ln | $lt | $lm |" \
      "$l10 | $l90 | $lmean |"
 echo
 echo "| ratio median jwt/permit | added ms per login | target | met? |"
 echo "|---:|---:|---|---|"
 echo "| $ratio | $added | <= 1.25x | $met |"
+echo
+echo "| ratio median session-ID/permit | added ms per login | target | met? |"
+echo "|---:|---:|---|---|"
+echo "| $sratio | $sadded | <= 1.1x | $smet |"
