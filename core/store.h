@@ -41,7 +41,7 @@ struct store;
 
 struct store_options {
 	bool allow_non_tmpfs;       /* default false: the directory must be on tmpfs */
-	size_t max_sessions_per_user; /* 0: unlimited */
+	size_t max_sessions_per_user; /* 0: no limit but the index size (1024 sessions) */
 	size_t max_sessions_total;    /* 0: unlimited */
 };
 
