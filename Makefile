@@ -54,7 +54,7 @@ $(MODULE): $(BUILD)/pam_module/pam_jwt.o $(CORE_LIB) pam_module/pam_jwt.map
 $(CTL): $(BUILD)/helper/pam-jwtctl.o $(CORE_LIB)
 	$(CC) -pie $(LDSAN) $(LDHARDEN) -o $@ $< $(CORE_LIB) $(CORE_LIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c $(CORE_LIB) tests/unit/testutil.h
+$(BUILD)/tests/%: tests/unit/%.c $(CORE_LIB) $(wildcard tests/unit/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(LDSAN) $(CORE_LIB) $(CORE_LIBS) -lcmocka
 
@@ -62,7 +62,7 @@ $(BUILD)/tests/%: tests/pam/%.c $(MODULE)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LDSAN) $(CORE_LIB) $(CORE_LIBS) -lpam -lcmocka -ldl
 
-$(BUILD)/bench/%: bench/%.c $(CORE_LIB)
+$(BUILD)/bench/%: bench/%.c $(CORE_LIB) bench/benchutil.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(CORE_LIB) $(CORE_LIBS) -lpam -ldl
 

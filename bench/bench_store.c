@@ -37,6 +37,7 @@
 
 #include "store.h"
 #include "verdict.h"
+#include "benchutil.h"
 
 #define USER "alice"
 #define SERVICE "sshd"
@@ -76,45 +77,6 @@ static double now_sec(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static long env_long(const char *name, long def, long lo, long hi)
-{
-	const char *s = getenv(name);
-	char *end = NULL;
-	long n;
-
-	if (s == NULL || *s == '\0')
-		return def;
-	errno = 0;
-	n = strtol(s, &end, 10);
-	if (errno != 0 || *end != '\0' || n < lo || n > hi) {
-		fprintf(stderr, "bench_store: %s must be %ld..%ld\n", name, lo, hi);
-		exit(2);
-	}
-	return n;
-}
-
-static int pin_cpu(void)
-{
-	cpu_set_t set;
-	long want = env_long("BENCH_CPU", -1, -1, CPU_SETSIZE - 1);
-	int cpu = -1, i;
-
-	if (sched_getaffinity(0, sizeof(set), &set) != 0)
-		return -1;
-	if (want >= 0) {
-		cpu = (int)want;
-	} else {
-		for (i = 0; i < CPU_SETSIZE; i++)
-			if (CPU_ISSET(i, &set))
-				cpu = i;
-	}
-	if (cpu < 0)
-		return -1;
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	return sched_setaffinity(0, sizeof(set), &set) == 0 ? cpu : -1;
 }
 
 static void fmt_num(char *buf, size_t size, double x)

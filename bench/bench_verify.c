@@ -37,6 +37,7 @@
 #include "jwt.h"
 #include "keys.h"
 #include "verdict.h"
+#include "benchutil.h"
 
 #define BENCH_USER "alice"
 #define BENCH_ISSUER "https://idp.example.org"
@@ -100,48 +101,6 @@ static double clock_sec(clockid_t id)
 static double now_sec(void)
 {
 	return clock_sec(CLOCK_MONOTONIC);
-}
-
-static long env_long(const char *name, long def, long lo, long hi)
-{
-	const char *s = getenv(name);
-	char *end = NULL;
-	long n;
-
-	if (s == NULL || *s == '\0')
-		return def;
-	errno = 0;
-	n = strtol(s, &end, 10);
-	if (errno != 0 || *end != '\0' || n < lo || n > hi) {
-		fprintf(stderr, "bench_verify: %s must be %ld..%ld\n", name, lo, hi);
-		exit(2);
-	}
-	return n;
-}
-
-/* Pin to one CPU so that the numbers are single-core numbers. */
-static int pin_cpu(void)
-{
-	cpu_set_t set;
-	long want = env_long("BENCH_CPU", -1, -1, CPU_SETSIZE - 1);
-	int cpu = -1, i;
-
-	if (sched_getaffinity(0, sizeof(set), &set) != 0)
-		return -1;
-	if (want >= 0) {
-		cpu = (int)want;
-	} else {
-		for (i = 0; i < CPU_SETSIZE; i++)
-			if (CPU_ISSET(i, &set))
-				cpu = i;
-	}
-	if (cpu < 0)
-		return -1;
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	if (sched_setaffinity(0, sizeof(set), &set) != 0)
-		return -1;
-	return cpu;
 }
 
 /* ---- keys and tokens ------------------------------------------------------------- */

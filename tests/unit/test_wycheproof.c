@@ -33,6 +33,7 @@
 #include "keys.h"
 #include "verdict.h"
 #include "testutil.h"
+#include "wycheproof_util.h"
 
 enum wp_kind { WP_ECDSA, WP_RSA, WP_PSS, WP_EDDSA, WP_HMAC };
 
@@ -97,30 +98,6 @@ static struct wp_file files[] = {
 #define N_FILES (sizeof(files) / sizeof(files[0]))
 
 /* ---- helpers ---------------------------------------------------------------------------- */
-
-static const char *jstr(const json_t *obj, const char *name)
-{
-	const json_t *m = json_object_get(obj, name);
-
-	return json_is_string(m) ? json_string_value(m) : NULL;
-}
-
-static json_t *load_file(const char *name)
-{
-	char *dir = tu_vectors_dir(), path[PATH_MAX];
-	json_error_t err;
-	json_t *doc;
-
-	if (dir == NULL)
-		fail_msg("vector directory not found: set PAM_JWT_VECTORS or put shared/vectors "
-			 "beside the repository (../shared/vectors)");
-	snprintf(path, sizeof(path), "%s/wycheproof/testvectors_v1/%s", dir, name);
-	free(dir);
-	doc = json_load_file(path, 0, &err);
-	if (!json_is_object(doc))
-		fail_msg("cannot load %s: %s (line %d)", path, err.text, err.line);
-	return doc;
-}
 
 static EVP_PKEY *pkey_from_der_hex(const char *hex)
 {
