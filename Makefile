@@ -18,13 +18,14 @@ endif
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(HARDEN) $(CFLAGS) -Icore \
              $(shell pkg-config --cflags $(PKGS))
 LDHARDEN := -Wl,-z,relro,-z,now -Wl,--as-needed
-CORE_LIBS = $(shell pkg-config --libs $(PKGS)) -lm
+CORE_LIBS = $(shell pkg-config --libs $(PKGS)) -lkeyutils -lm
 
 CORE_SRC := $(wildcard core/*.c)
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)
 CORE_LIB := $(BUILD)/libpamjwt_core.a
 MODULE   := $(BUILD)/pam_jwt.so
 CTL      := $(BUILD)/pam-jwtctl
+DAEMON   := $(BUILD)/pam-jwtd
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 PAMT_SRC := $(wildcard tests/pam/test_*.c)
@@ -34,7 +35,7 @@ BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 
 .PHONY: all deps demo check check-build test-asan fuzz fuzz-build bench clean install
-all: $(MODULE) $(CTL)
+all: $(MODULE) $(CTL) $(DAEMON)
 
 deps:
 	@scripts/install-deps
@@ -52,6 +53,9 @@ $(MODULE): $(BUILD)/pam_module/pam_jwt.o $(CORE_LIB) pam_module/pam_jwt.map
 	    -o $@ $(BUILD)/pam_module/pam_jwt.o $(CORE_LIB) $(CORE_LIBS) -lpam
 
 $(CTL): $(BUILD)/helper/pam-jwtctl.o $(CORE_LIB)
+	$(CC) -pie $(LDSAN) $(LDHARDEN) -o $@ $< $(CORE_LIB) $(CORE_LIBS)
+
+$(DAEMON): $(BUILD)/helper/pam-jwtd.o $(CORE_LIB)
 	$(CC) -pie $(LDSAN) $(LDHARDEN) -o $@ $< $(CORE_LIB) $(CORE_LIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(CORE_LIB) $(wildcard tests/unit/*.h)
@@ -101,6 +105,7 @@ demo: deps all
 install: all
 	install -D -m 0644 $(MODULE) $(DESTDIR)/lib/x86_64-linux-gnu/security/pam_jwt.so
 	install -D -m 0755 $(CTL) $(DESTDIR)/usr/sbin/pam-jwtctl
+	install -D -m 0755 $(DAEMON) $(DESTDIR)/usr/sbin/pam-jwtd
 
 clean:
 	rm -rf build build-asan build-fuzz

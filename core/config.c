@@ -15,7 +15,8 @@
 #define CONFIG_MAX_LEEWAY (10 * 60)
 
 enum config_type {
-	CT_STRING, CT_PATH, CT_DURATION, CT_SIZE, CT_BOOL, CT_KEY, CT_CLAIM, CT_COUNT, CT_ACCEPT
+	CT_STRING, CT_PATH, CT_DURATION, CT_SIZE, CT_BOOL, CT_KEY, CT_CLAIM, CT_COUNT, CT_ACCEPT,
+	CT_SOURCE, CT_PATH_OR_NONE
 };
 
 struct config_option {
@@ -52,6 +53,18 @@ static const struct config_option config_options[] = {
 	OPT("allow_non_tmpfs", CT_BOOL, allow_non_tmpfs),
 	OPT("max_sessions_per_user", CT_COUNT, max_sessions_per_user),
 	OPT("max_sessions_total", CT_COUNT, max_sessions_total),
+	OPT("persist_dir", CT_PATH_OR_NONE, persist_dir),
+	OPT("issue_tokens", CT_BOOL, issue_tokens),
+	OPT("keyring", CT_BOOL, keyring),
+	OPT("token_source", CT_SOURCE, token_source),
+	OPT("socket_path", CT_PATH, socket_path),
+	OPT("signing_key", CT_PATH, signing_key),
+	OPT("access_ttl", CT_DURATION, access_ttl),
+	OPT("refresh_ttl", CT_DURATION, refresh_ttl),
+	OPT("refresh_ahead", CT_DURATION, refresh_ahead),
+	OPT("revoke_kill_after", CT_DURATION, revoke_kill_after),
+	OPT("sweep_interval", CT_DURATION, sweep_interval),
+	OPT("end_on_refresh_failure", CT_BOOL, end_on_refresh_failure),
 };
 #undef OPT
 
@@ -87,8 +100,16 @@ int config_init(struct config *cfg)
 	cfg->idle_timeout = 0;
 	cfg->max_sessions_per_user = 256;
 	cfg->max_sessions_total = 100000;
+	cfg->token_source = CONFIG_SOURCE_PROMPT;
+	cfg->access_ttl = 15 * 60;
+	cfg->refresh_ttl = 8 * 3600;
+	cfg->refresh_ahead = 5 * 60;
+	cfg->revoke_kill_after = 10;
+	cfg->sweep_interval = 60;
 	if (set_string(&cfg->user_claim, "sub") != 0 || set_string(&cfg->prompt, "JWT: ") != 0 ||
-	    set_string(&cfg->store_dir, CONFIG_DEFAULT_STORE_DIR) != 0) {
+	    set_string(&cfg->store_dir, CONFIG_DEFAULT_STORE_DIR) != 0 ||
+	    set_string(&cfg->persist_dir, CONFIG_DEFAULT_PERSIST_DIR) != 0 ||
+	    set_string(&cfg->socket_path, CONFIG_DEFAULT_SOCKET_PATH) != 0) {
 		config_free(cfg);
 		return -1;
 	}
@@ -131,6 +152,9 @@ void config_free(struct config *cfg)
 	free(cfg->typ);
 	free(cfg->prompt);
 	free(cfg->store_dir);
+	free(cfg->persist_dir);
+	free(cfg->socket_path);
+	free(cfg->signing_key);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -312,6 +336,21 @@ out:
 	return rc;
 }
 
+static int parse_token_source(const char *s, enum config_token_source *out)
+{
+	int rc = 0;
+
+	if (strcmp(s, "prompt") == 0)
+		*out = CONFIG_SOURCE_PROMPT;
+	else if (strcmp(s, "keyring") == 0)
+		*out = CONFIG_SOURCE_KEYRING;
+	else if (strcmp(s, "keyring_only") == 0)
+		*out = CONFIG_SOURCE_KEYRING_ONLY;
+	else
+		rc = -1;
+	return rc;
+}
+
 int config_set(struct config *cfg, const char *key, const char *value, struct verdict *v)
 {
 	const struct config_option *opt = config_option_find(key);
@@ -330,6 +369,13 @@ int config_set(struct config *cfg, const char *key, const char *value, struct ve
 		goto out;
 	}
 	switch (opt->type) {
+	case CT_PATH_OR_NONE:
+		if (strcmp(value, "none") == 0) {
+			free(*(char **)(base + opt->offset));
+			*(char **)(base + opt->offset) = NULL;
+			break;
+		}
+		/* fall through */
 	case CT_PATH:
 		if (value[0] != '/') {
 			verdict_set(v, VERDICT_BAD_CONFIG, "path must be absolute");
@@ -352,8 +398,11 @@ int config_set(struct config *cfg, const char *key, const char *value, struct ve
 			verdict_set(v, VERDICT_BAD_CONFIG, "leeway may be at most 10m");
 			goto out;
 		}
-		if (opt->offset == offsetof(struct config, session_ttl) && duration == 0) {
-			verdict_set(v, VERDICT_BAD_CONFIG, "session_ttl must be at least 1s");
+		if ((opt->offset == offsetof(struct config, session_ttl) ||
+		     opt->offset == offsetof(struct config, access_ttl) ||
+		     opt->offset == offsetof(struct config, refresh_ttl) ||
+		     opt->offset == offsetof(struct config, sweep_interval)) && duration == 0) {
+			verdict_set(v, VERDICT_BAD_CONFIG, "this duration must be at least 1s");
 			goto out;
 		}
 		*(int64_t *)(base + opt->offset) = duration;
@@ -383,6 +432,14 @@ int config_set(struct config *cfg, const char *key, const char *value, struct ve
 		if (parse_accept(value, (unsigned int *)(base + opt->offset)) != 0) {
 			verdict_set(v, VERDICT_BAD_CONFIG,
 				    "accept must list jwt and/or session (e.g. jwt,session)");
+			goto out;
+		}
+		break;
+	case CT_SOURCE:
+		if (parse_token_source(value, (enum config_token_source *)(base + opt->offset)) !=
+		    0) {
+			verdict_set(v, VERDICT_BAD_CONFIG,
+				    "token_source must be prompt, keyring or keyring_only");
 			goto out;
 		}
 		break;
@@ -547,6 +604,10 @@ int config_validate(const struct config *cfg, struct verdict *v)
 	}
 	if (cfg->user_claim == NULL || cfg->user_claim[0] == '\0') {
 		verdict_set(v, VERDICT_BAD_CONFIG, "user_claim is empty");
+		goto out;
+	}
+	if (cfg->refresh_ahead >= cfg->access_ttl) {
+		verdict_set(v, VERDICT_BAD_CONFIG, "refresh_ahead must be shorter than access_ttl");
 		goto out;
 	}
 	rc = 0;

@@ -10,10 +10,19 @@
 
 #define CONFIG_DEFAULT_PATH "/etc/security/pam_jwt.conf"
 #define CONFIG_DEFAULT_STORE_DIR "/run/pam_jwt"
+#define CONFIG_DEFAULT_PERSIST_DIR "/var/lib/pam_jwt"
+#define CONFIG_DEFAULT_SOCKET_PATH "/run/pam-jwtd.sock"
 #define CONFIG_MAX_KEYS 16
 #define CONFIG_MAX_REQUIRED 16
 #define CONFIG_MAX_LINE 4096
 #define CONFIG_MAX_COUNT 100000000ULL
+
+/* Where the module looks for a credential (`token_source`). */
+enum config_token_source {
+	CONFIG_SOURCE_PROMPT = 0,   /* ask through the conversation (default) */
+	CONFIG_SOURCE_KEYRING,      /* the user's keyring, then ask */
+	CONFIG_SOURCE_KEYRING_ONLY, /* the user's keyring, never ask */
+};
 
 /* What the module accepts as a credential (the `accept` list). */
 #define CONFIG_ACCEPT_JWT 0x1u
@@ -61,6 +70,19 @@ struct config {
 	int64_t idle_timeout;       /* seconds; 0: none */
 	size_t max_sessions_per_user; /* default 256; 0: unlimited */
 	size_t max_sessions_total;    /* default 100000; 0: unlimited */
+	char *persist_dir;          /* revocations and locks that survive a reboot; NULL: none */
+	/* tokens, keyring and the helper daemon */
+	bool issue_tokens;          /* open_session asks pam-jwtd for access + refresh tokens */
+	bool keyring;               /* open_session keeps the session's credentials in the keyring */
+	enum config_token_source token_source;
+	char *socket_path;          /* pam-jwtd's socket */
+	char *signing_key;          /* pam-jwtd: private JWK that signs access tokens */
+	int64_t access_ttl;         /* default 15m */
+	int64_t refresh_ttl;        /* default 8h */
+	int64_t refresh_ahead;      /* default 5m: renew keyring tokens with this much left */
+	int64_t revoke_kill_after;  /* default 10s: SIGHUP, then SIGKILL after this */
+	int64_t sweep_interval;     /* default 60s */
+	bool end_on_refresh_failure; /* end the live login when its tokens cannot be renewed */
 };
 
 int config_init(struct config *cfg);

@@ -40,6 +40,53 @@ out:
 	return rc;
 }
 
+int session_persist_open(const struct config *cfg, struct store **out, struct verdict *v)
+{
+	struct store_options opts;
+	struct stat sb;
+	int rc = -1;
+
+	*out = NULL;
+	if (cfg->persist_dir == NULL ||
+	    (lstat(cfg->persist_dir, &sb) != 0 && errno == ENOENT)) {
+		rc = 0;
+		goto out;
+	}
+	memset(&opts, 0, sizeof(opts));
+	opts.allow_non_tmpfs = true;
+	if (store_open(cfg->persist_dir, &opts, out, v) != 0) {
+		*out = NULL;
+		if (v->code == VERDICT_OK)
+			verdict_set(v, VERDICT_UNAVAILABLE, "revocation directory is unusable");
+		goto out;
+	}
+	rc = 0;
+out:
+	return rc;
+}
+
+int session_persist_change(const struct config *cfg, enum session_persist_change what,
+			   const char *name, int64_t t, struct verdict *v)
+{
+	struct store *pst = NULL;
+	int rc = -1;
+
+	if (session_persist_open(cfg, &pst, v) != 0)
+		goto out;
+	if (pst == NULL) {
+		rc = 1;
+		goto out;
+	}
+	if ((what == SESSION_PERSIST_JTI ? store_jti_revoke(pst, name, t, v) :
+	     what == SESSION_PERSIST_LOCK ? store_user_lock(pst, name, t, v) :
+					    store_user_unlock(pst, name, v)) != 0)
+		goto out;
+	rc = 0;
+out:
+	store_close(pst);
+	return rc;
+}
+
 bool session_digest_looks_like(const char *s)
 {
 	size_t i;
@@ -56,36 +103,6 @@ static const char *claim_string(const struct jwt_verified *verified, const char 
 	const json_t *value = json_object_get(verified->claims, name);
 
 	return json_is_string(value) ? json_string_value(value) : NULL;
-}
-
-/* The rules a session record must meet to stand for `user` on `service` at `now`. */
-static int session_record_check(const struct config *cfg, const struct store_session *sess,
-				const char *user, const char *service, int64_t now,
-				struct verdict *v)
-{
-	int rc = -1;
-
-	if (user == NULL || strcmp(sess->user, user) != 0) {
-		verdict_set(v, VERDICT_REJECT, "session belongs to another user");
-		goto out;
-	}
-	if (cfg->bind_service && service != NULL && strcmp(sess->service, service) != 0) {
-		verdict_set(v, VERDICT_REJECT, "session is bound to another service");
-		goto out;
-	}
-	if (now >= sess->expires) {
-		verdict_setf_seconds(v, VERDICT_REJECT, "session has expired", "%lld s ago",
-				     (long long)(now - sess->expires));
-		goto out;
-	}
-	if (sess->idle_timeout > 0 && now - sess->last_seen >= sess->idle_timeout) {
-		verdict_setf_seconds(v, VERDICT_REJECT, "session is idle past its limit",
-				     "idle %lld s", (long long)(now - sess->last_seen));
-		goto out;
-	}
-	rc = 0;
-out:
-	return rc;
 }
 
 int session_check_digest(struct store *st, const struct config *cfg, const char *digest,
@@ -108,7 +125,7 @@ int session_check_digest(struct store *st, const struct config *cfg, const char 
 			verdict_set(v, VERDICT_REJECT, "unknown session");
 		goto out;
 	}
-	if (session_record_check(cfg, &sess, user, service, now, v) != 0)
+	if (store_session_check(st, &sess, user, service, cfg->bind_service, now, v) != 0)
 		goto out;
 	verdict_ok(v);
 	rc = 0;
@@ -207,9 +224,6 @@ int session_check_id(struct store *st, const struct config *cfg, const char *ses
 	if (store_session_use(st, session_id, user, service, cfg->bind_service, now, &sess,
 			      v) != 0)
 		goto fail;
-	/* the store checked these; check them here as well, so no store bug lets one by */
-	if (session_record_check(cfg, &sess, user, service, now, v) != 0)
-		goto out;
 	if (digest_out != NULL)
 		store_digest_hex(session_id, strlen(session_id), digest_out);
 	verdict_ok(v);
@@ -240,6 +254,33 @@ out:
 	return rc;
 }
 
+/* A child session: its parent is live and stands for the same user; the child ends no
+ * later than the parent and carries the parent's origin. */
+static int session_inherit(struct store *st, const struct session_login *login, int64_t now,
+			   struct store_session *child, struct verdict *v)
+{
+	struct store_session parent;
+	int rc = -1;
+
+	if (!session_digest_looks_like(login->parent)) {
+		verdict_set(v, VERDICT_REJECT, "origin of the login is malformed");
+		goto out;
+	}
+	if (store_session_get_digest(st, login->parent, &parent, v) != 0 ||
+	    store_session_check(st, &parent, login->user, NULL, false, now, v) != 0) {
+		if (v->code == VERDICT_OK)
+			verdict_set(v, VERDICT_REJECT, "the session that opened this one has ended");
+		goto out;
+	}
+	memcpy(child->parent, login->parent, STORE_DIGEST_HEX_LEN + 1);
+	memcpy(child->origin_jti, parent.origin_jti, STORE_DIGEST_HEX_LEN + 1);
+	if (parent.expires < child->expires)
+		child->expires = parent.expires;
+	rc = 0;
+out:
+	return rc;
+}
+
 int session_record_new(struct store *st, const struct config *cfg,
 		       const struct session_login *login, int64_t now,
 		       char id_out[STORE_SESSION_ID_LEN + 1],
@@ -265,6 +306,7 @@ int session_record_new(struct store *st, const struct config *cfg,
 	(void)field_copy(sess.rhost, login->rhost, false);
 	sess.uid = login->uid;
 	sess.leader_pid = login->leader_pid;
+	sess.leader_start = login->leader_start;
 	sess.created = now;
 	sess.last_seen = now;
 	sess.idle_timeout = cfg->idle_timeout;
@@ -272,6 +314,15 @@ int session_record_new(struct store *st, const struct config *cfg,
 		verdict_set(v, VERDICT_BAD_CONFIG, "session_ttl is out of range");
 		goto out;
 	}
+	if (login->origin_jti != NULL) {
+		if (!session_digest_looks_like(login->origin_jti)) {
+			verdict_set(v, VERDICT_REJECT, "origin of the login is malformed");
+			goto out;
+		}
+		memcpy(sess.origin_jti, login->origin_jti, STORE_DIGEST_HEX_LEN + 1);
+	}
+	if (login->parent != NULL && session_inherit(st, login, now, &sess, v) != 0)
+		goto out;
 	if (store_session_id_new(id_out) != 0) {
 		verdict_set(v, VERDICT_UNAVAILABLE, "no randomness for a session ID");
 		goto out;

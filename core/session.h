@@ -25,6 +25,18 @@
 int session_store_open(const struct config *cfg, bool must_exist, struct store **out,
 		       struct verdict *v);
 
+/* Open the directory that keeps revocations and locks across reboots (persist_dir, any
+ * file system, same ownership rules as the store). *out is NULL and 0 is returned when
+ * persist_dir is "none" or does not exist. */
+int session_persist_open(const struct config *cfg, struct store **out, struct verdict *v);
+
+/* Keep an admin's change across reboots: a revoked jti (until t), a lock (until t, 0:
+ * until unlocked) or an unlock, written to persist_dir as well. Returns 0 when written,
+ * 1 when there is no persist_dir (none, or it does not exist), -1 with v set. */
+enum session_persist_change { SESSION_PERSIST_JTI, SESSION_PERSIST_LOCK, SESSION_PERSIST_UNLOCK };
+int session_persist_change(const struct config *cfg, enum session_persist_change what,
+			   const char *name, int64_t t, struct verdict *v);
+
 /* Complete the verdict of a JWT whose signature and claims have passed (call it only
  * then: a forged token must not touch the store). In order: the jti is not revoked, the
  * user is not locked, with require_session the "sid" claim (the hex digest of a session,
@@ -59,11 +71,16 @@ struct session_login {
 	const char *tty;     /* may be NULL */
 	const char *rhost;   /* may be NULL */
 	pid_t leader_pid;
+	int64_t leader_start; /* the leader's start time (leader_start_time); 0: unknown */
+	const char *parent;   /* digest of the session whose ID authenticated the login, or NULL */
+	const char *origin_jti; /* hex SHA-256 of the jti of the JWT that authenticated it, or NULL */
 };
 
 /* Record a new session for a login: created and last seen now, expiring after
- * session_ttl, idle_timeout from the config. id_out gets the new session ID (a
- * credential: the caller wipes it) and digest_out its digest. */
+ * session_ttl, idle_timeout from the config. A login authenticated by another session's
+ * ID (login->parent) becomes that session's child: it must still be live, the child
+ * expires no later than it, inherits its origin_jti and ends with it. id_out gets the new
+ * session ID (a credential: the caller wipes it) and digest_out its digest. */
 int session_record_new(struct store *st, const struct config *cfg,
 		       const struct session_login *login, int64_t now,
 		       char id_out[STORE_SESSION_ID_LEN + 1],

@@ -58,6 +58,8 @@
 #define STORE_INTENT_NAME "c-intent"
 #define STORE_LOCK_NAME ".lock"
 #define STORE_TMP_PREFIX ".tmp."
+/* How many ancestors a session may have (sessions opened with a session ID). */
+#define STORE_LINEAGE_MAX 8
 
 struct store {
 	int dirfd;
@@ -93,6 +95,11 @@ static int is_digest(const char *s)
 {
 	return s != NULL && strnlen(s, STORE_DIGEST_HEX_LEN + 1) == STORE_DIGEST_HEX_LEN &&
 	       is_hex_lower(s, STORE_DIGEST_HEX_LEN);
+}
+
+static int digest_or_empty(const char *s)
+{
+	return s[0] == '\0' || is_digest(s);
 }
 
 static int is_ctl(unsigned char c)
@@ -313,7 +320,7 @@ struct field_def {
 	int nonempty;           /* FT_STR */
 };
 
-#define REC_MAX_FIELDS 10
+#define REC_MAX_FIELDS 16
 
 struct rec_schema {
 	const char *kind;
@@ -341,9 +348,23 @@ static const struct field_def session_fields[] = {
 	{ "expires", FT_NUM, NUM_MAX, 0 },
 	{ "idle", FT_NUM, NUM_MAX, 0 },
 	{ "last_seen", FT_NUM, NUM_MAX, 0 },
+	{ "leader_start", FT_NUM, NUM_MAX, 0 },
+	{ "parent", FT_STR, 0, 0 },
+	{ "origin_jti", FT_STR, 0, 0 },
+	{ "tokens", FT_NUM, 1, 0 },
 };
 enum { SF_USER, SF_UID, SF_SERVICE, SF_TTY, SF_RHOST, SF_PID, SF_CREATED, SF_EXPIRES,
-       SF_IDLE, SF_LAST_SEEN };
+       SF_IDLE, SF_LAST_SEEN, SF_LEADER_START, SF_PARENT, SF_ORIGIN_JTI, SF_TOKENS };
+static const struct field_def refresh_fields[] = {
+	{ "session", FT_STR, 0, 1 },
+	{ "user", FT_STR, 0, 1 },
+	{ "uid", FT_NUM, (unsigned long long)UINT32_MAX - 1, 0 },
+	{ "created", FT_NUM, NUM_MAX, 0 },
+	{ "expires", FT_NUM, NUM_MAX, 0 },
+	{ "used", FT_NUM, 1, 0 },
+	{ "next", FT_STR, 0, 0 },
+};
+enum { RF_SESSION, RF_USER, RF_UID, RF_CREATED, RF_EXPIRES, RF_USED, RF_NEXT };
 static const struct field_def exp_fields[] = { { "exp", FT_NUM, NUM_MAX, 0 } };
 static const struct field_def lock_fields[] = { { "user", FT_STR, 0, 1 },
 						{ "until", FT_NUM, NUM_MAX, 0 } };
@@ -354,6 +375,7 @@ static const struct field_def intent_fields[] = { { "user", FT_STR, 0, 0 },
 
 #define SCHEMA(kind, f, idx) { kind, f, sizeof(f) / sizeof((f)[0]), idx }
 static const struct rec_schema schema_session = SCHEMA("session", session_fields, 0);
+static const struct rec_schema schema_refresh = SCHEMA("refresh", refresh_fields, 0);
 static const struct rec_schema schema_jti = SCHEMA("revoked-jti", exp_fields, 0);
 static const struct rec_schema schema_used = SCHEMA("used-jti", exp_fields, 0);
 static const struct rec_schema schema_lock = SCHEMA("lock", lock_fields, 0);
@@ -499,8 +521,16 @@ int store_session_parse(const char *text, size_t len, struct store_session *out)
 	out->expires = (int64_t)vals.num[SF_EXPIRES];
 	out->idle_timeout = (int64_t)vals.num[SF_IDLE];
 	out->last_seen = (int64_t)vals.num[SF_LAST_SEEN];
+	out->leader_start = (int64_t)vals.num[SF_LEADER_START];
+	out->tokens = vals.num[SF_TOKENS] != 0;
+	if (!digest_or_empty(vals.str[SF_PARENT]) || !digest_or_empty(vals.str[SF_ORIGIN_JTI]))
+		goto out;
+	memcpy(out->parent, vals.str[SF_PARENT], STORE_DIGEST_HEX_LEN + 1);
+	memcpy(out->origin_jti, vals.str[SF_ORIGIN_JTI], STORE_DIGEST_HEX_LEN + 1);
 	rc = 0;
 out:
+	if (rc != 0 && out != NULL)
+		memset(out, 0, sizeof(*out));
 	return rc;
 }
 
@@ -521,6 +551,55 @@ char *store_session_format(const struct store_session *sess)
 	tb_num(&tb, "expires", clamp_u(sess->expires));
 	tb_num(&tb, "idle", clamp_u(sess->idle_timeout));
 	tb_num(&tb, "last_seen", clamp_u(sess->last_seen));
+	tb_num(&tb, "leader_start", clamp_u(sess->leader_start));
+	tb_field(&tb, "parent", sess->parent);
+	tb_field(&tb, "origin_jti", sess->origin_jti);
+	tb_num(&tb, "tokens", sess->tokens ? 1 : 0);
+	return tb_finish(&tb);
+}
+
+/* ---- refresh token codec ------------------------------------------------------------- */
+
+int store_refresh_parse(const char *text, size_t len, struct store_refresh *out)
+{
+	struct rec_vals vals;
+	int rc = -1;
+
+	if (out != NULL)
+		memset(out, 0, sizeof(*out));
+	if (text == NULL || out == NULL)
+		goto out;
+	memset(&vals, 0, sizeof(vals));
+	if (record_parse(text, len, &schema_refresh, &vals) != 0 ||
+	    !is_digest(vals.str[RF_SESSION]) || !digest_or_empty(vals.str[RF_NEXT]) ||
+	    (vals.num[RF_USED] != 0) != (vals.str[RF_NEXT][0] != '\0'))
+		goto out;
+	memcpy(out->session, vals.str[RF_SESSION], STORE_DIGEST_HEX_LEN + 1);
+	memcpy(out->user, vals.str[RF_USER], STORE_FIELD_MAX);
+	memcpy(out->next, vals.str[RF_NEXT], STORE_DIGEST_HEX_LEN + 1);
+	out->uid = (uid_t)vals.num[RF_UID];
+	out->created = (int64_t)vals.num[RF_CREATED];
+	out->expires = (int64_t)vals.num[RF_EXPIRES];
+	out->used = vals.num[RF_USED] != 0;
+	rc = 0;
+out:
+	return rc;
+}
+
+char *store_refresh_format(const struct store_refresh *rec)
+{
+	struct textbuf tb = { 0 };
+
+	if (rec == NULL)
+		return NULL;
+	tb_str(&tb, STORE_HEADER "kind=refresh\n");
+	tb_field(&tb, "session", rec->session);
+	tb_field(&tb, "user", rec->user);
+	tb_num(&tb, "uid", (unsigned long long)rec->uid);
+	tb_num(&tb, "created", clamp_u(rec->created));
+	tb_num(&tb, "expires", clamp_u(rec->expires));
+	tb_num(&tb, "used", rec->used ? 1 : 0);
+	tb_field(&tb, "next", rec->next);
 	return tb_finish(&tb);
 }
 
@@ -541,7 +620,8 @@ static int b64url_index(char c)
 	return -1;
 }
 
-int store_session_id_new(char id_out[STORE_SESSION_ID_LEN + 1])
+/* A new random credential: prefix + base64url of 256 random bits. */
+static int random_id_new(const char *prefix, char id_out[STORE_SESSION_ID_LEN + 1])
 {
 	unsigned char raw[STORE_ID_RAW_BYTES];
 	size_t done = 0;
@@ -557,7 +637,7 @@ int store_session_id_new(char id_out[STORE_SESSION_ID_LEN + 1])
 			goto out;
 		done += (size_t)n;
 	}
-	memcpy(id_out, STORE_SESSION_PREFIX, 4);
+	memcpy(id_out, prefix, 4);
 	b64url_encode(raw, sizeof(raw), id_out + 4);
 	rc = 0;
 out:
@@ -565,12 +645,23 @@ out:
 	return rc;
 }
 
-bool store_session_id_looks_like(const char *s, size_t len)
+int store_session_id_new(char id_out[STORE_SESSION_ID_LEN + 1])
+{
+	return random_id_new(STORE_SESSION_PREFIX, id_out);
+}
+
+int store_refresh_id_new(char id_out[STORE_SESSION_ID_LEN + 1])
+{
+	return random_id_new(STORE_REFRESH_PREFIX, id_out);
+}
+
+/* The exact shape of a credential with this prefix (length, charset, spare bits). */
+static bool random_id_looks_like(const char *prefix, const char *s, size_t len)
 {
 	size_t i;
 	int idx = -1;
 
-	if (s == NULL || len != STORE_SESSION_ID_LEN || memcmp(s, STORE_SESSION_PREFIX, 4) != 0)
+	if (s == NULL || len != STORE_SESSION_ID_LEN || memcmp(s, prefix, 4) != 0)
 		return false;
 	for (i = 4; i < len; i++) {
 		idx = b64url_index(s[i]);
@@ -579,6 +670,16 @@ bool store_session_id_looks_like(const char *s, size_t len)
 	}
 	/* 43 characters carry 258 bits: the last one's 2 spare bits must be zero. */
 	return (idx & 3) == 0;
+}
+
+bool store_session_id_looks_like(const char *s, size_t len)
+{
+	return random_id_looks_like(STORE_SESSION_PREFIX, s, len);
+}
+
+bool store_refresh_id_looks_like(const char *s, size_t len)
+{
+	return random_id_looks_like(STORE_REFRESH_PREFIX, s, len);
 }
 
 /* ---- record files -------------------------------------------------------------------- */
@@ -713,6 +814,17 @@ static int record_write_tb(const struct store *st, const char *name, struct text
 static int record_unlink(const struct store *st, const char *name)
 {
 	return unlinkat(st->dirfd, name, 0) == 0 || errno == ENOENT ? 0 : -1;
+}
+
+static int record_exists(const struct store *st, const char *name);
+
+/* Whether the record of this kind and digest exists. */
+static int record_exists_for(const struct store *st, char kind, const char *digest)
+{
+	char name[STORE_NAME_SIZE];
+
+	record_name(name, kind, digest);
+	return record_exists(st, name);
 }
 
 static int record_exists(const struct store *st, const char *name)
@@ -939,6 +1051,13 @@ void store_close(struct store *st)
 }
 
 /* ---- sessions: loading, index, counter ------------------------------------------------ */
+
+/* Idle past its limit at `now` (stored times are never negative: no overflow). */
+static int session_idle(const struct store_session *sess, int64_t now)
+{
+	return sess->idle_timeout > 0 && now > sess->last_seen &&
+	       now - sess->last_seen > sess->idle_timeout;
+}
 
 /* Load "s-<digest>" into out (digest filled in): REC_PRESENT, REC_ABSENT, REC_UNREADABLE. */
 static int session_load(const struct store *st, const char *digest, struct store_session *out)
@@ -1236,6 +1355,40 @@ out:
 	return rc;
 }
 
+/* At a user's limit: drop that user's sessions that are gone, expired or idle at `now`
+ * (they no longer count), then reload the index into dl. Never touches a live session. */
+static int user_drop_expired_locked(const struct store *st, const char *user,
+				    const char *iname, struct digest_list *dl, int64_t now)
+{
+	struct digest_list stale = { 0 };
+	struct store_session sess;
+	size_t i;
+	int status, removed, existed, rc = -1;
+
+	for (i = 0; i < dl->n; i++) {
+		status = session_load(st, dl->d[i], &sess);
+		if ((status == REC_ABSENT ||
+		     (status == REC_PRESENT && (sess.expires <= now || session_idle(&sess, now)))) &&
+		    dl_add(&stale, dl->d[i], STORE_DIGEST_HEX_LEN) != 0)
+			goto out;
+	}
+	for (i = 0; i < stale.n; i++) {
+		if (session_delete_locked(st, stale.d[i], 1, &removed) != 0)
+			goto out;
+	}
+	if (stale.n > 0) {
+		dl_free(dl);
+		if (index_load(st, user, iname, dl, &existed) != 0)
+			goto out;
+		if (index_prune(st, dl) > 0 && index_write(st, user, iname, dl) != 0)
+			goto out;
+	}
+	rc = 0;
+out:
+	dl_free(&stale);
+	return rc;
+}
+
 /* ---- sessions: public operations ------------------------------------------------------- */
 
 static int session_digest(const char *session_id, char digest[STORE_DIGEST_HEX_LEN + 1])
@@ -1284,8 +1437,11 @@ int store_session_put(struct store *st, const char *session_id,
 	per_user_max = st->opts.max_sessions_per_user;
 	if (per_user_max == 0 || per_user_max > STORE_INDEX_MAX_ENTRIES)
 		per_user_max = STORE_INDEX_MAX_ENTRIES;
-	if (dl.n >= per_user_max && index_prune(st, &dl) > 0)
-		(void)index_write(st, sess->user, iname, &dl);
+	if (dl.n >= per_user_max && user_drop_expired_locked(st, sess->user, iname, &dl,
+							      sess->created) != 0) {
+		verdict_set(v, VERDICT_UNAVAILABLE, "cannot write to the session store");
+		goto out;
+	}
 	if (dl.n >= per_user_max) {
 		verdict_set(v, VERDICT_REJECT, "too many sessions for this user");
 		goto out;
@@ -1326,13 +1482,6 @@ out:
 		store_unlock(st);
 	dl_free(&dl);
 	return rc;
-}
-
-/* Idle past its limit at `now` (stored times are never negative: no overflow). */
-static int session_idle(const struct store_session *sess, int64_t now)
-{
-	return sess->idle_timeout > 0 && now > sess->last_seen &&
-	       now - sess->last_seen > sess->idle_timeout;
 }
 
 static int session_get_by_digest(struct store *st, const char *digest,
@@ -1384,6 +1533,87 @@ out:
 	return rc;
 }
 
+/* Whether the revoked-jti record named by a jti digest is in force at `now`: 0 no, 1 yes,
+ * -1 unreadable. */
+static int jti_digest_revoked(const struct store *st, const char *jti_digest, int64_t now)
+{
+	char name[STORE_NAME_SIZE];
+	struct rec_vals vals;
+	int status, rc = 0;
+
+	memset(&vals, 0, sizeof(vals));
+	record_name(name, 'j', jti_digest);
+	status = record_load(st, name, &schema_jti, &vals);
+	if (status == REC_UNREADABLE)
+		rc = -1;
+	else if (status == REC_PRESENT && (int64_t)vals.num[0] >= now)
+		rc = 1;
+	return rc;
+}
+
+/* A session stands only while what opened it stands: the JWT (origin_jti, inherited by
+ * descendants) is not revoked and every ancestor session still exists. */
+static int session_lineage_check(const struct store *st, const struct store_session *sess,
+				 int64_t now, struct verdict *v)
+{
+	struct store_session cur;
+	int status, depth, revoked, rc = -1;
+
+	revoked = sess->origin_jti[0] != '\0' ? jti_digest_revoked(st, sess->origin_jti, now) : 0;
+	if (revoked != 0) {
+		verdict_set(v, revoked > 0 ? VERDICT_REJECT : VERDICT_UNAVAILABLE,
+			    revoked > 0 ? "the token that opened this session is revoked" :
+					  "revocation record is unreadable");
+		goto out;
+	}
+	cur = *sess;
+	for (depth = 0; cur.parent[0] != '\0'; depth++) {
+		if (depth >= STORE_LINEAGE_MAX) {
+			verdict_set(v, VERDICT_REJECT, "session chain is too long");
+			goto out;
+		}
+		status = session_load(st, cur.parent, &cur);
+		if (status != REC_PRESENT) {
+			verdict_set(v, VERDICT_REJECT, "the session that opened this one has ended");
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	return rc;
+}
+
+int store_session_check(struct store *st, const struct store_session *sess, const char *user,
+			const char *service, bool bind_service, int64_t now, struct verdict *v)
+{
+	int rc = -1;
+
+	if (st == NULL || sess == NULL || user == NULL || strcmp(sess->user, user) != 0) {
+		verdict_set(v, VERDICT_REJECT, "session belongs to another user");
+		goto out;
+	}
+	if (bind_service && service != NULL && strcmp(sess->service, service) != 0) {
+		verdict_set(v, VERDICT_REJECT, "session is bound to another service");
+		goto out;
+	}
+	if (sess->expires <= now) {
+		verdict_setf_seconds(v, VERDICT_REJECT, "session expired", "%lld s ago",
+				     (long long)(now - sess->expires));
+		goto out;
+	}
+	if (session_idle(sess, now)) {
+		verdict_setf_seconds(v, VERDICT_REJECT, "session is idle past its limit",
+				     "idle %lld s", (long long)(now - sess->last_seen));
+		goto out;
+	}
+	if (session_lineage_check(st, sess, now, v) != 0)
+		goto out;
+	verdict_ok(v);
+	rc = 0;
+out:
+	return rc;
+}
+
 int store_session_use(struct store *st, const char *session_id, const char *user,
 		      const char *service, bool bind_service, int64_t now,
 		      struct store_session *out, struct verdict *v)
@@ -1402,26 +1632,9 @@ int store_session_use(struct store *st, const char *session_id, const char *user
 	if (store_lock(st, v) != 0)
 		goto out;
 	locked = 1;
-	if (session_get_by_digest(st, digest, &sess, v) != 0)
+	if (session_get_by_digest(st, digest, &sess, v) != 0 ||
+	    store_session_check(st, &sess, user, service, bind_service, now, v) != 0)
 		goto out;
-	if (sess.expires <= now) {
-		verdict_setf_seconds(v, VERDICT_REJECT, "session expired", "%lld s ago",
-				     (long long)(now - sess.expires));
-		goto out;
-	}
-	if (session_idle(&sess, now)) {
-		verdict_setf_seconds(v, VERDICT_REJECT, "session is idle past its limit",
-				     "idle %lld s", (long long)(now - sess.last_seen));
-		goto out;
-	}
-	if (strcmp(sess.user, user) != 0) {
-		verdict_set(v, VERDICT_REJECT, "session belongs to another user");
-		goto out;
-	}
-	if (bind_service && service != NULL && strcmp(sess.service, service) != 0) {
-		verdict_set(v, VERDICT_REJECT, "session is bound to another service");
-		goto out;
-	}
 	sess.last_seen = now;
 	if (session_write(st, digest, &sess) != 0) {
 		verdict_set(v, VERDICT_UNAVAILABLE, "cannot write to the session store");
@@ -1437,9 +1650,196 @@ out:
 	return rc;
 }
 
+/* The digests of `root` and of every session of its user that descends from it. */
+static int session_tree_locked(const struct store *st, const struct store_session *root,
+			       struct digest_list *tree)
+{
+	char iname[STORE_NAME_SIZE];
+	char (*parents)[STORE_DIGEST_HEX_LEN + 1] = NULL;
+	struct digest_list idx = { 0 };
+	struct store_session sess;
+	unsigned char *taken = NULL;
+	size_t i, j;
+	int existed, rc = -1;
+
+	if (dl_add(tree, root->digest, STORE_DIGEST_HEX_LEN) != 0 ||
+	    record_name_for(iname, 'i', root->user) != 0 ||
+	    index_load(st, root->user, iname, &idx, &existed) != 0)
+		goto out;
+	if (idx.n == 0) {
+		rc = 0;
+		goto out;
+	}
+	parents = calloc(idx.n, sizeof(*parents));
+	taken = calloc(idx.n, 1);
+	if (parents == NULL || taken == NULL)
+		goto out;
+	for (i = 0; i < idx.n; i++) {
+		if (session_load(st, idx.d[i], &sess) == REC_PRESENT)
+			memcpy(parents[i], sess.parent, sizeof(parents[i]));
+	}
+	/* breadth first: tree grows while it is walked */
+	for (i = 0; i < tree->n; i++) {
+		for (j = 0; j < idx.n; j++) {
+			if (!taken[j] && strcmp(parents[j], tree->d[i]) == 0) {
+				taken[j] = 1;
+				if (dl_add(tree, idx.d[j], STORE_DIGEST_HEX_LEN) != 0)
+					goto out;
+			}
+		}
+	}
+	rc = 0;
+out:
+	free(parents);
+	free(taken);
+	dl_free(&idx);
+	return rc;
+}
+
+/* Tell fn about each removed session, outside the lock. */
+static void sessions_report(const struct store_session *list, size_t n, store_session_fn fn,
+			    void *ctx)
+{
+	size_t i;
+
+	for (i = 0; fn != NULL && i < n; i++)
+		(void)fn(&list[i], ctx);
+}
+
+/* Remove a session and its descendants under the lock; the removed records are appended
+ * to *gone (grown with realloc). */
+static int session_revoke_locked(const struct store *st, const char *digest,
+				 struct store_session **gone, size_t *n_gone)
+{
+	struct digest_list tree = { 0 };
+	struct store_session root, *grown;
+	size_t i;
+	int status, removed, rc = -1;
+
+	status = session_load(st, digest, &root);
+	if (status == REC_ABSENT) {
+		rc = 0;
+		goto out;
+	}
+	if (status == REC_PRESENT) {
+		if (session_tree_locked(st, &root, &tree) != 0)
+			goto out;
+	} else if (dl_add(&tree, digest, STORE_DIGEST_HEX_LEN) != 0) {
+		goto out;
+	}
+	for (i = 0; i < tree.n; i++) {
+		status = session_load(st, tree.d[i], &root);
+		if (session_delete_locked(st, tree.d[i], 1, &removed) != 0)
+			goto out;
+		if (!removed || status != REC_PRESENT)
+			continue;
+		grown = realloc(*gone, (*n_gone + 1) * sizeof(**gone));
+		if (grown == NULL)
+			goto out;
+		*gone = grown;
+		(*gone)[(*n_gone)++] = root;
+	}
+	rc = 0;
+out:
+	dl_free(&tree);
+	return rc;
+}
+
+int store_session_revoke(struct store *st, const char *digest, store_session_fn fn,
+			 void *ctx, size_t *count, struct verdict *v)
+{
+	struct store_session *gone = NULL;
+	size_t n_gone = 0;
+	int rc = -1;
+
+	if (count != NULL)
+		*count = 0;
+	if (st == NULL || !is_digest(digest)) {
+		verdict_set(v, VERDICT_BAD_CONFIG, "not a session digest");
+		goto out;
+	}
+	if (store_lock(st, v) != 0)
+		goto out;
+	rc = session_revoke_locked(st, digest, &gone, &n_gone);
+	store_unlock(st);
+	if (rc != 0) {
+		verdict_set(v, VERDICT_UNAVAILABLE, "cannot write to the session store");
+		goto out;
+	}
+	if (count != NULL)
+		*count = n_gone;
+	sessions_report(gone, n_gone, fn, ctx);
+	verdict_ok(v);
+out:
+	free(gone);
+	return rc;
+}
+
 int store_session_delete(struct store *st, const char *digest, struct verdict *v)
 {
-	int removed = 0, rc = -1;
+	return store_session_revoke(st, digest, NULL, NULL, NULL, v);
+}
+
+struct jti_match {
+	char digest[STORE_DIGEST_HEX_LEN + 1];
+	struct digest_list found;
+	int failed;
+};
+
+static int jti_match_collect(const struct store_session *sess, void *ctx)
+{
+	struct jti_match *m = ctx;
+
+	if (strcmp(sess->origin_jti, m->digest) == 0 &&
+	    dl_add(&m->found, sess->digest, STORE_DIGEST_HEX_LEN) != 0)
+		m->failed = 1;
+	return m->failed;
+}
+
+int store_revoke_jti_sessions(struct store *st, const char *jti, store_session_fn fn,
+			      void *ctx, size_t *count, struct verdict *v)
+{
+	struct jti_match m;
+	size_t i, n = 0, one;
+	int rc = -1;
+
+	memset(&m, 0, sizeof(m));
+	if (count != NULL)
+		*count = 0;
+	if (st == NULL || jti == NULL || jti[0] == '\0') {
+		verdict_set(v, VERDICT_BAD_CONFIG, "token id is empty");
+		goto out;
+	}
+	if (digest_hex(jti, strlen(jti), m.digest) != 0) {
+		verdict_set(v, VERDICT_UNAVAILABLE, "cannot compute a digest");
+		goto out;
+	}
+	/* The scan runs without the lock (logins go on); each revocation takes it. */
+	if (store_session_scan(st, NULL, jti_match_collect, &m, NULL, v) != 0)
+		goto out;
+	if (m.failed) {
+		verdict_set(v, VERDICT_UNAVAILABLE, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < m.found.n; i++) {
+		if (store_session_revoke(st, m.found.d[i], fn, ctx, &one, v) != 0)
+			goto out;
+		n += one;
+	}
+	verdict_ok(v);
+	rc = 0;
+out:
+	if (count != NULL)
+		*count = n;
+	dl_free(&m.found);
+	return rc;
+}
+
+int store_session_set_tokens(struct store *st, const char *digest, bool tokens,
+			     struct verdict *v)
+{
+	struct store_session sess;
+	int locked = 0, rc = -1;
 
 	if (st == NULL || !is_digest(digest)) {
 		verdict_set(v, VERDICT_BAD_CONFIG, "not a session digest");
@@ -1447,13 +1847,19 @@ int store_session_delete(struct store *st, const char *digest, struct verdict *v
 	}
 	if (store_lock(st, v) != 0)
 		goto out;
-	rc = session_delete_locked(st, digest, 1, &removed);
-	store_unlock(st);
-	if (rc != 0)
+	locked = 1;
+	if (session_get_by_digest(st, digest, &sess, v) != 0)
+		goto out;
+	sess.tokens = tokens;
+	if (session_write(st, digest, &sess) != 0) {
 		verdict_set(v, VERDICT_UNAVAILABLE, "cannot write to the session store");
-	else
-		verdict_ok(v);
+		goto out;
+	}
+	verdict_ok(v);
+	rc = 0;
 out:
+	if (locked)
+		store_unlock(st);
 	return rc;
 }
 
@@ -1541,12 +1947,14 @@ out:
 	return rc;
 }
 
-int store_revoke_user(struct store *st, const char *user, size_t *count, struct verdict *v)
+int store_revoke_user(struct store *st, const char *user, store_session_fn fn, void *ctx,
+		      size_t *count, struct verdict *v)
 {
 	char iname[STORE_NAME_SIZE];
 	struct digest_list dl = { 0 };
-	size_t i, n = 0, total = 0;
-	int locked = 0, removed, rc = -1;
+	struct store_session *gone = NULL, *grown, sess;
+	size_t i, n = 0, n_gone = 0, total = 0;
+	int locked = 0, removed, status, rc = -1;
 
 	if (count != NULL)
 		*count = 0;
@@ -1567,16 +1975,29 @@ int store_revoke_user(struct store *st, const char *user, size_t *count, struct 
 		goto out;
 	}
 	for (i = 0; i < dl.n; i++) {
+		status = session_load(st, dl.d[i], &sess);
 		if (session_delete_locked(st, dl.d[i], 0, &removed) != 0) {
 			verdict_set(v, VERDICT_UNAVAILABLE, "cannot write to the session store");
 			goto out;
 		}
 		n += (size_t)removed;
+		if (!removed || status != REC_PRESENT || fn == NULL)
+			continue;
+		grown = realloc(gone, (n_gone + 1) * sizeof(*gone));
+		if (grown == NULL) {
+			verdict_set(v, VERDICT_UNAVAILABLE, "out of memory");
+			goto out;
+		}
+		gone = grown;
+		gone[n_gone++] = sess;
 	}
 	if (record_unlink(st, iname) != 0 || counter_rebuild(st, &total) != 0) {
 		verdict_set(v, VERDICT_UNAVAILABLE, "cannot write to the session store");
 		goto out;
 	}
+	store_unlock(st);
+	locked = 0;
+	sessions_report(gone, n_gone, fn, ctx);
 	verdict_ok(v);
 	rc = 0;
 out:
@@ -1584,7 +2005,207 @@ out:
 		*count = n;
 	if (locked)
 		store_unlock(st);
+	free(gone);
 	dl_free(&dl);
+	return rc;
+}
+
+/* ---- refresh tokens -------------------------------------------------------------------- */
+
+static int refresh_digest(const char *token, char digest[STORE_DIGEST_HEX_LEN + 1])
+{
+	digest[0] = '\0';
+	if (token == NULL ||
+	    !store_refresh_id_looks_like(token, strnlen(token, STORE_SESSION_ID_LEN + 1)))
+		return -1;
+	return digest_hex(token, STORE_SESSION_ID_LEN, digest);
+}
+
+/* Load "r-<digest>": REC_PRESENT, REC_ABSENT, REC_UNREADABLE. */
+static int refresh_load(const struct store *st, const char *digest, struct store_refresh *out)
+{
+	char name[STORE_NAME_SIZE], *text = NULL;
+	size_t len = 0;
+	int rc;
+
+	record_name(name, 'r', digest);
+	rc = record_read(st, name, STORE_RECORD_MAX, &text, &len);
+	if (rc == REC_PRESENT && store_refresh_parse(text, len, out) != 0)
+		rc = REC_UNREADABLE;
+	if (rc == REC_PRESENT)
+		memcpy(out->digest, digest, STORE_DIGEST_HEX_LEN + 1);
+	else
+		memset(out, 0, sizeof(*out));
+	free(text);
+	return rc;
+}
+
+static int refresh_write(const struct store *st, const struct store_refresh *rec)
+{
+	char name[STORE_NAME_SIZE], *text = store_refresh_format(rec);
+	int rc = -1;
+
+	if (text == NULL)
+		goto out;
+	record_name(name, 'r', rec->digest);
+	rc = record_write(st, name, text, strlen(text));
+out:
+	free(text);
+	return rc;
+}
+
+int store_refresh_get(struct store *st, const char *token, struct store_refresh *out,
+		      struct verdict *v)
+{
+	char digest[STORE_DIGEST_HEX_LEN + 1];
+	int status, rc = -1;
+
+	if (out != NULL)
+		memset(out, 0, sizeof(*out));
+	if (st == NULL || out == NULL || refresh_digest(token, digest) != 0) {
+		verdict_set(v, VERDICT_REJECT, "unknown refresh token");
+		goto out;
+	}
+	status = refresh_load(st, digest, out);
+	if (status != REC_PRESENT) {
+		verdict_set(v, VERDICT_REJECT, status == REC_ABSENT ? "unknown refresh token" :
+					       "refresh token record is unreadable");
+		goto out;
+	}
+	verdict_ok(v);
+	rc = 0;
+out:
+	return rc;
+}
+
+int store_refresh_put(struct store *st, const char *token, struct store_refresh *rec,
+		      int64_t now, struct verdict *v)
+{
+	char name[STORE_NAME_SIZE];
+	struct store_session sess;
+	int locked = 0, rc = -1;
+
+	if (st == NULL || rec == NULL || refresh_digest(token, rec->digest) != 0 ||
+	    !is_digest(rec->session)) {
+		verdict_set(v, VERDICT_BAD_CONFIG, "refresh token is malformed");
+		goto out;
+	}
+	if (store_lock(st, v) != 0)
+		goto out;
+	locked = 1;
+	if (session_get_by_digest(st, rec->session, &sess, v) != 0)
+		goto out;
+	if (sess.expires <= now) {
+		verdict_set(v, VERDICT_REJECT, "session expired");
+		goto out;
+	}
+	record_name(name, 'r', rec->digest);
+	if (record_exists(st, name)) {
+		verdict_set(v, VERDICT_REJECT, "refresh token already exists");
+		goto out;
+	}
+	memcpy(rec->user, sess.user, sizeof(rec->user));
+	rec->uid = sess.uid;
+	rec->created = now;
+	if (rec->expires > sess.expires || rec->expires <= now)
+		rec->expires = sess.expires;
+	rec->used = false;
+	rec->next[0] = '\0';
+	if (refresh_write(st, rec) != 0) {
+		verdict_set(v, VERDICT_UNAVAILABLE, "cannot write to the session store");
+		goto out;
+	}
+	verdict_ok(v);
+	rc = 0;
+out:
+	if (locked)
+		store_unlock(st);
+	return rc;
+}
+
+int store_refresh_rotate(struct store *st, const char *old_token, const char *new_token,
+			 int64_t new_expires, int64_t now, struct store_refresh *rec_out,
+			 struct store_session *sess_out, bool *reuse, store_session_fn fn,
+			 void *ctx, struct verdict *v)
+{
+	char old_digest[STORE_DIGEST_HEX_LEN + 1];
+	struct store_refresh old, fresh;
+	struct store_session sess, *gone = NULL;
+	size_t n_gone = 0;
+	int locked = 0, status, rc = -1;
+
+	memset(&fresh, 0, sizeof(fresh));
+	memset(&sess, 0, sizeof(sess));
+	if (rec_out != NULL)
+		memset(rec_out, 0, sizeof(*rec_out));
+	if (sess_out != NULL)
+		memset(sess_out, 0, sizeof(*sess_out));
+	if (reuse != NULL)
+		*reuse = false;
+	if (st == NULL || refresh_digest(old_token, old_digest) != 0 ||
+	    refresh_digest(new_token, fresh.digest) != 0 ||
+	    strcmp(old_digest, fresh.digest) == 0) {
+		verdict_set(v, VERDICT_REJECT, "unknown refresh token");
+		goto out;
+	}
+	if (store_lock(st, v) != 0)
+		goto out;
+	locked = 1;
+	status = refresh_load(st, old_digest, &old);
+	if (status != REC_PRESENT) {
+		verdict_set(v, VERDICT_REJECT, status == REC_ABSENT ? "unknown refresh token" :
+					       "refresh token record is unreadable");
+		goto out;
+	}
+	status = session_load(st, old.session, &sess);
+	if (status == REC_PRESENT && sess_out != NULL)
+		*sess_out = sess;
+	if (old.used) {
+		/* reuse: the token was stolen or replayed; the whole family goes */
+		if (reuse != NULL)
+			*reuse = true;
+		if (session_revoke_locked(st, old.session, &gone, &n_gone) != 0)
+			verdict_set(v, VERDICT_UNAVAILABLE, "cannot write to the session store");
+		else
+			verdict_set(v, VERDICT_REJECT, "refresh token reuse: session revoked");
+		goto out;
+	}
+	if (old.expires <= now) {
+		verdict_set(v, VERDICT_REJECT, "refresh token expired");
+		goto out;
+	}
+	if (status != REC_PRESENT) {
+		verdict_set(v, VERDICT_REJECT, "the session of this refresh token has ended");
+		goto out;
+	}
+	if (sess.expires <= now || session_idle(&sess, now) ||
+	    session_lineage_check(st, &sess, now, v) != 0) {
+		if (v->code == VERDICT_OK || v->reason == NULL)
+			verdict_set(v, VERDICT_REJECT, "session expired");
+		goto out;
+	}
+	/* the successor first: a crash between the writes leaves the old token usable */
+	memcpy(fresh.session, old.session, sizeof(fresh.session));
+	memcpy(fresh.user, sess.user, sizeof(fresh.user));
+	fresh.uid = sess.uid;
+	fresh.created = now;
+	fresh.expires = new_expires > now && new_expires < sess.expires ? new_expires :
+									 sess.expires;
+	old.used = true;
+	memcpy(old.next, fresh.digest, sizeof(old.next));
+	if (refresh_write(st, &fresh) != 0 || refresh_write(st, &old) != 0) {
+		verdict_set(v, VERDICT_UNAVAILABLE, "cannot write to the session store");
+		goto out;
+	}
+	if (rec_out != NULL)
+		*rec_out = fresh;
+	verdict_ok(v);
+	rc = 0;
+out:
+	if (locked)
+		store_unlock(st);
+	sessions_report(gone, n_gone, fn, ctx);
+	free(gone);
 	return rc;
 }
 
@@ -1871,6 +2492,8 @@ int store_gc(struct store *st, int64_t now, size_t *removed, struct verdict *v)
 {
 	struct digest_list names = { 0 };
 	struct store_session sess;
+	struct store_refresh rec;
+	struct verdict lineage;
 	size_t i, n = 0, total = 0;
 	int locked = 0, gone, expired, rc = -1;
 
@@ -1883,7 +2506,7 @@ int store_gc(struct store *st, int64_t now, size_t *removed, struct verdict *v)
 	if (store_lock(st, v) != 0)
 		goto out;
 	locked = 1;
-	if (list_names(st, "sjulit", &names) != 0) {
+	if (list_names(st, "sjulrit", &names) != 0) {
 		verdict_set(v, VERDICT_UNAVAILABLE, "cannot read the session store");
 		goto out;
 	}
@@ -1897,11 +2520,20 @@ int store_gc(struct store *st, int64_t now, size_t *removed, struct verdict *v)
 		if (name[0] == 's') {
 			if (session_load(st, name + 2, &sess) != REC_PRESENT)
 				continue;
-			if (sess.expires > now && !session_idle(&sess, now))
+			if (sess.expires > now && !session_idle(&sess, now) &&
+			    session_lineage_check(st, &sess, now, &lineage) == 0)
 				continue;
 			if (session_delete_locked(st, name + 2, 0, &gone) != 0)
 				goto write_failed;
 			n += (size_t)gone;
+		} else if (name[0] == 'r') {
+			if (refresh_load(st, name + 2, &rec) != REC_PRESENT ||
+			    (rec.expires > now && record_exists_for(st, 's', rec.session)))
+				continue;
+			if (unlinkat(st->dirfd, name, 0) == 0)
+				n++;
+			else if (errno != ENOENT)
+				goto write_failed;
 		} else if (name[0] != 'i') {
 			expired = gc_record_expired(st, name, now);
 			if (expired <= 0)
@@ -1925,6 +2557,80 @@ out:
 		*removed = n;
 	if (locked)
 		store_unlock(st);
+	dl_free(&names);
+	return rc;
+}
+
+/* ---- persistent revocations -------------------------------------------------------------- */
+
+static int st_pair_ok(const struct store *to, const struct store *from)
+{
+	return to != NULL && from != NULL && to != from ? 0 : -1;
+}
+
+/* Whether the store's revoked-jti record `name` lasts at least as long as the imported one. */
+static int import_keeps_longer(const struct store *to, const struct store *from,
+			       const char *name)
+{
+	struct rec_vals in_store, imported;
+
+	memset(&in_store, 0, sizeof(in_store));
+	memset(&imported, 0, sizeof(imported));
+	return record_load(to, name, &schema_jti, &in_store) == REC_PRESENT &&
+	       record_load(from, name, &schema_jti, &imported) == REC_PRESENT &&
+	       in_store.num[0] >= imported.num[0];
+}
+
+int store_import_revocations(struct store *to, struct store *from, int64_t now,
+			     size_t *copied, size_t *unreadable, struct verdict *v)
+{
+	struct digest_list names = { 0 };
+	char *text = NULL;
+	size_t i, len, n_copied = 0, n_bad = 0;
+	int locked = 0, expired, rc = -1;
+
+	if (st_pair_ok(to, from) != 0) {
+		verdict_set(v, VERDICT_BAD_CONFIG, "no store");
+		goto out;
+	}
+	if (list_names(from, "jl", &names) != 0) {
+		verdict_set(v, VERDICT_UNAVAILABLE, "cannot read the revocation directory");
+		goto out;
+	}
+	if (store_lock(to, v) != 0)
+		goto out;
+	locked = 1;
+	for (i = 0; i < names.n; i++) {
+		expired = gc_record_expired(from, names.d[i], now);
+		if (expired != 0) {
+			n_bad += expired < 0;
+			continue;
+		}
+		free(text);
+		text = NULL;
+		if (record_read(from, names.d[i], STORE_RECORD_MAX, &text, &len) != REC_PRESENT) {
+			n_bad++;
+			continue;
+		}
+		/* a revocation already in force in the store is never shortened */
+		if (names.d[i][0] == 'j' && import_keeps_longer(to, from, names.d[i]))
+			continue;
+		if (record_write(to, names.d[i], text, len) != 0) {
+			verdict_set(v, VERDICT_UNAVAILABLE, "cannot write to the session store");
+			goto out;
+		}
+		n_copied++;
+	}
+	verdict_ok(v);
+	rc = 0;
+out:
+	if (copied != NULL)
+		*copied = n_copied;
+	if (unreadable != NULL)
+		*unreadable = n_bad;
+	if (locked)
+		store_unlock(to);
+	free(text);
 	dl_free(&names);
 	return rc;
 }

@@ -31,6 +31,7 @@
 #include "verdict.h"
 
 #define STORE_SESSION_PREFIX "pjs_"
+#define STORE_REFRESH_PREFIX "pjr_"
 #define STORE_ID_RAW_BYTES 32
 /* "pjs_" + 43 base64url characters */
 #define STORE_SESSION_ID_LEN (4 + 43)
@@ -38,6 +39,10 @@
 #define STORE_FIELD_MAX 256
 
 struct store;
+struct store_session;
+
+/* Called per session by scans and revocations; return 0 to go on. */
+typedef int (*store_session_fn)(const struct store_session *sess, void *ctx);
 
 struct store_options {
 	bool allow_non_tmpfs;       /* default false: the directory must be on tmpfs */
@@ -57,6 +62,27 @@ struct store_session {
 	int64_t expires;            /* absolute expiry (seconds since the epoch) */
 	int64_t idle_timeout;       /* seconds; 0: none */
 	int64_t last_seen;
+	int64_t leader_start;       /* the leader's start time (clock ticks after boot, from
+				     * /proc/PID/stat); 0: unknown. Guards against pid reuse. */
+	char parent[STORE_DIGEST_HEX_LEN + 1];     /* the session whose ID authenticated this
+						    * login; "": none */
+	char origin_jti[STORE_DIGEST_HEX_LEN + 1]; /* hex SHA-256 of the jti of the JWT that
+						    * authenticated this login (or its parent's);
+						    * "": none */
+	bool tokens;                /* pam-jwtd keeps access tokens for it (keyring) */
+};
+
+/* A refresh token's record: "r-<hex sha256(token)>". Its family is its session: a used
+ * token presented again revokes the session, and with it every token of the family. */
+struct store_refresh {
+	char digest[STORE_DIGEST_HEX_LEN + 1];  /* of the refresh token */
+	char session[STORE_DIGEST_HEX_LEN + 1]; /* the session it belongs to */
+	char user[STORE_FIELD_MAX];
+	uid_t uid;
+	int64_t created;
+	int64_t expires;
+	bool used;
+	char next[STORE_DIGEST_HEX_LEN + 1];    /* its successor once used; "" before */
 };
 
 /* Open (and check) a store directory: a real directory (not a symlink), owned by root or
@@ -89,6 +115,12 @@ int store_session_get_digest(struct store *st, const char *digest, struct store_
 int store_session_use(struct store *st, const char *session_id, const char *user,
 		      const char *service, bool bind_service, int64_t now,
 		      struct store_session *out, struct verdict *v);
+/* The rules a session record must meet to stand for `user` on `service` (NULL: any;
+ * checked only with bind_service) at `now`: not expired, not idle past its limit, bound to
+ * the user, the JWT that opened it (origin_jti) not revoked, and every session it descends
+ * from (parent) still there. Read-only. */
+int store_session_check(struct store *st, const struct store_session *sess, const char *user,
+			const char *service, bool bind_service, int64_t now, struct verdict *v);
 /* Remove a session by digest (idempotent: absent is success). */
 int store_session_delete(struct store *st, const char *digest, struct verdict *v);
 /* Find sessions whose digest starts with prefix (at least 8 hex chars); exactly one match
@@ -96,13 +128,53 @@ int store_session_delete(struct store *st, const char *digest, struct verdict *v
 int store_session_resolve_prefix(struct store *st, const char *prefix,
 				 char digest_out[STORE_DIGEST_HEX_LEN + 1], struct verdict *v);
 
+/* Revoke a session and every session opened with it (its descendants, found through the
+ * user's index): each record is removed and, when fn is not NULL, fn is called with the
+ * removed record (after the lock is released) so a caller can end the live login.
+ * *count (may be NULL) gets how many sessions went. Absent: success, count 0. */
+int store_session_revoke(struct store *st, const char *digest, store_session_fn fn,
+			 void *ctx, size_t *count, struct verdict *v);
+/* Revoke every session that a JWT with this jti opened, or that descends from one (scan).
+ * fn as for store_session_revoke. */
+int store_revoke_jti_sessions(struct store *st, const char *jti, store_session_fn fn,
+			      void *ctx, size_t *count, struct verdict *v);
+
 /* Call fn for each session record (user NULL: all users). Scans; for tools, not logins.
  * Records that fail to parse are skipped and counted in *unreadable (may be NULL). */
-typedef int (*store_session_fn)(const struct store_session *sess, void *ctx);
 int store_session_scan(struct store *st, const char *user, store_session_fn fn, void *ctx,
 		       size_t *unreadable, struct verdict *v);
-/* Delete every session of a user; *count gets how many. */
-int store_revoke_user(struct store *st, const char *user, size_t *count, struct verdict *v);
+/* Delete every session of a user; *count gets how many; fn as for store_session_revoke. */
+int store_revoke_user(struct store *st, const char *user, store_session_fn fn, void *ctx,
+		      size_t *count, struct verdict *v);
+/* Mark a session as having (or no longer having) tokens kept by pam-jwtd. */
+int store_session_set_tokens(struct store *st, const char *digest, bool tokens,
+			     struct verdict *v);
+
+/* Refresh tokens. A new token is "pjr_" + 43 base64url characters (256 random bits). */
+int store_refresh_id_new(char id_out[STORE_SESSION_ID_LEN + 1]);
+bool store_refresh_id_looks_like(const char *s, size_t len);
+/* Record a refresh token for a live session (rec->session); rec->digest is filled in.
+ * rec->expires is capped at the session's expiry. */
+int store_refresh_put(struct store *st, const char *token, struct store_refresh *rec,
+		      int64_t now, struct verdict *v);
+/* Read a refresh token's record (read-only: e.g. to check whose it is). */
+int store_refresh_get(struct store *st, const char *token, struct store_refresh *out,
+		      struct verdict *v);
+/* Rotate: under the lock, old_token must be known, unused, unexpired, and its session
+ * live at `now`; then new_token is recorded for the same session (expiring at
+ * min(new_expires, the session's expiry)) and old_token is marked used. A used token
+ * presented again is reuse: its session and the session's descendants are revoked,
+ * *reuse is set, and the verdict is VERDICT_REJECT "refresh token reuse: session revoked".
+ * sess_out (may be NULL) gets the session record (also on reuse, as it was before it went:
+ * the caller ends that login); rec_out (may be NULL) the new token's record; fn (may be
+ * NULL) is called, outside the lock, for each session a reuse revoked. */
+int store_refresh_rotate(struct store *st, const char *old_token, const char *new_token,
+			 int64_t new_expires, int64_t now, struct store_refresh *rec_out,
+			 struct store_session *sess_out, bool *reuse, store_session_fn fn,
+			 void *ctx, struct verdict *v);
+/* Codec, for tests and the fuzzer. */
+int store_refresh_parse(const char *text, size_t len, struct store_refresh *out);
+char *store_refresh_format(const struct store_refresh *rec);
 
 /* Revoked JWT ids: kept until `exp` (then garbage). */
 int store_jti_revoke(struct store *st, const char *jti, int64_t exp, struct verdict *v);
@@ -120,9 +192,17 @@ int store_user_unlock(struct store *st, const char *user, struct verdict *v);
 /* VERDICT_OK when not locked at `now`, VERDICT_REJECT "user is locked" otherwise. */
 int store_user_check(struct store *st, const char *user, int64_t now, struct verdict *v);
 
-/* Drop expired sessions (absolute or idle), revoked/used JWT ids past their exp and
- * expired locks. *removed gets how many records went. */
+/* Drop expired sessions (absolute or idle), revoked/used JWT ids past their exp, expired
+ * locks and refresh tokens that expired or whose session is gone. *removed gets how many
+ * records went. */
 int store_gc(struct store *st, int64_t now, size_t *removed, struct verdict *v);
+
+/* Copy the revocations and locks of `from` that are still in force at `now` into `to`
+ * (e.g. from a persistent directory into the tmpfs store after a reboot). *copied gets
+ * how many records were written. Records that do not parse are skipped and counted in
+ * *unreadable. */
+int store_import_revocations(struct store *to, struct store *from, int64_t now,
+			     size_t *copied, size_t *unreadable, struct verdict *v);
 
 /* Record codec, exposed for tests and the fuzzer: parse a session record's text. */
 int store_session_parse(const char *text, size_t len, struct store_session *out);

@@ -45,6 +45,7 @@ static void usage(FILE *out)
 	      "       pam-jwtctl lock [-c CONFIG] USER [--until TIME]\n"
 	      "       pam-jwtctl unlock [-c CONFIG] USER\n"
 	      "       pam-jwtctl gc [-c CONFIG]\n"
+	      "       pam-jwtctl restore [-c CONFIG]\n"
 	      "  TIME: seconds since the epoch (e.g. 1767225600) or a duration from now\n"
 	      "        with a unit (30s, 15m, 2h, 1d)\n", out);
 }
@@ -725,6 +726,32 @@ out:
 
 /* --session ID|DIGEST_PREFIX: a full session ID is hashed (and wiped from argv); anything
  * else is a digest prefix that must name exactly one session. */
+/* Keep an admin's revocation or lock across reboots (persist_dir) too. The change already
+ * stands in the store; a failure here is reported and turns the exit code to 3. */
+static int persist(const struct config *cfg, enum session_persist_change what,
+		   const char *name, int64_t t)
+{
+	struct verdict v;
+	int rc = EXIT_ACCEPTED;
+
+	verdict_init(&v);
+	switch (session_persist_change(cfg, what, name, t, &v)) {
+	case 0:
+		break;
+	case 1:
+		if (cfg->persist_dir != NULL)
+			fprintf(stderr, "pam-jwtctl: warning: %s does not exist: this change "
+					"will not survive a reboot\n", cfg->persist_dir);
+		break;
+	default:
+		printf("in force, but not kept across reboots: %s (%s)\n",
+		       v.reason != NULL ? v.reason : "unknown error", cfg->persist_dir);
+		rc = EXIT_UNAVAILABLE;
+		break;
+	}
+	return rc;
+}
+
 static int revoke_session(struct store *st, char *arg)
 {
 	char digest[STORE_DIGEST_HEX_LEN + 1];
@@ -807,7 +834,7 @@ static int cmd_revoke(int argc, char **argv)
 		rc = revoke_session(st, session);
 	} else if (user != NULL) {
 		rc = EXIT_UNAVAILABLE;
-		if (store_revoke_user(st, user, &count, &v) != 0) {
+		if (store_revoke_user(st, user, NULL, NULL, &count, &v) != 0) {
 			print_verdict(&v);
 			rc = exit_for(v.code);
 			goto out;
@@ -822,9 +849,15 @@ static int cmd_revoke(int argc, char **argv)
 			rc = exit_for(v.code);
 			goto out;
 		}
+		if (store_revoke_jti_sessions(st, jti, NULL, NULL, &count, &v) != 0) {
+			print_verdict(&v);
+			rc = exit_for(v.code);
+			goto out;
+		}
 		verdict_label_copy(label, sizeof(label), jti);
-		printf("revoked token id %s until %lld\n", label, (long long)exp);
-		rc = EXIT_ACCEPTED;
+		printf("revoked token id %s until %lld, and %zu session(s) it opened\n", label,
+		       (long long)exp, count);
+		rc = persist(&cfg, SESSION_PERSIST_JTI, jti, exp);
 	}
 out:
 	store_close(st);
@@ -887,7 +920,7 @@ static int cmd_lock(int argc, char **argv, int lock)
 		printf("locked user %s until unlocked\n", label);
 	else
 		printf("locked user %s until %lld\n", label, (long long)until);
-	rc = EXIT_ACCEPTED;
+	rc = persist(&cfg, lock ? SESSION_PERSIST_LOCK : SESSION_PERSIST_UNLOCK, user, until);
 out:
 	store_close(st);
 	config_free(&cfg);
@@ -935,6 +968,61 @@ out:
 	return rc;
 }
 
+/* After a reboot: bring the revocations and locks kept in persist_dir back into the store. */
+static int cmd_restore(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *config_path = NULL;
+	struct config cfg;
+	struct store *st = NULL, *pst = NULL;
+	struct verdict v;
+	size_t copied = 0, unreadable = 0;
+	int c, rc = EXIT_UNAVAILABLE;
+
+	memset(&cfg, 0, sizeof(cfg));
+	verdict_init(&v);
+	while ((c = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': config_path = optarg; break;
+		default: usage(stderr); goto out;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		goto out;
+	}
+	rc = store_from_config(config_path, &cfg, &st);
+	if (rc != EXIT_ACCEPTED)
+		goto out;
+	rc = EXIT_UNAVAILABLE;
+	if (session_persist_open(&cfg, &pst, &v) != 0) {
+		printf("unavailable: %s (%s)\n", v.reason, cfg.persist_dir);
+		goto out;
+	}
+	if (pst == NULL) {
+		printf("nothing to restore (%s)\n",
+		       cfg.persist_dir != NULL ? "persist_dir does not exist" : "persist_dir is none");
+		rc = EXIT_ACCEPTED;
+		goto out;
+	}
+	if (store_import_revocations(st, pst, clock_now(), &copied, &unreadable, &v) != 0) {
+		print_verdict(&v);
+		goto out;
+	}
+	printf("restored %zu revocation(s) and lock(s)\n", copied);
+	if (unreadable > 0)
+		printf("skipped %zu unreadable record(s) in %s\n", unreadable, cfg.persist_dir);
+	rc = unreadable > 0 ? EXIT_UNAVAILABLE : EXIT_ACCEPTED;
+out:
+	store_close(pst);
+	store_close(st);
+	config_free(&cfg);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	int rc = EXIT_UNAVAILABLE;
@@ -959,6 +1047,8 @@ int main(int argc, char **argv)
 		rc = cmd_lock(argc - 1, argv + 1, 0);
 	else if (strcmp(argv[1], "gc") == 0)
 		rc = cmd_gc(argc - 1, argv + 1);
+	else if (strcmp(argv[1], "restore") == 0)
+		rc = cmd_restore(argc - 1, argv + 1);
 	else if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
 		usage(stdout);
 		rc = EXIT_ACCEPTED;

@@ -24,6 +24,7 @@
 #include "config.h"
 #include "jws.h"
 #include "jwt.h"
+#include "leader.h"
 #include "secmem.h"
 #include "session.h"
 #include "store.h"
@@ -37,6 +38,14 @@
 /* ... and the digest of the session open_session recorded, for close_session. */
 #define PAM_JWT_DATA_SESSION "pam_jwt_session"
 #define PAM_JWT_ENV_SESSION "PAM_JWT_SESSION"
+/* What authenticated a login, for the session it opens: "session:<digest>" or
+ * "jti:<hex sha256(jti)>". Kept in the PAM environment as well as on the handle because
+ * some applications (sshd) authenticate in another process than the one that opens the
+ * session; open_session removes it. It only ever shortens a session's life (a forged value
+ * can cut the forger's own session short, nothing more), and holds no credential. */
+#define PAM_JWT_ENV_ORIGIN "PAM_JWT_AUTH_ORIGIN"
+#define ORIGIN_SESSION "session:"
+#define ORIGIN_JTI "jti:"
 
 static int pam_code_for(enum verdict_code code)
 {
@@ -173,6 +182,53 @@ out:
 	return rc;
 }
 
+/* Note what authenticated this login in the PAM environment (see PAM_JWT_ENV_ORIGIN). */
+static int set_origin_env(pam_handle_t *pamh, const char *kind, const char *digest)
+{
+	char env[sizeof(PAM_JWT_ENV_ORIGIN) + sizeof(ORIGIN_SESSION) + STORE_DIGEST_HEX_LEN + 1];
+
+	snprintf(env, sizeof(env), "%s=%s%s", PAM_JWT_ENV_ORIGIN, kind, digest);
+	return pam_putenv(pamh, env);
+}
+
+/* What authenticated this login: the handle's own data first, else the environment. Fills
+ * parent or origin_jti (64 hex + NUL each); -1 if the environment holds a malformed value. */
+static int login_origin(pam_handle_t *pamh, char parent[STORE_DIGEST_HEX_LEN + 1],
+			char origin_jti[STORE_DIGEST_HEX_LEN + 1])
+{
+	const void *data = NULL;
+	const struct jwt_verified *verified;
+	const char *env, *jti;
+	int rc = 0;
+
+	parent[0] = '\0';
+	origin_jti[0] = '\0';
+	if (pam_get_data(pamh, PAM_JWT_DATA_AUTH_SESSION, &data) == PAM_SUCCESS && data != NULL) {
+		snprintf(parent, STORE_DIGEST_HEX_LEN + 1, "%s", (const char *)data);
+		goto out;
+	}
+	if (pam_get_data(pamh, PAM_JWT_DATA_VERIFIED, &data) == PAM_SUCCESS && data != NULL) {
+		verified = data;
+		jti = json_string_value(json_object_get(verified->claims, "jti"));
+		if (jti != NULL)
+			store_digest_hex(jti, strlen(jti), origin_jti);
+		goto out;
+	}
+	env = pam_getenv(pamh, PAM_JWT_ENV_ORIGIN);
+	if (env == NULL || env[0] == '\0')
+		goto out;
+	if (strncmp(env, ORIGIN_SESSION, strlen(ORIGIN_SESSION)) == 0 &&
+	    session_digest_looks_like(env + strlen(ORIGIN_SESSION)))
+		snprintf(parent, STORE_DIGEST_HEX_LEN + 1, "%s", env + strlen(ORIGIN_SESSION));
+	else if (strncmp(env, ORIGIN_JTI, strlen(ORIGIN_JTI)) == 0 &&
+		 session_digest_looks_like(env + strlen(ORIGIN_JTI)))
+		snprintf(origin_jti, STORE_DIGEST_HEX_LEN + 1, "%s", env + strlen(ORIGIN_JTI));
+	else
+		rc = -1;
+out:
+	return rc;
+}
+
 /* The JWT path: signature and claims, then (only then) the store checks, which consume a
  * single-use jti. On success the verified token is kept on the handle. */
 static int auth_jwt(pam_handle_t *pamh, const struct config *cfg, const char *user,
@@ -182,6 +238,9 @@ static int auth_jwt(pam_handle_t *pamh, const struct config *cfg, const char *us
 	struct keyset *ks = NULL;
 	struct store *st = NULL;
 	struct jwt_verified *verified = NULL;
+	const void *verified_kept;
+	const char *jti;
+	char digest[STORE_DIGEST_HEX_LEN + 1];
 	int64_t now = clock_now();
 	int rc;
 
@@ -204,7 +263,16 @@ static int auth_jwt(pam_handle_t *pamh, const struct config *cfg, const char *us
 		rc = PAM_BUF_ERR;
 		goto out;
 	}
+	verified_kept = verified;
+	jti = json_string_value(json_object_get(
+		((const struct jwt_verified *)verified_kept)->claims, "jti"));
 	verified = NULL;
+	if (jti != NULL) {
+		store_digest_hex(jti, strlen(jti), digest);
+		rc = set_origin_env(pamh, ORIGIN_JTI, digest);
+		if (rc != PAM_SUCCESS)
+			goto out;
+	}
 	log_verdict(pamh, LOG_INFO, user, &v);
 	rc = PAM_SUCCESS;
 out:
@@ -236,6 +304,8 @@ static int auth_session(pam_handle_t *pamh, const struct config *cfg, const char
 		goto out;
 	}
 	rc = set_digest_data(pamh, PAM_JWT_DATA_AUTH_SESSION, digest);
+	if (rc == PAM_SUCCESS)
+		rc = set_origin_env(pamh, ORIGIN_SESSION, digest);
 	if (rc != PAM_SUCCESS)
 		goto out;
 	log_session_verdict(pamh, LOG_INFO, user, &v, digest);
@@ -260,6 +330,7 @@ PAM_JWT_EXPORT int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc,
 	/* Nothing from an earlier attempt on this handle may count for this one. */
 	pam_set_data(pamh, PAM_JWT_DATA_VERIFIED, NULL, NULL);
 	pam_set_data(pamh, PAM_JWT_DATA_AUTH_SESSION, NULL, NULL);
+	(void)pam_putenv(pamh, PAM_JWT_ENV_ORIGIN);
 	rc = load_config(pamh, argc, argv, 1, &cfg);
 	if (rc != PAM_SUCCESS)
 		goto out;
@@ -420,9 +491,11 @@ PAM_JWT_EXPORT int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc,
 	struct session_login login;
 	const struct passwd *pw;
 	char id[STORE_SESSION_ID_LEN + 1], digest[STORE_DIGEST_HEX_LEN + 1], name[33];
+	char parent[STORE_DIGEST_HEX_LEN + 1], origin_jti[STORE_DIGEST_HEX_LEN + 1];
+	const void *data = NULL;
 	const char *ruser;
 	bool recorded = false, announce;
-	int rc;
+	int rc, origin_rc;
 
 	(void)flags;
 	memset(&login, 0, sizeof(login));
@@ -432,6 +505,23 @@ PAM_JWT_EXPORT int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc,
 	rc = load_config(pamh, argc, argv, 0, &cfg);
 	if (rc != PAM_SUCCESS)
 		goto out;
+	/* One session per handle: a second open_session keeps the first. */
+	if (pam_get_data(pamh, PAM_JWT_DATA_SESSION, &data) == PAM_SUCCESS && data != NULL) {
+		pam_syslog(pamh, LOG_NOTICE, "session already open on this handle (session=%.*s)",
+			   SESSION_DIGEST_SHOWN, (const char *)data);
+		rc = PAM_SUCCESS;
+		goto out;
+	}
+	origin_rc = login_origin(pamh, parent, origin_jti);
+	(void)pam_putenv(pamh, PAM_JWT_ENV_ORIGIN);
+	if (origin_rc != 0) {
+		verdict_set(&v, VERDICT_REJECT, "origin of the login is malformed");
+		log_verdict(pamh, LOG_ERR, NULL, &v);
+		rc = PAM_SESSION_ERR;
+		goto out;
+	}
+	login.parent = parent[0] != '\0' ? parent : NULL;
+	login.origin_jti = origin_jti[0] != '\0' ? origin_jti : NULL;
 	login.user = pam_item_string(pamh, PAM_USER);
 	pw = login.user != NULL ? pam_modutil_getpwnam(pamh, login.user) : NULL;
 	if (pw == NULL || strcmp(pw->pw_name, login.user) != 0) {
@@ -445,6 +535,8 @@ PAM_JWT_EXPORT int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc,
 	login.tty = pam_item_string(pamh, PAM_TTY);
 	login.rhost = pam_item_string(pamh, PAM_RHOST);
 	login.leader_pid = getpid();
+	if (leader_start_time(login.leader_pid, &login.leader_start) != 0)
+		login.leader_start = 0;
 	/* A locked user gets no new session, whichever module let them in. */
 	if (session_store_open(&cfg, true, &st, &v) != 0 ||
 	    store_user_check(st, login.user, clock_now(), &v) != 0 ||

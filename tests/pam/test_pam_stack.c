@@ -1382,7 +1382,7 @@ static void test_session_id_login(void **state)
 	assert_int_equal(fx_auth(f, g_user, &cs, id), PAM_SUCCESS);
 	st = fx_store(f);
 	verdict_init(&v);
-	assert_int_equal(store_revoke_user(st, g_user, &n, &v), 0);
+	assert_int_equal(store_revoke_user(st, g_user, NULL, NULL, &n, &v), 0);
 	store_close(st);
 	assert_true(n >= 1);
 	assert_int_equal(fx_auth(f, g_user, &cs, id), PAM_AUTH_ERR);

@@ -295,7 +295,8 @@ static void test_format_parse_round_trip(void **state)
 	assert_string_equal(text, "pam_jwt-store 1\nkind=session\nuser=alice\nuid=1000\n"
 				  "service=sshd\ntty=pts/3\nrhost=192.0.2.7\npid=4242\n"
 				  "created=1700000000\nexpires=1700003600\nidle=900\n"
-				  "last_seen=1700000005\n");
+				  "last_seen=1700000005\nleader_start=0\nparent=\norigin_jti=\n"
+				  "tokens=0\n");
 	assert_int_equal(store_session_parse(text, strlen(text), &back), 0);
 	assert_string_equal(back.digest, "");
 	assert_string_equal(back.user, "alice");
@@ -335,7 +336,7 @@ static void test_format_parse_round_trip(void **state)
 
 #define GOOD_BODY                                                                          \
 	"uid=1000\nservice=sshd\ntty=pts/3\nrhost=h\npid=1\ncreated=1\nexpires=2\nidle=0\n" \
-	"last_seen=1\n"
+	"last_seen=1\nleader_start=0\nparent=\norigin_jti=\ntokens=0\n"
 
 static void test_parse_strict(void **state)
 {
@@ -595,7 +596,7 @@ static void test_revoke_user(void **state)
 	name_of(iname, 'i', "alice", 5);
 	write_file(fx, iname, "junk", 4);
 	verdict_init(&v);
-	assert_int_equal(store_revoke_user(fx->st, "alice", &n, &v), 0);
+	assert_int_equal(store_revoke_user(fx->st, "alice", NULL, NULL, &n, &v), 0);
 	assert_int_equal(n, 3);
 	for (i = 0; i < 3; i++)
 		assert_int_equal(store_session_get(fx->st, ids[i], &s, &v), -1);
@@ -603,9 +604,9 @@ static void test_revoke_user(void **state)
 	assert_int_equal(count_sessions(fx, "alice"), 0);
 	assert_int_equal(count_sessions(fx, "bob"), 2);
 	assert_int_equal(count_sessions(fx, NULL), 2);
-	assert_int_equal(store_revoke_user(fx->st, "nobody-here", &n, &v), 0);
+	assert_int_equal(store_revoke_user(fx->st, "nobody-here", NULL, NULL, &n, &v), 0);
 	assert_int_equal(n, 0);
-	assert_int_equal(store_revoke_user(fx->st, "", &n, &v), -1);
+	assert_int_equal(store_revoke_user(fx->st, "", NULL, NULL, &n, &v), -1);
 	assert_verdict(&v, VERDICT_BAD_CONFIG, "user name is invalid");
 }
 

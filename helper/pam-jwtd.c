@@ -1,0 +1,1273 @@
+/*
+ * pam-jwtd — the pam_jwt helper daemon.
+ *
+ * Mints short-lived access tokens and rotating refresh tokens for the sessions in the
+ * store, keeps the access token in a live session's keyring fresh, sweeps the store, and
+ * ends the live login of every session it revokes (SIGHUP to the login's leader, SIGKILL
+ * after revoke_kill_after). One thread, one poll loop; every request is one SOCK_SEQPACKET
+ * message answered by one message (see core/proto.h), and the caller is who the kernel says
+ * it is (SO_PEERCRED).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <grp.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include "b64url.h"
+#include "clock.h"
+#include "config.h"
+#include "jwt.h"
+#include "keyring.h"
+#include "keys.h"
+#include "leader.h"
+#include "proto.h"
+#include "session.h"
+#include "store.h"
+#include "verdict.h"
+
+#define PAM_JWTD_VERSION "1"
+#define MAX_CLIENTS 256
+/* How many sessions a "sessions" answer lists at most (it must fit PROTO_ANSWER_MAX). */
+#define SESSIONS_LISTED_MAX 100
+/* The keyring tokens are looked at this often (milliseconds). */
+#define TICK_MS 1000
+
+struct client {
+	int fd;
+	uid_t uid;
+	gid_t gid;
+};
+
+/* A session whose access token pam-jwtd keeps fresh in its user's keyring. */
+struct tracked {
+	char digest[STORE_DIGEST_HEX_LEN + 1];
+	uid_t uid;
+	gid_t gid;
+	int64_t access_exp; /* when the access token in the keyring expires; 0: unknown */
+};
+
+/* A login being ended: SIGHUP sent, SIGKILL due at kill_at (monotonic ms). */
+struct ending {
+	int pidfd;
+	pid_t pid;
+	int64_t kill_at;
+};
+
+struct daemon {
+	const char *config_path;
+	const char *socket_override;
+	struct config cfg;
+	struct jwa_key key;
+	char *kid;
+	struct store *st;
+	int listen_fd;
+	int signal_fd;
+	struct client clients[MAX_CLIENTS];
+	struct tracked *tracked;
+	size_t n_tracked, cap_tracked;
+	struct ending *ending;
+	size_t n_ending, cap_ending;
+	int64_t started;
+	int64_t next_sweep_ms;
+	unsigned long long requests, refreshes, reuses, logins_ended;
+	bool use_stderr;
+	bool stop;
+};
+
+static struct daemon *g_daemon;
+
+/* ---- logging ------------------------------------------------------------------------- */
+
+__attribute__((format(printf, 2, 3)))
+static void say(int priority, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (g_daemon != NULL && g_daemon->use_stderr) {
+		vfprintf(stderr, fmt, ap);
+		fputc('\n', stderr);
+	} else {
+		vsyslog(priority, fmt, ap);
+	}
+	va_end(ap);
+}
+
+static void say_verdict(int priority, const char *what, const struct verdict *v)
+{
+	char text[320];
+
+	verdict_describe(v, text, sizeof(text));
+	say(priority, "%s: %s", what, text);
+}
+
+static int64_t monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- configuration and keys ------------------------------------------------------------ */
+
+struct loaded {
+	struct config cfg;
+	struct jwa_key key;
+	char *kid;
+	struct store *st;
+};
+
+static void loaded_clear(struct loaded *l)
+{
+	config_free(&l->cfg);
+	jwa_key_clear(&l->key);
+	free(l->kid);
+	store_close(l->st);
+	memset(l, 0, sizeof(*l));
+}
+
+/* Read the config, the signing key and open the store; nothing is kept on failure. */
+static int load(const struct daemon *d, struct loaded *l, struct verdict *v)
+{
+	int rc = -1;
+
+	memset(l, 0, sizeof(*l));
+	if (config_init(&l->cfg) != 0) {
+		verdict_set(v, VERDICT_UNAVAILABLE, "out of memory");
+		goto out;
+	}
+	if (config_load_file(&l->cfg, d->config_path, v) != 0)
+		goto out;
+	if (d->socket_override != NULL && config_set(&l->cfg, "socket_path", d->socket_override,
+						     v) != 0)
+		goto out;
+	if (config_validate(&l->cfg, v) != 0)
+		goto out;
+	if (l->cfg.signing_key == NULL) {
+		verdict_set(v, VERDICT_BAD_CONFIG, "signing_key is not set");
+		goto out;
+	}
+	if (key_load_private(l->cfg.signing_key, JWA_INVALID, NULL, &l->key, &l->kid, v) != 0)
+		goto out;
+	if (session_store_open(&l->cfg, true, &l->st, v) != 0)
+		goto out;
+	rc = 0;
+out:
+	if (rc != 0)
+		loaded_clear(l);
+	return rc;
+}
+
+static void adopt(struct daemon *d, struct loaded *l)
+{
+	config_free(&d->cfg);
+	jwa_key_clear(&d->key);
+	free(d->kid);
+	store_close(d->st);
+	d->cfg = l->cfg;
+	d->key = l->key;
+	d->kid = l->kid;
+	d->st = l->st;
+	memset(l, 0, sizeof(*l));
+}
+
+/* SIGHUP: a new config and key, or (if anything is wrong with them) the old ones. */
+static void reload(struct daemon *d)
+{
+	struct loaded l;
+	struct verdict v;
+
+	verdict_init(&v);
+	if (load(d, &l, &v) != 0) {
+		say_verdict(LOG_ERR, "reload refused, keeping the running configuration", &v);
+		return;
+	}
+	if (strcmp(l.cfg.socket_path, d->cfg.socket_path) != 0)
+		say(LOG_WARNING, "socket_path changes only at restart; still listening on %s",
+		    d->cfg.socket_path);
+	free(l.cfg.socket_path);
+	l.cfg.socket_path = strdup(d->cfg.socket_path);
+	if (l.cfg.socket_path == NULL) {
+		say(LOG_ERR, "reload refused: out of memory");
+		loaded_clear(&l);
+		return;
+	}
+	adopt(d, &l);
+	say(LOG_INFO, "configuration and signing key reloaded (kid=%s)",
+	    d->kid != NULL ? d->kid : "-");
+}
+
+/* ---- tracked sessions ------------------------------------------------------------------ */
+
+static struct tracked *tracked_find(struct daemon *d, const char *digest)
+{
+	size_t i;
+
+	for (i = 0; i < d->n_tracked; i++)
+		if (strcmp(d->tracked[i].digest, digest) == 0)
+			return &d->tracked[i];
+	return NULL;
+}
+
+static int tracked_add(struct daemon *d, const char *digest, uid_t uid, gid_t gid,
+		       int64_t access_exp)
+{
+	struct tracked *t = tracked_find(d, digest), *grown;
+	size_t cap;
+	int rc = -1;
+
+	if (t == NULL) {
+		if (d->n_tracked == d->cap_tracked) {
+			cap = d->cap_tracked == 0 ? 64 : d->cap_tracked * 2;
+			grown = realloc(d->tracked, cap * sizeof(*grown));
+			if (grown == NULL)
+				goto out;
+			d->tracked = grown;
+			d->cap_tracked = cap;
+		}
+		t = &d->tracked[d->n_tracked++];
+		memcpy(t->digest, digest, sizeof(t->digest));
+	}
+	t->uid = uid;
+	t->gid = gid;
+	t->access_exp = access_exp;
+	rc = 0;
+out:
+	return rc;
+}
+
+static void tracked_remove(struct daemon *d, const char *digest)
+{
+	struct tracked *t = tracked_find(d, digest);
+
+	if (t != NULL)
+		*t = d->tracked[--d->n_tracked];
+}
+
+static int track_scanned(const struct store_session *sess, void *ctx)
+{
+	struct daemon *d = ctx;
+	const struct passwd *pw = getpwuid(sess->uid);
+
+	if (sess->tokens && tracked_add(d, sess->digest, sess->uid, pw != NULL ? pw->pw_gid : 0,
+				       0) != 0)
+		say(LOG_ERR, "out of memory: session %.*s is not kept fresh",
+		    SESSION_DIGEST_SHOWN, sess->digest);
+	return 0;
+}
+
+/* ---- ending live logins ------------------------------------------------------------------ */
+
+static void ending_add(struct daemon *d, int pidfd, pid_t pid)
+{
+	struct ending *grown;
+	size_t cap;
+
+	if (d->n_ending == d->cap_ending) {
+		cap = d->cap_ending == 0 ? 16 : d->cap_ending * 2;
+		grown = realloc(d->ending, cap * sizeof(*grown));
+		if (grown == NULL) {
+			/* no room to wait: end it now */
+			(void)leader_signal(pidfd, SIGKILL, NULL);
+			close(pidfd);
+			return;
+		}
+		d->ending = grown;
+		d->cap_ending = cap;
+	}
+	d->ending[d->n_ending].pidfd = pidfd;
+	d->ending[d->n_ending].pid = pid;
+	d->ending[d->n_ending].kill_at = monotonic_ms() + d->cfg.revoke_kill_after * 1000;
+	d->n_ending++;
+}
+
+/* A session went (revoked, reused refresh token, expired): its keyring entries go, and its
+ * login's leader gets SIGHUP now and SIGKILL after the grace period. */
+static int end_login(const struct store_session *sess, void *ctx)
+{
+	struct daemon *d = ctx;
+	const char *reason = NULL;
+	bool removed = false;
+	int pidfd = -1, rc;
+
+	tracked_remove(d, sess->digest);
+	if (keyring_remove_session(sess->uid, sess->digest, &removed, &reason) != 0)
+		say(LOG_WARNING, "session %.*s: keyring not cleared: %s", SESSION_DIGEST_SHOWN,
+		    sess->digest, reason);
+	if (sess->leader_pid <= 1 || sess->leader_start == 0) {
+		say(LOG_NOTICE, "session %.*s ended; its login has no known leader process",
+		    SESSION_DIGEST_SHOWN, sess->digest);
+		goto out;
+	}
+	rc = leader_open(sess->leader_pid, sess->leader_start, &pidfd, &reason);
+	if (rc != 0) {
+		if (rc < 0)
+			say(LOG_WARNING, "session %.*s: cannot reach its leader %d: %s",
+			    SESSION_DIGEST_SHOWN, sess->digest, (int)sess->leader_pid, reason);
+		goto out;
+	}
+	if (leader_signal(pidfd, SIGHUP, &reason) != 0) {
+		close(pidfd);
+		goto out;
+	}
+	d->logins_ended++;
+	say(LOG_NOTICE, "session %.*s of user %s ended: SIGHUP to pid %d",
+	    SESSION_DIGEST_SHOWN, sess->digest, sess->user, (int)sess->leader_pid);
+	ending_add(d, pidfd, sess->leader_pid);
+out:
+	return 0;
+}
+
+static void endings_run(struct daemon *d)
+{
+	int64_t now = monotonic_ms();
+	size_t i = 0;
+
+	while (i < d->n_ending) {
+		struct ending *e = &d->ending[i];
+
+		if (leader_wait(e->pidfd, 0) == 0) {
+			/* gone */
+		} else if (now >= e->kill_at) {
+			(void)leader_signal(e->pidfd, SIGKILL, NULL);
+			say(LOG_NOTICE, "pid %d still there after %lld s: SIGKILL", (int)e->pid,
+			    (long long)d->cfg.revoke_kill_after);
+		} else {
+			i++;
+			continue;
+		}
+		close(e->pidfd);
+		*e = d->ending[--d->n_ending];
+	}
+}
+
+/* ---- tokens -------------------------------------------------------------------------------- */
+
+static char *random_jti(void)
+{
+	unsigned char raw[16];
+
+	if (RAND_bytes(raw, sizeof(raw)) != 1)
+		return NULL;
+	return b64url_encode_alloc(raw, sizeof(raw));
+}
+
+/* An access token for a live session: sub (and the configured user claim), sid, jti, iat,
+ * exp (no later than the session), iss and aud when known. */
+static char *mint_access(struct daemon *d, const struct store_session *sess, const char *aud,
+			 int64_t now, int64_t *exp_out)
+{
+	json_t *claims = json_object();
+	char *jti = random_jti(), *token = NULL;
+	int64_t exp = now + d->cfg.access_ttl;
+	int bad = 0;
+
+	if (exp > sess->expires)
+		exp = sess->expires;
+	if (aud == NULL)
+		aud = d->cfg.audience;
+	if (claims == NULL || jti == NULL)
+		goto out;
+	bad |= json_object_set_new(claims, "sub", json_string(sess->user));
+	if (strcmp(d->cfg.user_claim, "sub") != 0)
+		bad |= json_object_set_new(claims, d->cfg.user_claim, json_string(sess->user));
+	if (d->cfg.issuer != NULL)
+		bad |= json_object_set_new(claims, "iss", json_string(d->cfg.issuer));
+	if (aud != NULL)
+		bad |= json_object_set_new(claims, "aud", json_string(aud));
+	bad |= json_object_set_new(claims, "sid", json_string(sess->digest));
+	bad |= json_object_set_new(claims, "jti", json_string(jti));
+	bad |= json_object_set_new(claims, "iat", json_integer(now));
+	bad |= json_object_set_new(claims, "exp", json_integer(exp));
+	if (bad)
+		goto out;
+	token = jwt_mint(&d->key, d->kid, claims);
+	if (token != NULL && exp_out != NULL)
+		*exp_out = exp;
+out:
+	json_decref(claims);
+	free(jti);
+	return token;
+}
+
+static void token_free(char *token)
+{
+	if (token != NULL)
+		OPENSSL_cleanse(token, strlen(token));
+	free(token);
+}
+
+/* Whether a session ID held somewhere (a keyring) is the one with this digest. */
+static bool session_id_matches(const char *held, size_t held_len, const char *digest)
+{
+	char held_digest[STORE_DIGEST_HEX_LEN + 1];
+
+	if (held == NULL || !store_session_id_looks_like(held, held_len))
+		return false;
+	store_digest_hex(held, held_len, held_digest);
+	return CRYPTO_memcmp(held_digest, digest, STORE_DIGEST_HEX_LEN) == 0;
+}
+
+/* Replace the access token in the keyring of a tracked session, if the keyring still
+ * holds that session; untrack it otherwise. */
+static void keyring_refresh(struct daemon *d, struct tracked *t, int64_t now)
+{
+	char digest[STORE_DIGEST_HEX_LEN + 1], *held = NULL, *token = NULL;
+	struct store_session sess;
+	struct verdict v;
+	const char *reason = NULL;
+	size_t held_len = 0;
+	int64_t exp = 0;
+	bool fail = false;
+
+	verdict_init(&v);
+	memcpy(digest, t->digest, sizeof(digest));
+	if (store_session_get_digest(d->st, digest, &sess, &v) != 0 ||
+	    store_user_check(d->st, sess.user, now, &v) != 0 ||
+	    store_session_check(d->st, &sess, sess.user, NULL, false, now, &v) != 0) {
+		say(LOG_INFO, "session %.*s: no longer refreshed: %s", SESSION_DIGEST_SHOWN,
+		    digest, v.reason);
+		fail = v.code == VERDICT_REJECT && sess.user[0] != '\0';
+		tracked_remove(d, digest);
+		goto out;
+	}
+	if (keyring_get(sess.uid, KEYRING_SESSION, &held, &held_len, &reason) != 0 ||
+	    !session_id_matches(held, held_len, digest)) {
+		tracked_remove(d, digest);
+		goto out;
+	}
+	token = mint_access(d, &sess, NULL, now, &exp);
+	if (token == NULL ||
+	    keyring_put(sess.uid, t->gid, KEYRING_ACCESS, token, strlen(token), &reason) != 0) {
+		say(LOG_ERR, "session %.*s: cannot renew its access token: %s",
+		    SESSION_DIGEST_SHOWN, digest, token == NULL ? "cannot sign" : reason);
+		fail = true;
+		t->access_exp = now + 1; /* try again at the next tick */
+		goto out;
+	}
+	t->access_exp = exp;
+	say(LOG_DEBUG, "session %.*s: access token renewed", SESSION_DIGEST_SHOWN, digest);
+out:
+	if (fail && d->cfg.end_on_refresh_failure && sess.user[0] != '\0') {
+		(void)store_session_revoke(d->st, digest, end_login, d, NULL, &v);
+	}
+	keyring_data_free(held, held_len);
+	token_free(token);
+}
+
+/* Every tick: renew the keyring access tokens that are about to expire. */
+static void keyring_tick(struct daemon *d)
+{
+	int64_t now = clock_now();
+	size_t i = 0, n;
+
+	while (i < d->n_tracked) {
+		n = d->n_tracked;
+		if (d->tracked[i].access_exp - now <= d->cfg.refresh_ahead)
+			keyring_refresh(d, &d->tracked[i], now);
+		/* the entry may have been removed (the last one moved into its place) */
+		if (d->n_tracked == n)
+			i++;
+	}
+}
+
+/* ---- the sweep ------------------------------------------------------------------------------ */
+
+struct sweep_ctx {
+	struct daemon *d;
+	int64_t now;
+	struct store_session *expired;
+	size_t n_expired;
+	bool failed;
+};
+
+static int sweep_collect(const struct store_session *sess, void *ctx_)
+{
+	struct sweep_ctx *ctx = ctx_;
+	struct store_session *grown;
+
+	if (sess->expires > ctx->now || sess->leader_pid <= 1)
+		return 0;
+	grown = realloc(ctx->expired, (ctx->n_expired + 1) * sizeof(*grown));
+	if (grown == NULL) {
+		ctx->failed = true;
+		return 1;
+	}
+	ctx->expired = grown;
+	ctx->expired[ctx->n_expired++] = *sess;
+	return 0;
+}
+
+/* Sessions past their absolute expiry end their logins; then the store is swept. */
+static void sweep(struct daemon *d)
+{
+	struct sweep_ctx ctx;
+	struct verdict v;
+	size_t i, removed = 0;
+
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.d = d;
+	ctx.now = clock_now();
+	verdict_init(&v);
+	if (store_session_scan(d->st, NULL, sweep_collect, &ctx, NULL, &v) != 0 || ctx.failed)
+		say(LOG_ERR, "sweep: cannot scan the store: %s", ctx.failed ? "out of memory" :
+										  v.reason);
+	for (i = 0; i < ctx.n_expired; i++) {
+		say(LOG_INFO, "session %.*s of user %s reached its expiry", SESSION_DIGEST_SHOWN,
+		    ctx.expired[i].digest, ctx.expired[i].user);
+		(void)store_session_revoke(d->st, ctx.expired[i].digest, end_login, d, NULL, &v);
+	}
+	free(ctx.expired);
+	if (store_gc(d->st, ctx.now, &removed, &v) != 0)
+		say_verdict(LOG_ERR, "sweep", &v);
+	else if (removed > 0)
+		say(LOG_INFO, "sweep: %zu record(s) removed", removed);
+}
+
+/* ---- requests ------------------------------------------------------------------------------ */
+
+struct caller {
+	uid_t uid;
+	gid_t gid;
+	bool root;
+};
+
+/* An answer with the members given as (name, json_t *) pairs, NULL-terminated. */
+static char *answer_with(const char *first, ...)
+{
+	json_t *body = json_object();
+	const char *name;
+	json_t *value;
+	char *msg = NULL;
+	va_list ap;
+	int bad = body == NULL;
+
+	va_start(ap, first);
+	for (name = first; name != NULL; name = va_arg(ap, const char *)) {
+		value = va_arg(ap, json_t *);
+		bad |= value == NULL || body == NULL || json_object_set_new(body, name, value) != 0;
+	}
+	va_end(ap);
+	if (!bad)
+		msg = proto_answer_ok(body);
+	json_decref(body);
+	return msg;
+}
+
+static char *answer_verdict(const struct verdict *v)
+{
+	return proto_answer_error(v->reason != NULL ? v->reason : "refused");
+}
+
+/* Whether the caller may act on a session of this uid. */
+static bool owns(const struct caller *c, uid_t uid)
+{
+	return c->root || c->uid == uid;
+}
+
+static char *op_status(struct daemon *d, const struct caller *c)
+{
+	json_t *body = json_object();
+	char *msg = NULL;
+	int bad = body == NULL;
+
+	if (bad)
+		goto out;
+	bad |= json_object_set_new(body, "version", json_string(PAM_JWTD_VERSION));
+	bad |= json_object_set_new(body, "uptime", json_integer(clock_now() - d->started));
+	if (c->root) {
+		bad |= json_object_set_new(body, "kept_fresh", json_integer((json_int_t)d->n_tracked));
+		bad |= json_object_set_new(body, "ending", json_integer((json_int_t)d->n_ending));
+		bad |= json_object_set_new(body, "requests", json_integer((json_int_t)d->requests));
+		bad |= json_object_set_new(body, "refreshes", json_integer((json_int_t)d->refreshes));
+		bad |= json_object_set_new(body, "reuse_detected",
+					   json_integer((json_int_t)d->reuses));
+		bad |= json_object_set_new(body, "logins_ended",
+					   json_integer((json_int_t)d->logins_ended));
+		bad |= json_object_set_new(body, "store", json_string(d->cfg.store_dir));
+	}
+	if (!bad)
+		msg = proto_answer_ok(body);
+out:
+	json_decref(body);
+	return msg;
+}
+
+/* Mint and record access + refresh tokens for a session (root: the module at open). */
+static char *op_open(struct daemon *d, const struct proto_request *req)
+{
+	char refresh[STORE_SESSION_ID_LEN + 1], *token = NULL, *msg = NULL;
+	struct store_session sess;
+	struct store_refresh rec;
+	struct verdict v;
+	const struct passwd *pw;
+	int64_t now = clock_now(), exp = 0;
+
+	verdict_init(&v);
+	memset(&rec, 0, sizeof(rec));
+	refresh[0] = '\0';
+	if (store_session_get_digest(d->st, req->session, &sess, &v) != 0 ||
+	    store_user_check(d->st, sess.user, now, &v) != 0 ||
+	    store_session_check(d->st, &sess, sess.user, NULL, false, now, &v) != 0) {
+		msg = answer_verdict(&v);
+		goto out;
+	}
+	memcpy(rec.session, sess.digest, sizeof(rec.session));
+	rec.expires = now + d->cfg.refresh_ttl;
+	token = mint_access(d, &sess, req->aud, now, &exp);
+	if (token == NULL || store_refresh_id_new(refresh) != 0) {
+		msg = proto_answer_error("cannot make tokens");
+		goto out;
+	}
+	if (store_refresh_put(d->st, refresh, &rec, now, &v) != 0 ||
+	    store_session_set_tokens(d->st, sess.digest, true, &v) != 0) {
+		msg = answer_verdict(&v);
+		goto out;
+	}
+	pw = getpwuid(sess.uid);
+	if (tracked_add(d, sess.digest, sess.uid, pw != NULL ? pw->pw_gid : 0, exp) != 0)
+		say(LOG_ERR, "out of memory: session %.*s is not kept fresh", SESSION_DIGEST_SHOWN,
+		    sess.digest);
+	say(LOG_INFO, "tokens issued for session %.*s of user %s", SESSION_DIGEST_SHOWN,
+	    sess.digest, sess.user);
+	msg = answer_with("access_token", json_string(token), "refresh_token", json_string(refresh),
+			  "token_type", json_string("Bearer"), "expires_in", json_integer(exp - now),
+			  "session", json_string(sess.digest), NULL);
+out:
+	OPENSSL_cleanse(refresh, sizeof(refresh));
+	token_free(token);
+	return msg;
+}
+
+static char *op_refresh(struct daemon *d, const struct caller *c, const struct proto_request *req)
+{
+	char fresh[STORE_SESSION_ID_LEN + 1], *token = NULL, *msg = NULL, *held = NULL;
+	struct store_refresh rec, next;
+	struct store_session sess;
+	struct tracked *t;
+	struct verdict v;
+	const char *reason = NULL;
+	size_t held_len = 0;
+	int64_t now = clock_now(), exp = 0;
+	bool reuse = false;
+
+	verdict_init(&v);
+	fresh[0] = '\0';
+	if (store_refresh_get(d->st, req->refresh_token, &rec, &v) != 0) {
+		msg = answer_verdict(&v);
+		goto out;
+	}
+	if (!owns(c, rec.uid)) {
+		msg = proto_answer_error("refresh token belongs to another user");
+		goto out;
+	}
+	if (store_refresh_id_new(fresh) != 0) {
+		msg = proto_answer_error("cannot make tokens");
+		goto out;
+	}
+	if (store_refresh_rotate(d->st, req->refresh_token, fresh, now + d->cfg.refresh_ttl, now,
+				 &next, &sess, &reuse, end_login, d, &v) != 0) {
+		if (reuse) {
+			d->reuses++;
+			say(LOG_WARNING, "refresh token reuse: session %.*s of user %s revoked",
+			    SESSION_DIGEST_SHOWN, rec.session, rec.user);
+		}
+		msg = answer_verdict(&v);
+		goto out;
+	}
+	if (store_user_check(d->st, sess.user, now, &v) != 0) {
+		msg = answer_verdict(&v);
+		goto out;
+	}
+	token = mint_access(d, &sess, NULL, now, &exp);
+	if (token == NULL) {
+		msg = proto_answer_error("cannot make tokens");
+		goto out;
+	}
+	d->refreshes++;
+	/* a login that keeps its tokens in the keyring gets the new ones there too */
+	t = tracked_find(d, sess.digest);
+	if (t != NULL && keyring_get(sess.uid, KEYRING_SESSION, &held, &held_len, &reason) == 0 &&
+	    session_id_matches(held, held_len, sess.digest) &&
+	    keyring_put(sess.uid, t->gid, KEYRING_ACCESS, token, strlen(token), &reason) == 0 &&
+	    keyring_put(sess.uid, t->gid, KEYRING_REFRESH, fresh, strlen(fresh), &reason) == 0)
+		t->access_exp = exp;
+	msg = answer_with("access_token", json_string(token), "refresh_token", json_string(fresh),
+			  "token_type", json_string("Bearer"), "expires_in", json_integer(exp - now),
+			  NULL);
+out:
+	keyring_data_free(held, held_len);
+	OPENSSL_cleanse(fresh, sizeof(fresh));
+	token_free(token);
+	return msg;
+}
+
+/* A caller's own live session, by its ID. */
+static int own_session(struct daemon *d, const struct caller *c, const char *session_id,
+		       int64_t now, struct store_session *sess, struct verdict *v)
+{
+	int rc = -1;
+
+	if (store_session_get(d->st, session_id, sess, v) != 0)
+		goto out;
+	if (!owns(c, sess->uid)) {
+		verdict_set(v, VERDICT_REJECT, "session belongs to another user");
+		goto out;
+	}
+	if (store_user_check(d->st, sess->user, now, v) != 0 ||
+	    store_session_check(d->st, sess, sess->user, NULL, false, now, v) != 0)
+		goto out;
+	rc = 0;
+out:
+	return rc;
+}
+
+static char *op_token(struct daemon *d, const struct caller *c, const struct proto_request *req)
+{
+	struct store_session sess;
+	struct verdict v;
+	char *token = NULL, *msg = NULL;
+	int64_t now = clock_now(), exp = 0;
+
+	verdict_init(&v);
+	if (own_session(d, c, req->session_id, now, &sess, &v) != 0) {
+		msg = answer_verdict(&v);
+		goto out;
+	}
+	token = mint_access(d, &sess, req->aud, now, &exp);
+	if (token == NULL) {
+		msg = proto_answer_error("cannot make tokens");
+		goto out;
+	}
+	msg = answer_with("access_token", json_string(token), "token_type", json_string("Bearer"),
+			  "expires_in", json_integer(exp - now), NULL);
+out:
+	token_free(token);
+	return msg;
+}
+
+static char *op_logout(struct daemon *d, const struct caller *c, const struct proto_request *req)
+{
+	struct store_session sess;
+	struct verdict v;
+	size_t count = 0;
+	char *msg = NULL;
+
+	verdict_init(&v);
+	if (store_session_get(d->st, req->session_id, &sess, &v) != 0 || !owns(c, sess.uid)) {
+		msg = proto_answer_error(v.code != VERDICT_OK ? v.reason :
+								"session belongs to another user");
+		goto out;
+	}
+	if (store_session_revoke(d->st, sess.digest, end_login, d, &count, &v) != 0) {
+		msg = answer_verdict(&v);
+		goto out;
+	}
+	say(LOG_INFO, "user %s logged out of session %.*s (%zu session(s) ended)", sess.user,
+	    SESSION_DIGEST_SHOWN, sess.digest, count);
+	msg = answer_with("revoked", json_integer((json_int_t)count), NULL);
+out:
+	return msg;
+}
+
+/* Tell the persistent directory about an admin change; the answer says whether it took. */
+static json_t *persisted(struct daemon *d, enum session_persist_change what, const char *name,
+			 int64_t t)
+{
+	struct verdict v;
+	int rc;
+
+	verdict_init(&v);
+	rc = session_persist_change(&d->cfg, what, name, t, &v);
+	if (rc < 0)
+		say_verdict(LOG_ERR, "not kept across reboots", &v);
+	return json_boolean(rc == 0);
+}
+
+static char *op_revoke(struct daemon *d, const struct proto_request *req)
+{
+	char digest[STORE_DIGEST_HEX_LEN + 1];
+	struct verdict v;
+	size_t count = 0;
+	int64_t now = clock_now(), exp;
+	char *msg = NULL;
+
+	verdict_init(&v);
+	if (req->session != NULL) {
+		if (store_session_resolve_prefix(d->st, req->session, digest, &v) != 0 ||
+		    store_session_revoke(d->st, digest, end_login, d, &count, &v) != 0) {
+			msg = answer_verdict(&v);
+			goto out;
+		}
+		say(LOG_NOTICE, "session %.*s revoked (%zu session(s))", SESSION_DIGEST_SHOWN,
+		    digest, count);
+		msg = answer_with("revoked", json_integer((json_int_t)count), "session",
+				  json_string(digest), NULL);
+	} else if (req->user != NULL) {
+		if (store_revoke_user(d->st, req->user, end_login, d, &count, &v) != 0) {
+			msg = answer_verdict(&v);
+			goto out;
+		}
+		say(LOG_NOTICE, "all %zu session(s) of user %s revoked", count, req->user);
+		msg = answer_with("revoked", json_integer((json_int_t)count), NULL);
+	} else {
+		exp = req->has_exp ? req->exp : now + 30 * 24 * 3600;
+		if (exp <= now) {
+			msg = proto_answer_error("exp is in the past");
+			goto out;
+		}
+		if (store_jti_revoke(d->st, req->jti, exp, &v) != 0 ||
+		    store_revoke_jti_sessions(d->st, req->jti, end_login, d, &count, &v) != 0) {
+			msg = answer_verdict(&v);
+			goto out;
+		}
+		say(LOG_NOTICE, "token id revoked until %lld (%zu session(s))", (long long)exp,
+		    count);
+		msg = answer_with("revoked", json_integer((json_int_t)count), "exp",
+				  json_integer(exp), "persisted",
+				  persisted(d, SESSION_PERSIST_JTI, req->jti, exp), NULL);
+	}
+out:
+	return msg;
+}
+
+static char *op_lock(struct daemon *d, const struct proto_request *req, bool lock)
+{
+	struct verdict v;
+	int64_t until = req->has_until ? req->until : 0;
+	char *msg = NULL;
+
+	verdict_init(&v);
+	if (lock && until != 0 && until <= clock_now()) {
+		msg = proto_answer_error("until is in the past");
+		goto out;
+	}
+	if ((lock ? store_user_lock(d->st, req->user, until, &v) :
+		    store_user_unlock(d->st, req->user, &v)) != 0) {
+		msg = answer_verdict(&v);
+		goto out;
+	}
+	say(LOG_NOTICE, "user %s %s", req->user, lock ? "locked" : "unlocked");
+	msg = answer_with("persisted", persisted(d, lock ? SESSION_PERSIST_LOCK :
+						       SESSION_PERSIST_UNLOCK, req->user, until),
+			  NULL);
+out:
+	return msg;
+}
+
+struct listing {
+	json_t *list;
+	size_t total;
+	bool failed;
+};
+
+static int list_one(const struct store_session *sess, void *ctx_)
+{
+	struct listing *ctx = ctx_;
+	json_t *o;
+
+	ctx->total++;
+	if (ctx->total > SESSIONS_LISTED_MAX)
+		return 0;
+	o = json_pack("{s:s, s:s, s:I, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:s}",
+		      "session", sess->digest, "user", sess->user, "uid", (json_int_t)sess->uid,
+		      "service", sess->service, "tty", sess->tty, "rhost", sess->rhost,
+		      "pid", (json_int_t)sess->leader_pid, "created", (json_int_t)sess->created,
+		      "expires", (json_int_t)sess->expires, "idle", (json_int_t)sess->idle_timeout,
+		      "last_seen", (json_int_t)sess->last_seen, "parent", sess->parent);
+	if (o == NULL || json_array_append_new(ctx->list, o) != 0)
+		ctx->failed = true;
+	return ctx->failed;
+}
+
+static char *op_sessions(struct daemon *d, const struct caller *c,
+			 const struct proto_request *req)
+{
+	struct listing ctx;
+	struct verdict v;
+	const struct passwd *pw = NULL;
+	const char *user = req->user;
+	char *msg = NULL;
+
+	verdict_init(&v);
+	memset(&ctx, 0, sizeof(ctx));
+	if (!c->root) {
+		pw = getpwuid(c->uid);
+		if (pw == NULL || (user != NULL && strcmp(user, pw->pw_name) != 0)) {
+			msg = proto_answer_error("you may list only your own sessions");
+			goto out;
+		}
+		user = pw->pw_name;
+	}
+	ctx.list = json_array();
+	if (ctx.list == NULL ||
+	    store_session_scan(d->st, user, list_one, &ctx, NULL, &v) != 0 || ctx.failed) {
+		msg = proto_answer_error(ctx.failed || ctx.list == NULL ? "out of memory" : v.reason);
+		goto out;
+	}
+	msg = answer_with("sessions", json_incref(ctx.list), "total",
+			  json_integer((json_int_t)ctx.total), NULL);
+out:
+	json_decref(ctx.list);
+	return msg;
+}
+
+static char *op_gc(struct daemon *d)
+{
+	struct verdict v;
+	size_t removed = 0;
+
+	verdict_init(&v);
+	if (store_gc(d->st, clock_now(), &removed, &v) != 0)
+		return answer_verdict(&v);
+	return answer_with("removed", json_integer((json_int_t)removed), NULL);
+}
+
+static char *handle(struct daemon *d, const struct caller *c, const char *buf, size_t len)
+{
+	struct proto_request req;
+	const char *reason = NULL;
+	char *msg = NULL;
+
+	memset(&req, 0, sizeof(req));
+	d->requests++;
+	if (proto_request_parse(buf, len, &req, &reason) != 0) {
+		msg = proto_answer_error(reason);
+		goto out;
+	}
+	if (!proto_op_allowed(req.op, c->root)) {
+		msg = proto_answer_error("operation not permitted");
+		goto out;
+	}
+	switch (req.op) {
+	case PROTO_OP_PING: msg = answer_with("version", json_string(PAM_JWTD_VERSION), NULL); break;
+	case PROTO_OP_STATUS: msg = op_status(d, c); break;
+	case PROTO_OP_OPEN: msg = op_open(d, &req); break;
+	case PROTO_OP_REFRESH: msg = op_refresh(d, c, &req); break;
+	case PROTO_OP_TOKEN: msg = op_token(d, c, &req); break;
+	case PROTO_OP_LOGOUT: msg = op_logout(d, c, &req); break;
+	case PROTO_OP_REVOKE: msg = op_revoke(d, &req); break;
+	case PROTO_OP_LOCK: msg = op_lock(d, &req, true); break;
+	case PROTO_OP_UNLOCK: msg = op_lock(d, &req, false); break;
+	case PROTO_OP_SESSIONS: msg = op_sessions(d, c, &req); break;
+	case PROTO_OP_GC: msg = op_gc(d); break;
+	case PROTO_OP_RELOAD:
+		reload(d);
+		msg = answer_with("kid", json_string(d->kid != NULL ? d->kid : ""), NULL);
+		break;
+	default: msg = proto_answer_error("unknown operation"); break;
+	}
+out:
+	proto_request_clear(&req);
+	return msg != NULL ? msg : proto_answer_error("internal error");
+}
+
+/* ---- the socket and the loop ---------------------------------------------------------------- */
+
+static void client_close(struct client *cl)
+{
+	if (cl->fd >= 0)
+		close(cl->fd);
+	cl->fd = -1;
+}
+
+static void client_accept(struct daemon *d)
+{
+	struct client *cl = NULL;
+	uid_t uid;
+	gid_t gid;
+	size_t i;
+	int fd;
+
+	fd = accept4(d->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (fd < 0)
+		return;
+	for (i = 0; i < MAX_CLIENTS && cl == NULL; i++)
+		if (d->clients[i].fd < 0)
+			cl = &d->clients[i];
+	if (cl == NULL || proto_peer_cred(fd, &uid, &gid, NULL) != 0) {
+		close(fd); /* full, or no credentials: nobody is served blind */
+		return;
+	}
+	cl->fd = fd;
+	cl->uid = uid;
+	cl->gid = gid;
+}
+
+static void client_serve(struct daemon *d, struct client *cl)
+{
+	char buf[PROTO_REQUEST_MAX + 1];
+	struct caller c = { cl->uid, cl->gid, cl->uid == 0 };
+	char *answer = NULL;
+	size_t len = 0;
+	ssize_t sent;
+
+	switch (proto_recv_request(cl->fd, buf, &len)) {
+	case PROTO_RECV_MESSAGE:
+		answer = handle(d, &c, buf, len);
+		break;
+	case PROTO_RECV_TOO_LARGE:
+		answer = proto_answer_error("request too large");
+		break;
+	case PROTO_RECV_ERROR:
+		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+			goto out;
+		/* fall through */
+	case PROTO_RECV_CLOSED:
+	default:
+		client_close(cl);
+		goto out;
+	}
+	sent = answer != NULL ? send(cl->fd, answer, strlen(answer), MSG_NOSIGNAL) : -1;
+	if (sent < 0 || (size_t)sent != strlen(answer))
+		client_close(cl); /* a caller that does not read its answers is dropped */
+out:
+	OPENSSL_cleanse(buf, sizeof(buf));
+	proto_message_free(answer);
+}
+
+/* Listen on socket_path: its directory must be root's and not writable by others; a stale
+ * socket left by a crash is replaced, a live one (another daemon) is not. */
+static int listen_on(const char *path)
+{
+	struct sockaddr_un addr;
+	struct stat sb;
+	char *dir = NULL, *slash;
+	int fd = -1, probe = -1, rc = -1;
+
+	memset(&addr, 0, sizeof(addr));
+	addr.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(addr.sun_path) || path[0] != '/') {
+		say(LOG_ERR, "socket_path %s is not a usable socket path", path);
+		goto out;
+	}
+	memcpy(addr.sun_path, path, strlen(path) + 1);
+	dir = strdup(path);
+	if (dir == NULL)
+		goto out;
+	slash = strrchr(dir, '/');
+	slash[slash == dir ? 1 : 0] = '\0';
+	if (lstat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode) || sb.st_uid != 0 ||
+	    (sb.st_mode & 022) != 0) {
+		say(LOG_ERR, "the directory of socket_path (%s) must be root's and writable by "
+			     "root only", dir);
+		goto out;
+	}
+	if (lstat(path, &sb) == 0) {
+		if (!S_ISSOCK(sb.st_mode)) {
+			say(LOG_ERR, "%s exists and is not a socket", path);
+			goto out;
+		}
+		probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+		if (probe >= 0 && connect(probe, (struct sockaddr *)&addr, sizeof(addr)) == 0) {
+			say(LOG_ERR, "another pam-jwtd is listening on %s", path);
+			goto out;
+		}
+		if (unlink(path) != 0) {
+			say(LOG_ERR, "cannot remove the stale socket %s: %s", path, strerror(errno));
+			goto out;
+		}
+	}
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0 ||
+	    chmod(path, 0666) != 0 || listen(fd, 128) != 0) {
+		say(LOG_ERR, "cannot listen on %s: %s", path, strerror(errno));
+		goto out;
+	}
+	rc = fd;
+	fd = -1;
+out:
+	if (probe >= 0)
+		close(probe);
+	if (fd >= 0)
+		close(fd);
+	free(dir);
+	return rc;
+}
+
+static int signals_open(void)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) != 0)
+		return -1;
+	signal(SIGPIPE, SIG_IGN);
+	return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+}
+
+static void signals_read(struct daemon *d)
+{
+	struct signalfd_siginfo si;
+
+	while (read(d->signal_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		if (si.ssi_signo == SIGHUP)
+			reload(d);
+		else
+			d->stop = true;
+	}
+}
+
+static int run(struct daemon *d)
+{
+	struct pollfd pfd[2 + MAX_CLIENTS];
+	size_t map[MAX_CLIENTS], n, i, nc;
+	int64_t now_ms, next_tick = monotonic_ms() + TICK_MS, wait_ms;
+
+	d->next_sweep_ms = monotonic_ms();
+	while (!d->stop) {
+		now_ms = monotonic_ms();
+		if (now_ms >= d->next_sweep_ms) {
+			sweep(d);
+			d->next_sweep_ms = now_ms + d->cfg.sweep_interval * 1000;
+		}
+		if (now_ms >= next_tick) {
+			keyring_tick(d);
+			next_tick = now_ms + TICK_MS;
+		}
+		endings_run(d);
+		wait_ms = next_tick - now_ms;
+		if (d->n_ending > 0 && wait_ms > 100)
+			wait_ms = 100;
+		if (wait_ms < 0)
+			wait_ms = 0;
+		pfd[0].fd = d->signal_fd;
+		pfd[0].events = POLLIN;
+		pfd[1].fd = d->listen_fd;
+		pfd[1].events = POLLIN;
+		n = 2;
+		nc = 0;
+		for (i = 0; i < MAX_CLIENTS; i++) {
+			if (d->clients[i].fd < 0)
+				continue;
+			pfd[n].fd = d->clients[i].fd;
+			pfd[n].events = POLLIN;
+			map[nc++] = i;
+			n++;
+		}
+		if (poll(pfd, n, (int)wait_ms) < 0) {
+			if (errno == EINTR)
+				continue;
+			say(LOG_ERR, "poll: %s", strerror(errno));
+			return -1;
+		}
+		if (pfd[0].revents & POLLIN)
+			signals_read(d);
+		for (i = 0; i < nc; i++) {
+			if (pfd[2 + i].revents & (POLLIN | POLLHUP | POLLERR))
+				client_serve(d, &d->clients[map[i]]);
+		}
+		if (pfd[1].revents & POLLIN)
+			client_accept(d);
+	}
+	return 0;
+}
+
+static void usage(FILE *out)
+{
+	fputs("usage: pam-jwtd [-c CONFIG] [--socket PATH] [--stderr]\n"
+	      "  Runs in the foreground; SIGHUP reloads the configuration and the signing key,\n"
+	      "  SIGTERM stops it. See pam-jwtd(8).\n", out);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "socket", required_argument, NULL, 'S' },
+		{ "stderr", no_argument, NULL, 'e' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static struct daemon d;
+	struct loaded l;
+	struct verdict v;
+	size_t i, unreadable = 0;
+	int c, rc = 1;
+
+	memset(&d, 0, sizeof(d));
+	d.listen_fd = -1;
+	d.signal_fd = -1;
+	for (i = 0; i < MAX_CLIENTS; i++)
+		d.clients[i].fd = -1;
+	d.config_path = CONFIG_DEFAULT_PATH;
+	g_daemon = &d;
+	while ((c = getopt_long(argc, argv, "c:eh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': d.config_path = optarg; break;
+		case 'S': d.socket_override = optarg; break;
+		case 'e': d.use_stderr = true; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (!d.use_stderr)
+		openlog("pam-jwtd", LOG_PID, LOG_AUTHPRIV);
+	proto_json_wipe_on_free();
+	umask(077);
+	verdict_init(&v);
+	if (geteuid() != 0) {
+		say(LOG_ERR, "pam-jwtd must run as root");
+		goto out;
+	}
+	if (load(&d, &l, &v) != 0) {
+		say_verdict(LOG_ERR, "cannot start", &v);
+		goto out;
+	}
+	adopt(&d, &l);
+	d.signal_fd = signals_open();
+	d.listen_fd = d.signal_fd >= 0 ? listen_on(d.cfg.socket_path) : -1;
+	if (d.listen_fd < 0)
+		goto out;
+	d.started = clock_now();
+	/* sessions that had tokens before a restart are kept fresh again */
+	if (store_session_scan(d.st, NULL, track_scanned, &d, &unreadable, &v) != 0)
+		say_verdict(LOG_ERR, "cannot scan the store", &v);
+	say(LOG_INFO, "listening on %s (store %s, kid=%s, %zu session(s) kept fresh)",
+	    d.cfg.socket_path, d.cfg.store_dir, d.kid != NULL ? d.kid : "-", d.n_tracked);
+	rc = run(&d) == 0 ? 0 : 1;
+	say(LOG_INFO, "stopping");
+	(void)unlink(d.cfg.socket_path);
+out:
+	for (i = 0; i < MAX_CLIENTS; i++)
+		client_close(&d.clients[i]);
+	for (i = 0; i < d.n_ending; i++)
+		close(d.ending[i].pidfd);
+	if (d.listen_fd >= 0)
+		close(d.listen_fd);
+	if (d.signal_fd >= 0)
+		close(d.signal_fd);
+	free(d.tracked);
+	free(d.ending);
+	config_free(&d.cfg);
+	jwa_key_clear(&d.key);
+	free(d.kid);
+	store_close(d.st);
+	return rc;
+}
