@@ -40,9 +40,9 @@ all: $(MODULE) $(CTL) $(DAEMON)
 deps:
 	@scripts/install-deps
 
-$(BUILD)/%.o: %.c $(wildcard core/*.h)
+$(BUILD)/%.o: %.c $(wildcard core/*.h) $(wildcard helper/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -c $< -o $@
+	$(CC) $(ALL_CFLAGS) -Ihelper -c $< -o $@
 
 $(CORE_LIB): $(CORE_OBJ)
 	@rm -f $@
@@ -52,8 +52,8 @@ $(MODULE): $(BUILD)/pam_module/pam_jwt.o $(CORE_LIB) pam_module/pam_jwt.map
 	$(CC) -shared $(LDSAN) $(LDHARDEN) -Wl,--version-script=pam_module/pam_jwt.map \
 	    -o $@ $(BUILD)/pam_module/pam_jwt.o $(CORE_LIB) $(CORE_LIBS) -lpam
 
-$(CTL): $(BUILD)/helper/pam-jwtctl.o $(CORE_LIB)
-	$(CC) -pie $(LDSAN) $(LDHARDEN) -o $@ $< $(CORE_LIB) $(CORE_LIBS)
+$(CTL): $(BUILD)/helper/pam-jwtctl.o $(BUILD)/helper/jwtctl_daemon.o $(CORE_LIB)
+	$(CC) -pie $(LDSAN) $(LDHARDEN) -o $@ $(filter %.o,$^) $(CORE_LIB) $(CORE_LIBS)
 
 $(DAEMON): $(BUILD)/helper/pam-jwtd.o $(CORE_LIB)
 	$(CC) -pie $(LDSAN) $(LDHARDEN) -o $@ $< $(CORE_LIB) $(CORE_LIBS)

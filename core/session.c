@@ -276,6 +276,9 @@ static int session_inherit(struct store *st, const struct session_login *login, 
 	memcpy(child->origin_jti, parent.origin_jti, STORE_DIGEST_HEX_LEN + 1);
 	if (parent.expires < child->expires)
 		child->expires = parent.expires;
+	/* a child that would be refused at once (its chain too long) is not made */
+	if (store_session_check(st, child, login->user, NULL, false, now, v) != 0)
+		goto out;
 	rc = 0;
 out:
 	return rc;

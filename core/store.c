@@ -395,7 +395,8 @@ static int parse_num(const char *s, size_t n, unsigned long long max, unsigned l
 	for (i = 0; i < n; i++) {
 		if (s[i] < '0' || s[i] > '9')
 			goto out;
-		if (value > (max - (unsigned long long)(s[i] - '0')) / 10)
+		if ((unsigned long long)(s[i] - '0') > max ||
+		    value > (max - (unsigned long long)(s[i] - '0')) / 10)
 			goto out;
 		value = value * 10 + (unsigned long long)(s[i] - '0');
 	}
@@ -1355,6 +1356,9 @@ out:
 	return rc;
 }
 
+static int session_lineage_check(const struct store *st, const struct store_session *sess,
+				 int64_t now, struct verdict *v);
+
 /* At a user's limit: drop that user's sessions that are gone, expired or idle at `now`
  * (they no longer count), then reload the index into dl. Never touches a live session. */
 static int user_drop_expired_locked(const struct store *st, const char *user,
@@ -1362,13 +1366,16 @@ static int user_drop_expired_locked(const struct store *st, const char *user,
 {
 	struct digest_list stale = { 0 };
 	struct store_session sess;
+	struct verdict lineage;
 	size_t i;
 	int status, removed, existed, rc = -1;
 
 	for (i = 0; i < dl->n; i++) {
 		status = session_load(st, dl->d[i], &sess);
 		if ((status == REC_ABSENT ||
-		     (status == REC_PRESENT && (sess.expires <= now || session_idle(&sess, now)))) &&
+		     (status == REC_PRESENT &&
+		      (sess.expires <= now || session_idle(&sess, now) ||
+		       session_lineage_check(st, &sess, now, &lineage) != 0))) &&
 		    dl_add(&stale, dl->d[i], STORE_DIGEST_HEX_LEN) != 0)
 			goto out;
 	}
@@ -1557,6 +1564,7 @@ static int session_lineage_check(const struct store *st, const struct store_sess
 				 int64_t now, struct verdict *v)
 {
 	struct store_session cur;
+	char parent[STORE_DIGEST_HEX_LEN + 1];
 	int status, depth, revoked, rc = -1;
 
 	revoked = sess->origin_jti[0] != '\0' ? jti_digest_revoked(st, sess->origin_jti, now) : 0;
@@ -1572,7 +1580,8 @@ static int session_lineage_check(const struct store *st, const struct store_sess
 			verdict_set(v, VERDICT_REJECT, "session chain is too long");
 			goto out;
 		}
-		status = session_load(st, cur.parent, &cur);
+		memcpy(parent, cur.parent, sizeof(parent));
+		status = session_load(st, parent, &cur);
 		if (status != REC_PRESENT) {
 			verdict_set(v, VERDICT_REJECT, "the session that opened this one has ended");
 			goto out;
@@ -2093,12 +2102,9 @@ int store_refresh_put(struct store *st, const char *token, struct store_refresh 
 	if (store_lock(st, v) != 0)
 		goto out;
 	locked = 1;
-	if (session_get_by_digest(st, rec->session, &sess, v) != 0)
+	if (session_get_by_digest(st, rec->session, &sess, v) != 0 ||
+	    store_session_check(st, &sess, sess.user, NULL, false, now, v) != 0)
 		goto out;
-	if (sess.expires <= now) {
-		verdict_set(v, VERDICT_REJECT, "session expired");
-		goto out;
-	}
 	record_name(name, 'r', rec->digest);
 	if (record_exists(st, name)) {
 		verdict_set(v, VERDICT_REJECT, "refresh token already exists");
@@ -2178,10 +2184,10 @@ int store_refresh_rotate(struct store *st, const char *old_token, const char *ne
 		verdict_set(v, VERDICT_REJECT, "the session of this refresh token has ended");
 		goto out;
 	}
-	if (sess.expires <= now || session_idle(&sess, now) ||
-	    session_lineage_check(st, &sess, now, v) != 0) {
-		if (v->code == VERDICT_OK || v->reason == NULL)
-			verdict_set(v, VERDICT_REJECT, "session expired");
+	if (store_session_check(st, &sess, sess.user, NULL, false, now, v) != 0)
+		goto out;
+	if (record_exists_for(st, 'r', fresh.digest)) {
+		verdict_set(v, VERDICT_REJECT, "refresh token already exists");
 		goto out;
 	}
 	/* the successor first: a crash between the writes leaves the old token usable */
@@ -2494,8 +2500,9 @@ int store_gc(struct store *st, int64_t now, size_t *removed, struct verdict *v)
 	struct store_session sess;
 	struct store_refresh rec;
 	struct verdict lineage;
-	size_t i, n = 0, total = 0;
-	int locked = 0, gone, expired, rc = -1;
+	struct store_session *gone_list = NULL;
+	size_t i, n = 0, n_gone, total = 0;
+	int locked = 0, expired, rc = -1;
 
 	if (removed != NULL)
 		*removed = 0;
@@ -2523,9 +2530,10 @@ int store_gc(struct store *st, int64_t now, size_t *removed, struct verdict *v)
 			if (sess.expires > now && !session_idle(&sess, now) &&
 			    session_lineage_check(st, &sess, now, &lineage) == 0)
 				continue;
-			if (session_delete_locked(st, name + 2, 0, &gone) != 0)
+			n_gone = 0;
+			if (session_revoke_locked(st, name + 2, &gone_list, &n_gone) != 0)
 				goto write_failed;
-			n += (size_t)gone;
+			n += n_gone;
 		} else if (name[0] == 'r') {
 			if (refresh_load(st, name + 2, &rec) != REC_PRESENT ||
 			    (rec.expires > now && record_exists_for(st, 's', rec.session)))
@@ -2557,6 +2565,7 @@ out:
 		*removed = n;
 	if (locked)
 		store_unlock(st);
+	free(gone_list);
 	dl_free(&names);
 	return rc;
 }
@@ -2568,17 +2577,25 @@ static int st_pair_ok(const struct store *to, const struct store *from)
 	return to != NULL && from != NULL && to != from ? 0 : -1;
 }
 
-/* Whether the store's revoked-jti record `name` lasts at least as long as the imported one. */
+/* Whether the store's record `name` (a revoked jti or a lock) already lasts at least as
+ * long as the imported one: then the import must not shorten it. */
 static int import_keeps_longer(const struct store *to, const struct store *from,
 			       const char *name)
 {
+	const struct rec_schema *schema = name[0] == 'j' ? &schema_jti : &schema_lock;
 	struct rec_vals in_store, imported;
+	size_t f = name[0] == 'j' ? 0 : 1; /* exp, or until (0: for ever) */
 
 	memset(&in_store, 0, sizeof(in_store));
 	memset(&imported, 0, sizeof(imported));
-	return record_load(to, name, &schema_jti, &in_store) == REC_PRESENT &&
-	       record_load(from, name, &schema_jti, &imported) == REC_PRESENT &&
-	       in_store.num[0] >= imported.num[0];
+	if (record_load(to, name, schema, &in_store) != REC_PRESENT ||
+	    record_load(from, name, schema, &imported) != REC_PRESENT)
+		return 0;
+	if (name[0] == 'l' && in_store.num[f] == 0)
+		return 1;
+	if (name[0] == 'l' && imported.num[f] == 0)
+		return 0;
+	return in_store.num[f] >= imported.num[f];
 }
 
 int store_import_revocations(struct store *to, struct store *from, int64_t now,
@@ -2613,7 +2630,7 @@ int store_import_revocations(struct store *to, struct store *from, int64_t now,
 			continue;
 		}
 		/* a revocation already in force in the store is never shortened */
-		if (names.d[i][0] == 'j' && import_keeps_longer(to, from, names.d[i]))
+		if (import_keeps_longer(to, from, names.d[i]))
 			continue;
 		if (record_write(to, names.d[i], text, len) != 0) {
 			verdict_set(v, VERDICT_UNAVAILABLE, "cannot write to the session store");

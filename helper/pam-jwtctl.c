@@ -26,7 +26,8 @@
 #include "store.h"
 #include "verdict.h"
 
-enum { EXIT_ACCEPTED = 0, EXIT_REFUSED = 1, EXIT_UNAVAILABLE = 2 };
+#include "jwtctl.h"
+
 
 #define TOKEN_READ_MAX (64 * 1024)
 
@@ -46,6 +47,10 @@ static void usage(FILE *out)
 	      "       pam-jwtctl unlock [-c CONFIG] USER\n"
 	      "       pam-jwtctl gc [-c CONFIG]\n"
 	      "       pam-jwtctl restore [-c CONFIG]\n"
+	      "       pam-jwtctl token [-c CONFIG] [--aud AUD]\n"
+	      "       pam-jwtctl refresh [-c CONFIG]\n"
+	      "       pam-jwtctl logout [-c CONFIG]\n"
+	      "       pam-jwtctl status [-c CONFIG]\n"
 	      "  TIME: seconds since the epoch (e.g. 1767225600) or a duration from now\n"
 	      "        with a unit (30s, 15m, 2h, 1d)\n", out);
 }
@@ -727,7 +732,7 @@ out:
 /* --session ID|DIGEST_PREFIX: a full session ID is hashed (and wiped from argv); anything
  * else is a digest prefix that must name exactly one session. */
 /* Keep an admin's revocation or lock across reboots (persist_dir) too. The change already
- * stands in the store; a failure here is reported and turns the exit code to 3. */
+ * stands in the store; a failure here is reported and turns the exit code to 2. */
 static int persist(const struct config *cfg, enum session_persist_change what,
 		   const char *name, int64_t t)
 {
@@ -752,7 +757,80 @@ static int persist(const struct config *cfg, enum session_persist_change what,
 	return rc;
 }
 
-static int revoke_session(struct store *st, char *arg)
+/* The sessions a revocation removed, so their logins can be ended afterwards. */
+struct gone_list {
+	struct store_session *list;
+	size_t n;
+};
+
+static int gone_collect(const struct store_session *sess, void *ctx)
+{
+	struct gone_list *g = ctx;
+	struct store_session *grown = realloc(g->list, (g->n + 1) * sizeof(*grown));
+
+	if (grown == NULL)
+		return 1;
+	g->list = grown;
+	g->list[g->n++] = *sess;
+	return 0;
+}
+
+/* Through pam-jwtd, which ends the logins itself. */
+static int revoke_via_daemon(const struct config *cfg, char *session, const char *user,
+			     const char *jti, int64_t exp)
+{
+	char digest[STORE_DIGEST_HEX_LEN + 1], label[VERDICT_LABEL_MAX + 1];
+	struct proto_request req;
+	struct proto_answer ans;
+	const char *reason = NULL, *got;
+	long long count;
+	int rc = EXIT_UNAVAILABLE;
+
+	memset(&req, 0, sizeof(req));
+	memset(&ans, 0, sizeof(ans));
+	req.op = PROTO_OP_REVOKE;
+	if (session != NULL && store_session_id_looks_like(session, strlen(session))) {
+		store_digest_hex(session, strlen(session), digest);
+		OPENSSL_cleanse(session, strlen(session));
+		req.session = digest;
+	} else {
+		req.session = session;
+	}
+	req.user = (char *)(uintptr_t)user;
+	req.jti = (char *)(uintptr_t)jti;
+	req.exp = exp;
+	req.has_exp = jti != NULL;
+	if (ctl_daemon_call(cfg->socket_path, &req, &ans, &reason) != 0) {
+		printf("unavailable: %s\n", reason != NULL ? reason : "pam-jwtd is not running");
+		goto out;
+	}
+	if (!ans.ok) {
+		printf("refused: %s\n", ans.error);
+		rc = EXIT_REFUSED;
+		goto out;
+	}
+	count = (long long)json_integer_value(json_object_get(ans.root, "revoked"));
+	got = json_string_value(json_object_get(ans.root, "session"));
+	if (session != NULL) {
+		printf("revoked session %.*s\n", SESSION_DIGEST_SHOWN, got != NULL ? got : "?");
+	} else if (user != NULL) {
+		verdict_label_copy(label, sizeof(label), user);
+		printf("revoked %lld session(s) of user %s\n", count, label);
+	} else {
+		verdict_label_copy(label, sizeof(label), jti);
+		printf("revoked token id %s until %lld, and %lld session(s) it opened\n", label,
+		       (long long)exp, count);
+		if (!json_is_true(json_object_get(ans.root, "persisted")) && cfg->persist_dir != NULL)
+			fprintf(stderr, "pam-jwtctl: warning: not kept across reboots (see the "
+					"pam-jwtd log)\n");
+	}
+	rc = EXIT_ACCEPTED;
+out:
+	proto_answer_clear(&ans);
+	return rc;
+}
+
+static int revoke_session(struct store *st, char *arg, struct gone_list *gone)
 {
 	char digest[STORE_DIGEST_HEX_LEN + 1];
 	struct store_session sess;
@@ -768,7 +846,7 @@ static int revoke_session(struct store *st, char *arg)
 	} else if (store_session_resolve_prefix(st, arg, digest, &v) != 0) {
 		goto report;
 	}
-	if (store_session_delete(st, digest, &v) != 0)
+	if (store_session_revoke(st, digest, gone_collect, gone, NULL, &v) != 0)
 		goto report;
 	printf("revoked session %.*s\n", SESSION_DIGEST_SHOWN, digest);
 	rc = EXIT_ACCEPTED;
@@ -797,6 +875,7 @@ static int cmd_revoke(int argc, char **argv)
 	struct config cfg;
 	struct store *st = NULL;
 	struct verdict v;
+	struct gone_list gone = { NULL, 0 };
 	size_t count = 0;
 	char label[VERDICT_LABEL_MAX + 1];
 	int c, rc = EXIT_UNAVAILABLE;
@@ -830,11 +909,15 @@ static int cmd_revoke(int argc, char **argv)
 	rc = store_from_config(config_path, &cfg, &st);
 	if (rc != EXIT_ACCEPTED)
 		goto out;
+	if (ctl_daemon_serves(&cfg)) {
+		rc = revoke_via_daemon(&cfg, session, user, jti, exp);
+		goto out;
+	}
 	if (session != NULL) {
-		rc = revoke_session(st, session);
+		rc = revoke_session(st, session, &gone);
 	} else if (user != NULL) {
 		rc = EXIT_UNAVAILABLE;
-		if (store_revoke_user(st, user, NULL, NULL, &count, &v) != 0) {
+		if (store_revoke_user(st, user, gone_collect, &gone, &count, &v) != 0) {
 			print_verdict(&v);
 			rc = exit_for(v.code);
 			goto out;
@@ -849,7 +932,7 @@ static int cmd_revoke(int argc, char **argv)
 			rc = exit_for(v.code);
 			goto out;
 		}
-		if (store_revoke_jti_sessions(st, jti, NULL, NULL, &count, &v) != 0) {
+		if (store_revoke_jti_sessions(st, jti, gone_collect, &gone, &count, &v) != 0) {
 			print_verdict(&v);
 			rc = exit_for(v.code);
 			goto out;
@@ -860,6 +943,10 @@ static int cmd_revoke(int argc, char **argv)
 		rc = persist(&cfg, SESSION_PERSIST_JTI, jti, exp);
 	}
 out:
+	/* without the daemon, pam-jwtctl ends the revoked logins itself */
+	if (gone.n > 0)
+		ctl_end_logins(gone.list, gone.n, cfg.revoke_kill_after);
+	free(gone.list);
 	store_close(st);
 	config_free(&cfg);
 	return rc;
@@ -1049,6 +1136,14 @@ int main(int argc, char **argv)
 		rc = cmd_gc(argc - 1, argv + 1);
 	else if (strcmp(argv[1], "restore") == 0)
 		rc = cmd_restore(argc - 1, argv + 1);
+	else if (strcmp(argv[1], "token") == 0)
+		rc = cmd_token(argc - 1, argv + 1);
+	else if (strcmp(argv[1], "refresh") == 0)
+		rc = cmd_refresh(argc - 1, argv + 1);
+	else if (strcmp(argv[1], "logout") == 0)
+		rc = cmd_logout(argc - 1, argv + 1);
+	else if (strcmp(argv[1], "status") == 0)
+		rc = cmd_status(argc - 1, argv + 1);
 	else if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
 		usage(stdout);
 		rc = EXIT_ACCEPTED;

@@ -24,10 +24,12 @@
 #include "config.h"
 #include "jws.h"
 #include "jwt.h"
+#include "keyring.h"
 #include "leader.h"
 #include "secmem.h"
 #include "session.h"
 #include "store.h"
+#include "tokens.h"
 #include "verdict.h"
 
 #define PAM_JWT_EXPORT __attribute__((visibility("default")))
@@ -314,6 +316,41 @@ out:
 	return rc;
 }
 
+/* token_source=keyring: the credential a live login of this user left in their keyring,
+ * verified exactly as if it had been typed. Only for a process the user runs themselves
+ * (sudo: real uid = the user): su by someone else never reads the target's keyring. */
+static int auth_keyring(pam_handle_t *pamh, const struct config *cfg, const char *user,
+			const char *service, const struct passwd *pw)
+{
+	struct verdict v;
+	char *credential = NULL;
+	int got, rc = PAM_AUTH_ERR;
+
+	verdict_init(&v);
+	if (getuid() != pw->pw_uid) {
+		if (cfg->debug)
+			pam_syslog(pamh, LOG_DEBUG, "keyring: not the user's own process");
+		goto out;
+	}
+	got = tokens_keyring_credential(pw->pw_uid, &credential, &v);
+	if (got != 0) {
+		if (got < 0)
+			log_verdict(pamh, LOG_ERR, user, &v);
+		else if (cfg->debug)
+			pam_syslog(pamh, LOG_DEBUG, "keyring: no credential");
+		goto out;
+	}
+	if ((cfg->accept & CONFIG_ACCEPT_SESSION) != 0 &&
+	    store_session_id_looks_like(credential, strlen(credential)))
+		rc = auth_session(pamh, cfg, user, service, credential);
+	else if ((cfg->accept & CONFIG_ACCEPT_JWT) != 0 &&
+		 jws_looks_like(credential, strlen(credential)))
+		rc = auth_jwt(pamh, cfg, user, service, credential);
+out:
+	tokens_free(credential);
+	return rc;
+}
+
 PAM_JWT_EXPORT int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc,
 				       const char **argv)
 {
@@ -339,6 +376,18 @@ PAM_JWT_EXPORT int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc,
 		pam_syslog(pamh, LOG_NOTICE, "cannot determine the user name");
 		rc = PAM_USER_UNKNOWN;
 		goto out;
+	}
+	if (cfg.token_source != CONFIG_SOURCE_PROMPT) {
+		pw = pam_modutil_getpwnam(pamh, user);
+		if (pw == NULL || strcmp(pw->pw_name, user) != 0) {
+			verdict_set(&v, VERDICT_REJECT, "no such user");
+			log_verdict(pamh, LOG_NOTICE, NULL, &v);
+			rc = PAM_USER_UNKNOWN;
+			goto out;
+		}
+		rc = auth_keyring(pamh, &cfg, user, pam_item_string(pamh, PAM_SERVICE), pw);
+		if (rc == PAM_SUCCESS || cfg.token_source == CONFIG_SOURCE_KEYRING_ONLY)
+			goto out;
 	}
 	rc = get_token(pamh, &cfg, &token, &prompted);
 	if (rc != PAM_SUCCESS)
@@ -481,6 +530,25 @@ static int announce_session(pam_handle_t *pamh, const char *session_id)
 	return rc;
 }
 
+/* issue_tokens and keyring: a convenience, so a failure is logged and the login goes on. */
+static void session_tokens(pam_handle_t *pamh, const struct config *cfg,
+			   const struct passwd *pw, const char *session_id, const char *digest)
+{
+	struct verdict v;
+	char *access = NULL, *refresh = NULL;
+
+	verdict_init(&v);
+	if (cfg->issue_tokens && tokens_request(cfg, digest, &access, &refresh, &v) != 0)
+		pam_syslog(pamh, LOG_WARNING, "no tokens for session %.*s: %s",
+			   SESSION_DIGEST_SHOWN, digest, v.reason);
+	if (cfg->keyring &&
+	    tokens_keyring_store(pw->pw_uid, pw->pw_gid, session_id, access, refresh, &v) != 0)
+		pam_syslog(pamh, LOG_WARNING, "session %.*s not kept in the keyring: %s",
+			   SESSION_DIGEST_SHOWN, digest, v.reason);
+	tokens_free(access);
+	tokens_free(refresh);
+}
+
 /* Record a session for every login through the stack, whatever authenticated it. */
 PAM_JWT_EXPORT int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc,
 				       const char **argv)
@@ -494,7 +562,7 @@ PAM_JWT_EXPORT int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc,
 	char parent[STORE_DIGEST_HEX_LEN + 1], origin_jti[STORE_DIGEST_HEX_LEN + 1];
 	const void *data = NULL;
 	const char *ruser;
-	bool recorded = false, announce;
+	bool recorded = false, announce, own_login;
 	int rc, origin_rc;
 
 	(void)flags;
@@ -549,8 +617,8 @@ PAM_JWT_EXPORT int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc,
 	/* The ID is a credential for PAM_USER: never hand it to someone else, as when sudo
 	 * or su opens a session for the target user on behalf of the invoking one. */
 	ruser = pam_item_string(pamh, PAM_RUSER);
-	announce = cfg.announce_session && (ruser == NULL || ruser[0] == '\0' ||
-					    strcmp(ruser, login.user) == 0);
+	own_login = ruser == NULL || ruser[0] == '\0' || strcmp(ruser, login.user) == 0;
+	announce = cfg.announce_session && own_login;
 	if (set_digest_data(pamh, PAM_JWT_DATA_SESSION, digest) != PAM_SUCCESS ||
 	    (announce && announce_session(pamh, id) != PAM_SUCCESS)) {
 		pam_syslog(pamh, LOG_ERR, "cannot keep or announce the session (session=%.*s)",
@@ -558,6 +626,8 @@ PAM_JWT_EXPORT int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc,
 		rc = PAM_SESSION_ERR;
 		goto out;
 	}
+	if (own_login && (cfg.issue_tokens || cfg.keyring))
+		session_tokens(pamh, &cfg, pw, id, digest);
 	verdict_label_copy(name, sizeof(name), login.user);
 	pam_syslog(pamh, LOG_INFO, "session opened for user %s (session=%.*s)", name,
 		   SESSION_DIGEST_SHOWN, digest);
@@ -583,8 +653,10 @@ PAM_JWT_EXPORT int pam_sm_close_session(pam_handle_t *pamh, int flags, int argc,
 	struct verdict v;
 	struct store *st = NULL;
 	const void *data = NULL;
-	const char *user;
+	const struct passwd *pw;
+	const char *user, *reason = NULL;
 	char digest[STORE_DIGEST_HEX_LEN + 1], name[33];
+	bool removed = false;
 	int rc;
 
 	(void)flags;
@@ -608,6 +680,10 @@ PAM_JWT_EXPORT int pam_sm_close_session(pam_handle_t *pamh, int flags, int argc,
 		goto out;
 	}
 	pam_set_data(pamh, PAM_JWT_DATA_SESSION, NULL, NULL);
+	pw = cfg.keyring && user != NULL ? pam_modutil_getpwnam(pamh, user) : NULL;
+	if (pw != NULL && keyring_remove_session(pw->pw_uid, digest, &removed, &reason) != 0)
+		pam_syslog(pamh, LOG_WARNING, "session %.*s: keyring not cleared: %s",
+			   SESSION_DIGEST_SHOWN, digest, reason);
 	verdict_label_copy(name, sizeof(name), user != NULL ? user : "(unknown)");
 	pam_syslog(pamh, LOG_INFO, "session closed for user %s (session=%.*s)", name,
 		   SESSION_DIGEST_SHOWN, digest);

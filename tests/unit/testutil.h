@@ -223,4 +223,95 @@ static inline void tu_store_dir_remove(struct tu_store_dir *d)
 	d->path[0] = '\0';
 }
 
+/* ---- an opened private store (include core/store.h before this file) --------------- */
+
+#ifdef PAM_JWT_STORE_H
+struct tu_store {
+	struct tu_store_dir dir;
+	struct store_options opts;
+	struct store *st;
+};
+
+/* A private store directory (see tu_store_dir_make) opened with these limits. Anything
+ * left behind on failure is removed. 0, or -1. */
+static inline int tu_store_open(struct tu_store *s, const char *tag, size_t per_user,
+				size_t total)
+{
+	struct verdict v;
+	int allow = 1;
+
+	memset(s, 0, sizeof(*s));
+	if (tu_store_dir_make(&s->dir, tag, "64m", &allow) != 0) {
+		tu_store_dir_remove(&s->dir);
+		return -1;
+	}
+	s->opts.allow_non_tmpfs = allow != 0;
+	s->opts.max_sessions_per_user = per_user;
+	s->opts.max_sessions_total = total;
+	verdict_init(&v);
+	if (store_open(s->dir.path, &s->opts, &s->st, &v) != 0) {
+		fprintf(stderr, "# store_open(%s): %s\n", s->dir.path,
+			v.reason != NULL ? v.reason : "?");
+		tu_store_dir_remove(&s->dir);
+		return -1;
+	}
+	return 0;
+}
+
+/* Reopen the same directory with other limits. 0, or -1. */
+static inline int tu_store_reopen(struct tu_store *s, size_t per_user, size_t total)
+{
+	struct verdict v;
+
+	store_close(s->st);
+	s->st = NULL;
+	s->opts.max_sessions_per_user = per_user;
+	s->opts.max_sessions_total = total;
+	verdict_init(&v);
+	return store_open(s->dir.path, &s->opts, &s->st, &v);
+}
+
+/* Close the store and remove its directory. Safe to call twice. */
+static inline void tu_store_close(struct tu_store *s)
+{
+	store_close(s->st);
+	s->st = NULL;
+	tu_store_dir_remove(&s->dir);
+}
+
+/* A session record created at `now`, expiring an hour later, no idle limit, no lineage. */
+static inline void tu_session_fill(struct store_session *s, const char *user,
+				   const char *service, int64_t now)
+{
+	memset(s, 0, sizeof(*s));
+	snprintf(s->user, sizeof(s->user), "%s", user);
+	snprintf(s->service, sizeof(s->service), "%s", service);
+	snprintf(s->tty, sizeof(s->tty), "pts/1");
+	s->uid = 1000;
+	s->leader_pid = 4242;
+	s->created = now;
+	s->last_seen = now;
+	s->expires = now + 3600;
+}
+
+/* store_session_put of *s under a fresh session ID; id (may be NULL) gets the ID and
+ * digest (may be NULL) its digest. Returns what store_session_put returned. */
+static inline int tu_session_put(struct store *st, const struct store_session *s, char *id,
+				 char *digest, struct verdict *v)
+{
+	char local[STORE_SESSION_ID_LEN + 1];
+	int rc;
+
+	if (store_session_id_new(local) != 0)
+		return -1;
+	verdict_init(v);
+	rc = store_session_put(st, local, s, v);
+	if (id != NULL)
+		memcpy(id, local, sizeof(local));
+	if (digest != NULL)
+		store_digest_hex(local, strlen(local), digest);
+	return rc;
+}
+#endif
+
 #endif
