@@ -1604,6 +1604,154 @@ static void test_store_unusable(void **state)
 	free(tok);
 }
 
+/* A login authenticated by a session ID opens a child session: it remembers its parent,
+ * expires no later, and ends with it. */
+static void test_child_session_from_session_id(void **state)
+{
+	struct fx *f = *state;
+	struct conv_state cs;
+	struct store_session rec;
+	struct store *st;
+	struct verdict v;
+	char id[STORE_SESSION_ID_LEN + 1], digest[STORE_DIGEST_HEX_LEN + 1];
+	char child_id[STORE_SESSION_ID_LEN + 1];
+	const char *env;
+
+	fx_put_session(f, g_user, SERVICE, 0, 600, 0, 0, id, digest);
+	fx_service(f, "auth required $MOD $STD\nsession required $MOD $STD announce_session\n");
+	assert_int_equal(fx_auth(f, g_user, &cs, id), PAM_SUCCESS);
+	/* what authenticated the login travels in the PAM environment too (sshd) */
+	env = pam_getenv(f->pamh, "PAM_JWT_AUTH_ORIGIN");
+	assert_non_null(env);
+	assert_true(strncmp(env, "session:", 8) == 0 && strcmp(env + 8, digest) == 0);
+	assert_int_equal(pam_open_session(f->pamh, 0), PAM_SUCCESS);
+	/* open_session took it out of the environment the user gets */
+	assert_null(pam_getenv(f->pamh, "PAM_JWT_AUTH_ORIGIN"));
+	snprintf(child_id, sizeof(child_id), "%s", pam_getenv(f->pamh, "PAM_JWT_SESSION"));
+	st = fx_store(f);
+	verdict_init(&v);
+	assert_int_equal(store_session_get(st, child_id, &rec, &v), 0);
+	assert_string_equal(rec.parent, digest);
+	/* it expires with its parent (600 s), not after session_ttl (8 h) */
+	assert_true(rec.expires <= (int64_t)time(NULL) + 600);
+	store_close(st);
+	/* the child's ID works while the parent lives ... */
+	fx_service(f, "auth required $MOD $STD\n");
+	assert_int_equal(fx_auth(f, g_user, &cs, child_id), PAM_SUCCESS);
+	/* ... and revoking the parent ends the child too */
+	fx_delete_session(f, digest);
+	assert_int_equal(fx_auth(f, g_user, &cs, child_id), PAM_AUTH_ERR);
+	assert_int_equal(fx_session_count(f, NULL), 0);
+}
+
+/* A session opened by a JWT is refused once that token's jti is revoked. */
+static void test_session_from_revoked_jti(void **state)
+{
+	struct fx *f = *state;
+	struct conv_state cs;
+	struct store *st;
+	struct verdict v;
+	char *tok = mint_es(NULL), jti[32], id[STORE_SESSION_ID_LEN + 1];
+	char jti_digest[STORE_DIGEST_HEX_LEN + 1];
+	struct store_session rec;
+	size_t n = 0;
+
+	last_jti(jti, sizeof(jti));
+	store_digest_hex(jti, strlen(jti), jti_digest);
+	fx_service(f, "auth required $MOD $STD\nsession required $MOD $STD announce_session\n");
+	assert_int_equal(fx_auth(f, g_user, &cs, tok), PAM_SUCCESS);
+	assert_int_equal(pam_open_session(f->pamh, 0), PAM_SUCCESS);
+	snprintf(id, sizeof(id), "%s", pam_getenv(f->pamh, "PAM_JWT_SESSION"));
+	st = fx_store(f);
+	verdict_init(&v);
+	assert_int_equal(store_session_get(st, id, &rec, &v), 0);
+	assert_string_equal(rec.origin_jti, jti_digest);
+	assert_string_equal(rec.parent, "");
+	store_close(st);
+	fx_service(f, "auth required $MOD $STD\n");
+	assert_int_equal(fx_auth(f, g_user, &cs, id), PAM_SUCCESS);
+	/* revoking the jti alone (no eager removal) already stops the session's ID */
+	st = fx_store(f);
+	assert_int_equal(store_jti_revoke(st, jti, (int64_t)time(NULL) + 600, &v), 0);
+	store_close(st);
+	assert_int_equal(fx_auth(f, g_user, &cs, id), PAM_AUTH_ERR);
+	/* and the eager removal finds exactly that session */
+	st = fx_store(f);
+	assert_int_equal(store_revoke_jti_sessions(st, jti, NULL, NULL, &n, &v), 0);
+	store_close(st);
+	assert_int_equal(n, 1);
+	free(tok);
+}
+
+/* open_session in another process than auth (sshd): the origin comes from the
+ * environment; a malformed one refuses the session; a forged one can only shorten it. */
+static void test_origin_from_environment(void **state)
+{
+	struct fx *f = *state;
+	struct conv_state cs;
+	struct store_session rec;
+	char id[STORE_SESSION_ID_LEN + 1], digest[STORE_DIGEST_HEX_LEN + 1], env[128];
+
+	fx_put_session(f, g_user, SERVICE, 0, 300, 0, 0, id, digest);
+	conv_answers(&cs, NULL, NULL);
+	fx_service(f, "session required $MOD $STD\n");
+	fx_start(f, g_user, &cs);
+	snprintf(env, sizeof(env), "PAM_JWT_AUTH_ORIGIN=session:%s", digest);
+	assert_int_equal(pam_putenv(f->pamh, env), PAM_SUCCESS);
+	assert_int_equal(pam_open_session(f->pamh, 0), PAM_SUCCESS);
+	assert_null(pam_getenv(f->pamh, "PAM_JWT_AUTH_ORIGIN"));
+	assert_int_equal(fx_session_count(f, NULL), 2);
+	fx_end(f, PAM_SUCCESS);
+	/* a parent that does not exist: no session */
+	fx_start(f, g_user, &cs);
+	assert_int_equal(pam_putenv(f->pamh, "PAM_JWT_AUTH_ORIGIN=session:"
+				    "0000000000000000000000000000000000000000000000000000000000000000"),
+			 PAM_SUCCESS);
+	assert_int_equal(pam_open_session(f->pamh, 0), PAM_SESSION_ERR);
+	fx_end(f, PAM_SUCCESS);
+	/* malformed: refused, nothing recorded */
+	fx_start(f, g_user, &cs);
+	assert_int_equal(pam_putenv(f->pamh, "PAM_JWT_AUTH_ORIGIN=session:nothex"), PAM_SUCCESS);
+	assert_int_equal(pam_open_session(f->pamh, 0), PAM_SESSION_ERR);
+	fx_end(f, PAM_SUCCESS);
+	assert_int_equal(fx_session_count(f, &rec), 2);
+}
+
+/* A second open_session on one handle keeps the first session and records no other. */
+static void test_open_session_twice(void **state)
+{
+	struct fx *f = *state;
+	struct conv_state cs;
+
+	conv_answers(&cs, NULL, NULL);
+	fx_service(f, "session required $MOD $STD\n");
+	fx_start(f, g_user, &cs);
+	assert_int_equal(pam_open_session(f->pamh, 0), PAM_SUCCESS);
+	assert_int_equal(pam_open_session(f->pamh, 0), PAM_SUCCESS);
+	assert_int_equal(fx_session_count(f, NULL), 1);
+	assert_int_equal(pam_close_session(f->pamh, 0), PAM_SUCCESS);
+	assert_int_equal(fx_session_count(f, NULL), 0);
+}
+
+/* issue_tokens is a convenience: with pam-jwtd down the login still gets its session. */
+static void test_issue_tokens_daemon_down(void **state)
+{
+	struct fx *f = *state;
+	struct conv_state cs;
+
+	conv_answers(&cs, NULL, NULL);
+	fx_service(f, "session required $MOD $STD issue_tokens socket_path=$DIR/no.sock\n");
+	fx_start(f, g_user, &cs);
+	assert_int_equal(pam_open_session(f->pamh, 0), PAM_SUCCESS);
+	assert_int_equal(fx_session_count(f, NULL), 1);
+	assert_int_equal(pam_close_session(f->pamh, 0), PAM_SUCCESS);
+	/* bad values of the new options are configuration errors */
+	fx_service(f, "auth required $MOD $STD token_source=clipboard\n");
+	assert_int_equal(fx_auth(f, g_user, &cs, "x"), PAM_SERVICE_ERR);
+	fx_service(f, "auth required $MOD $STD access_ttl=5m refresh_ahead=5m\n");
+	assert_int_equal(fx_auth(f, g_user, &cs, "x"), PAM_SERVICE_ERR);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
 
 int main(void)
@@ -1654,6 +1802,11 @@ int main(void)
 		T(test_require_session),
 		T(test_single_use),
 		T(test_locked_user),
+		T(test_child_session_from_session_id),
+		T(test_session_from_revoked_jti),
+		T(test_origin_from_environment),
+		T(test_open_session_twice),
+		T(test_issue_tokens_daemon_down),
 		T(test_store_unusable),
 		cmocka_unit_test(test_exported_symbols),
 	};
