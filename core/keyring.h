@@ -37,7 +37,8 @@
 #define KEYRING_DATA_MAX 16384
 
 /* Put data under desc in uid's persistent keyring, replacing any key of that name. The key
- * is owned by uid:gid (neither may be -1). Needs CAP_SYS_ADMIN (a root process).
+ * is owned by uid:gid (neither may be -1). For root: giving a key to another uid needs
+ * CAP_SYS_ADMIN.
  * A login puts KEYRING_SESSION first, then its tokens (see keyring_remove_session). */
 int keyring_put(uid_t uid, gid_t gid, const char *desc, const void *data, size_t len,
 		const char **reason);

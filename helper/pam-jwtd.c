@@ -416,28 +416,16 @@ static void token_free(char *token)
 	free(token);
 }
 
-/* Whether a session ID held somewhere (a keyring) is the one with this digest. */
-static bool session_id_matches(const char *held, size_t held_len, const char *digest)
-{
-	char held_digest[STORE_DIGEST_HEX_LEN + 1];
-
-	if (held == NULL || !store_session_id_looks_like(held, held_len))
-		return false;
-	store_digest_hex(held, held_len, held_digest);
-	return CRYPTO_memcmp(held_digest, digest, STORE_DIGEST_HEX_LEN) == 0;
-}
-
 /* Replace the access token in the keyring of a tracked session, if the keyring still
  * holds that session; untrack it otherwise. */
 static void keyring_refresh(struct daemon *d, struct tracked *t, int64_t now)
 {
-	char digest[STORE_DIGEST_HEX_LEN + 1], *held = NULL, *token = NULL;
+	char digest[STORE_DIGEST_HEX_LEN + 1], *token = NULL;
 	struct store_session sess;
 	struct verdict v;
 	const char *reason = NULL;
-	size_t held_len = 0;
 	int64_t exp = 0;
-	bool fail = false;
+	bool fail = false, put = false;
 
 	verdict_init(&v);
 	memcpy(digest, t->digest, sizeof(digest));
@@ -450,27 +438,26 @@ static void keyring_refresh(struct daemon *d, struct tracked *t, int64_t now)
 		tracked_remove(d, digest);
 		goto out;
 	}
-	if (keyring_get(sess.uid, KEYRING_SESSION, &held, &held_len, &reason) != 0 ||
-	    !session_id_matches(held, held_len, digest)) {
-		tracked_remove(d, digest);
-		goto out;
-	}
 	token = mint_access(d, &sess, NULL, now, &exp);
 	if (token == NULL ||
-	    keyring_put(sess.uid, t->gid, KEYRING_ACCESS, token, strlen(token), &reason) != 0) {
+	    keyring_put_if_session(sess.uid, t->gid, digest, KEYRING_ACCESS, token, strlen(token),
+				   &put, &reason) != 0) {
 		say(LOG_ERR, "session %.*s: cannot renew its access token: %s",
 		    SESSION_DIGEST_SHOWN, digest, token == NULL ? "cannot sign" : reason);
 		fail = true;
 		t->access_exp = now + 1; /* try again at the next tick */
 		goto out;
 	}
+	if (!put) {
+		/* the keyring holds another login's session now (or none) */
+		tracked_remove(d, digest);
+		goto out;
+	}
 	t->access_exp = exp;
 	say(LOG_DEBUG, "session %.*s: access token renewed", SESSION_DIGEST_SHOWN, digest);
 out:
-	if (fail && d->cfg.end_on_refresh_failure && sess.user[0] != '\0') {
+	if (fail && d->cfg.end_on_refresh_failure && sess.user[0] != '\0')
 		(void)store_session_revoke(d->st, digest, end_login, d, NULL, &v);
-	}
-	keyring_data_free(held, held_len);
 	token_free(token);
 }
 
@@ -660,15 +647,14 @@ out:
 
 static char *op_refresh(struct daemon *d, const struct caller *c, const struct proto_request *req)
 {
-	char fresh[STORE_SESSION_ID_LEN + 1], *token = NULL, *msg = NULL, *held = NULL;
+	char fresh[STORE_SESSION_ID_LEN + 1], *token = NULL, *msg = NULL;
 	struct store_refresh rec, next;
 	struct store_session sess;
 	struct tracked *t;
 	struct verdict v;
 	const char *reason = NULL;
-	size_t held_len = 0;
 	int64_t now = clock_now(), exp = 0;
-	bool reuse = false;
+	bool reuse = false, put = false;
 
 	verdict_init(&v);
 	fresh[0] = '\0';
@@ -706,16 +692,16 @@ static char *op_refresh(struct daemon *d, const struct caller *c, const struct p
 	d->refreshes++;
 	/* a login that keeps its tokens in the keyring gets the new ones there too */
 	t = tracked_find(d, sess.digest);
-	if (t != NULL && keyring_get(sess.uid, KEYRING_SESSION, &held, &held_len, &reason) == 0 &&
-	    session_id_matches(held, held_len, sess.digest) &&
-	    keyring_put(sess.uid, t->gid, KEYRING_ACCESS, token, strlen(token), &reason) == 0 &&
-	    keyring_put(sess.uid, t->gid, KEYRING_REFRESH, fresh, strlen(fresh), &reason) == 0)
+	if (t != NULL &&
+	    keyring_put_if_session(sess.uid, t->gid, sess.digest, KEYRING_ACCESS, token,
+				   strlen(token), &put, &reason) == 0 && put &&
+	    keyring_put_if_session(sess.uid, t->gid, sess.digest, KEYRING_REFRESH, fresh,
+				   strlen(fresh), &put, &reason) == 0 && put)
 		t->access_exp = exp;
 	msg = answer_with("access_token", json_string(token), "refresh_token", json_string(fresh),
 			  "token_type", json_string("Bearer"), "expires_in", json_integer(exp - now),
 			  NULL);
 out:
-	keyring_data_free(held, held_len);
 	OPENSSL_cleanse(fresh, sizeof(fresh));
 	token_free(token);
 	return msg;
