@@ -641,13 +641,13 @@ static int list_one(const struct store_session *s, void *ctx_)
 
 	ctx->count++;
 	if (ctx->json) {
-		obj = json_pack("{s:s, s:s, s:I, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I}",
+		obj = json_pack("{s:s, s:s, s:I, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:s}",
 				"digest", s->digest, "user", s->user, "uid", (json_int_t)s->uid,
 				"service", s->service, "tty", s->tty, "rhost", s->rhost,
 				"pid", (json_int_t)s->leader_pid, "created", (json_int_t)s->created,
 				"expires", (json_int_t)s->expires,
 				"idle_timeout", (json_int_t)s->idle_timeout,
-				"last_seen", (json_int_t)s->last_seen);
+				"last_seen", (json_int_t)s->last_seen, "parent", s->parent);
 		if (obj == NULL || json_array_append_new(ctx->array, obj) != 0)
 			rc = -1;
 		return rc;

@@ -874,11 +874,13 @@ static int list_one(const struct store_session *sess, void *ctx_)
 	ctx->total++;
 	if (ctx->total > SESSIONS_LISTED_MAX)
 		return 0;
+	/* the same members as pam-jwtctl sessions --json */
 	o = json_pack("{s:s, s:s, s:I, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:s}",
-		      "session", sess->digest, "user", sess->user, "uid", (json_int_t)sess->uid,
+		      "digest", sess->digest, "user", sess->user, "uid", (json_int_t)sess->uid,
 		      "service", sess->service, "tty", sess->tty, "rhost", sess->rhost,
 		      "pid", (json_int_t)sess->leader_pid, "created", (json_int_t)sess->created,
-		      "expires", (json_int_t)sess->expires, "idle", (json_int_t)sess->idle_timeout,
+		      "expires", (json_int_t)sess->expires,
+		      "idle_timeout", (json_int_t)sess->idle_timeout,
 		      "last_seen", (json_int_t)sess->last_seen, "parent", sess->parent);
 	if (o == NULL || json_array_append_new(ctx->list, o) != 0)
 		ctx->failed = true;

@@ -193,6 +193,14 @@ static int set_origin_env(pam_handle_t *pamh, const char *kind, const char *dige
 	return pam_putenv(pamh, env);
 }
 
+/* Take the variable out of the environment (libpam complains about deleting one that is
+ * not there). */
+static void clear_origin_env(pam_handle_t *pamh)
+{
+	if (pam_getenv(pamh, PAM_JWT_ENV_ORIGIN) != NULL)
+		(void)pam_putenv(pamh, PAM_JWT_ENV_ORIGIN);
+}
+
 /* What authenticated this login: the handle's own data first, else the environment. Fills
  * parent or origin_jti (64 hex + NUL each); -1 if the environment holds a malformed value. */
 static int login_origin(pam_handle_t *pamh, char parent[STORE_DIGEST_HEX_LEN + 1],
@@ -367,7 +375,7 @@ PAM_JWT_EXPORT int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc,
 	/* Nothing from an earlier attempt on this handle may count for this one. */
 	pam_set_data(pamh, PAM_JWT_DATA_VERIFIED, NULL, NULL);
 	pam_set_data(pamh, PAM_JWT_DATA_AUTH_SESSION, NULL, NULL);
-	(void)pam_putenv(pamh, PAM_JWT_ENV_ORIGIN);
+	clear_origin_env(pamh);
 	rc = load_config(pamh, argc, argv, 1, &cfg);
 	if (rc != PAM_SUCCESS)
 		goto out;
@@ -581,7 +589,7 @@ PAM_JWT_EXPORT int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc,
 		goto out;
 	}
 	origin_rc = login_origin(pamh, parent, origin_jti);
-	(void)pam_putenv(pamh, PAM_JWT_ENV_ORIGIN);
+	clear_origin_env(pamh);
 	if (origin_rc != 0) {
 		verdict_set(&v, VERDICT_REJECT, "origin of the login is malformed");
 		log_verdict(pamh, LOG_ERR, NULL, &v);

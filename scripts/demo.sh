@@ -6,8 +6,10 @@
 # /etc/pam.d/pamjwt-demo-PID that loads the freshly built module by its absolute path; it
 # mints tokens with `pam-jwtctl issue` and feeds them to pamtester. Then a login opens a
 # server-tracked session whose ID (announce_session) logs in by itself, until
-# `pam-jwtctl revoke` ends it. No existing file in /etc/pam.d is changed, and everything the
-# demo created is removed when it ends, also on failure or Ctrl-C.
+# `pam-jwtctl revoke` ends it. Last, the helper daemon pam-jwtd issues tokens to a live login,
+# keeps them in the user's keyring, rotates a refresh token, and ends the login when its
+# session is revoked. No existing file in /etc/pam.d is changed, and everything the demo
+# created is removed when it ends, also on failure or Ctrl-C.
 set -u
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 BUILD_DIR=${BUILD_DIR:-$TOP/${BUILD:-build}}
@@ -39,11 +41,19 @@ KEY=$PJ_TMP/keys/demo-es256.key
 ISS=https://idp.demo.example
 AUD=pamjwt-demo
 CONF=$PJ_TMP/pam_jwt.conf
+RUNDIR=$(mktemp -d /run/pamjwt-demo.XXXXXX) || exit 1
+chmod 0755 "$RUNDIR"
+pj_defer rm -rf -- "$RUNDIR"
+SOCK=$RUNDIR/pam-jwtd.sock
 cat >"$CONF" <<EOF
 issuer = $ISS
 audience = $AUD
 jwks = $PJ_TMP/keys/demo-es256.jwks
 store_dir = $PJ_STORE
+persist_dir = none
+signing_key = $KEY
+socket_path = $SOCK
+revoke_kill_after = 3s
 EOF
 chmod 0600 "$CONF"
 pj_add_user -M -c "pam_jwt demo user" || { say "demo: cannot add a user" >&2; exit 1; }
@@ -164,6 +174,76 @@ step "7. Revoke the session: the same session ID is refused at once"
 say "  \$ pam-jwtctl revoke -c $CONF --session $DIGEST"
 "$PJ_CTL" revoke -c "$CONF" --session "$DIGEST" | sed 's/^/  /'
 attempt "$U" "$PJ_TMP/session-id"
+
+step "8. Start the helper daemon pam-jwtd (it signs with the same demo key)"
+say "  \$ pam-jwtd -c $CONF --stderr &"
+"$BUILD_DIR/pam-jwtd" -c "$CONF" --stderr >"$PJ_TMP/pam-jwtd.log" 2>&1 &
+DPID=$!
+pj_defer kill "$DPID"
+for _ in $(seq 50); do "$PJ_CTL" status -c "$CONF" >/dev/null 2>&1 && break; sleep 0.1; done
+say "  \$ pam-jwtctl status -c $CONF"
+"$PJ_CTL" status -c "$CONF" | sed 's/^/    /'
+
+step "9. A login that stays open: pam-jwtd issues its tokens, kept in $U's keyring"
+pj_service live <<EOF
+auth     required $PJ_MOD config=$CONF
+account  required $PJ_MOD config=$CONF
+session  required $PJ_MOD config=$CONF issue_tokens keyring
+EOF
+SVC2=$PJ_SERVICE
+pj_defer runuser -u "$U" -- /bin/sh -c 'keyctl invalidate "$(keyctl get_persistent @s)"'
+pj_token_file live --key "$KEY" --kid demo-es256 -u "$U" --iss "$ISS" --aud "$AUD" --ttl 15m
+say "  \$ pam_drive.py $SVC2 $U token authenticate acct_mgmt open_session hold &"
+"$PJ_PY" "$TOP/tests/integration/helpers/pam_drive.py" "$SVC2" "$U" "$PJ_TOKEN" \
+	authenticate acct_mgmt open_session hold >"$PJ_TMP/live.out" 2>&1 &
+LPID=$!
+pj_defer kill "$LPID"
+for _ in $(seq 50); do grep -q '^# holding' "$PJ_TMP/live.out" && break; sleep 0.1; done
+say "  login        pid $LPID is the live login (its session's leader)"
+LIVE=$("$PJ_CTL" sessions -c "$CONF" -u "$U" --json | "$PJ_PY" -c '
+import json, sys
+for s in json.load(sys.stdin):
+    if s.get("pid") == int(sys.argv[1]): print(s["digest"])' "$LPID" 2>/dev/null | head -1)
+# keyring_print DESC: one of the user's pam_jwt keys, read as the user
+keyring_print() {
+	runuser -u "$U" -- /bin/sh -c 'keyctl print "$(keyctl search "$(keyctl get_persistent @s)" \
+		user "$1")"' sh "$1" 2>/dev/null
+}
+say "  \$ keyctl show  (as $U: the persistent keyring)"
+runuser -u "$U" -- /bin/sh -c 'keyctl show "$(keyctl get_persistent @s)"' 2>&1 | tail -n +2 |
+	sed 's/^/    /'
+keyring_print pam_jwt:access >"$PJ_TMP/tok/access1"
+say "  access token (minted by pam-jwtd for the session):"
+show_token "$PJ_TMP/tok/access1" | sed 's/^  /    /'
+
+step "10. Refresh: $U trades the refresh token for new tokens; the old one is spent"
+keyring_print pam_jwt:refresh >"$PJ_TMP/refresh-old"
+say "  \$ pam-jwtctl refresh --socket $SOCK     (as $U)"
+runuser -u "$U" -- "$PJ_CTL" refresh --socket "$SOCK" >"$PJ_TMP/tok/access2" 2>&1
+show_token "$PJ_TMP/tok/access2" | sed 's/^  /    /'
+keyring_print pam_jwt:refresh >"$PJ_TMP/refresh-new"
+if [ -s "$PJ_TMP/refresh-new" ] && ! cmp -s "$PJ_TMP/refresh-old" "$PJ_TMP/refresh-new"; then
+	say "  keyring      the refresh token was rotated: the old one is spent"
+else
+	say "  keyring      refresh token NOT rotated"
+fi
+
+step "11. Revoke the live session: pam-jwtd ends the login"
+say "  \$ pam-jwtctl revoke -c $CONF --session ${LIVE:0:12}"
+"$PJ_CTL" revoke -c "$CONF" --session "${LIVE:0:12}" | sed 's/^/  /'
+for _ in $(seq 50); do kill -0 "$LPID" 2>/dev/null || break; sleep 0.1; done
+if kill -0 "$LPID" 2>/dev/null; then
+	say "  login        pid $LPID is still running"
+else
+	wait "$LPID" 2>/dev/null
+	say "  login        pid $LPID has ended (SIGHUP from pam-jwtd)"
+fi
+grep -E 'revoked|ended' "$PJ_TMP/pam-jwtd.log" | sed 's/^/  pam-jwtd     /'
+if [ -n "$(keyring_print pam_jwt:access)" ]; then
+	say "  keyring      tokens are still there"
+else
+	say "  keyring      emptied"
+fi
 
 step "Clean-up"
 say "  removing /etc/pam.d/$SVC, user $U, keys and config"

@@ -1,7 +1,7 @@
 """Drive a PAM service through the real libpam with an unbounded conversation.
 
 Usage: pam_drive.py [--confdir DIR] SERVICE USER TOKEN_FILE OP...
-       (OP: authenticate, acct_mgmt, setcred, open_session, close_session)
+       (OP: authenticate, acct_mgmt, setcred, open_session, close_session, hold)
 
 --confdir DIR reads the service from DIR/SERVICE instead of /etc/pam.d (pam_start_confdir,
 libpam >= 1.4), so that a stack can be driven without root and without touching /etc.
@@ -11,11 +11,15 @@ bytes per answer; this driver answers every prompt with the whole first line of
 TOKEN_FILE, however long, so that the module's own size limits can be tested. The token
 is read from a file so that it never appears in a command line.
 
+"hold" stands for a live login: the process prints "# holding" and waits (as the login's
+leader) until a signal ends it; on SIGTERM it closes the session and ends PAM first.
+
 Prints one line per operation ("# OP: PAM message"), "# message: TEXT" for every text
 message (PAM_TEXT_INFO, PAM_ERROR_MSG) the stack sends, and exits with the PAM code of the
 first operation that failed, or 0.
 """
 import ctypes
+import signal
 import sys
 
 PAM_PROMPT_ECHO_OFF = 1
@@ -114,6 +118,13 @@ def main():
         elif op == "open_session":
             rc = pam.pam_open_session(handle, 0)
         elif op == "close_session":
+            rc = pam.pam_close_session(handle, 0)
+        elif op == "hold":
+            done = []
+            signal.signal(signal.SIGTERM, lambda *_: done.append(1))
+            print("# holding", flush=True)
+            while not done:
+                signal.pause()
             rc = pam.pam_close_session(handle, 0)
         else:
             print("unknown operation %s" % op)
