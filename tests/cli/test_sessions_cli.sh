@@ -21,14 +21,18 @@ pj_tmpdir || { not_ok "make a temp dir"; done_testing; exit; }
 ME=$(id -un)
 STORE=$PJ_TMP/store
 mkdir -m 0700 "$STORE"
+PERSIST=$PJ_TMP/persist
+mkdir -m 0700 "$PERSIST"
 pj_keygen ES256 es1 || { not_ok "keygen"; done_testing; exit; }
 K=$PJ_TMP/keys
 CONF=$PJ_TMP/pam_jwt.conf
 cat >"$CONF" <<EOF
 jwks = $K/es1.jwks
 store_dir = $STORE
+persist_dir = $PERSIST
 allow_non_tmpfs = yes
 announce_session = yes
+socket_path = $PJ_TMP/no-daemon.sock
 EOF
 chmod 0600 "$CONF"
 CTL=("$PJ_CTL")
@@ -113,7 +117,10 @@ verify_is "verify with single_use: a token without jti is refused" 1 \
 
 # --- revoke --jti ---------------------------------------------------------------------
 J1=$(pj_jti "$T1")
-ctl_is "revoke --jti: exit 0" 0 "^revoked token id $J1 until [0-9]+$" revoke -c "$CONF" --jti "$J1"
+ctl_is "revoke --jti: exit 0" 0 \
+	"^revoked token id $J1 until [0-9]+, and 0 session\(s\) it opened$" \
+	revoke -c "$CONF" --jti "$J1"
+check "the revocation is kept in persist_dir too" test -f "$PERSIST/j-$(digest_of "$J1")"
 verify_is "verify of the revoked token: refused: token id is revoked (exit 1)" 1 \
 	"^refused: token id is revoked \(jti=$J1, kid=es1\)$" "$T1"
 verify_is "another token of the same user is still accepted" 0 '^accepted' "$T2"
@@ -310,6 +317,32 @@ fi
 verify_is "the 24 h revocation survived gc" 1 'refused: token id is revoked' "$T1"
 ctl_is "gc again: nothing to remove" 0 '^removed 0 record\(s\)$' gc -c "$CONF"
 ctl_is "gc with a stray argument: exit 2" 2 'usage' gc -c "$CONF" extra
+
+# --- restore: revocations and locks survive a reboot -----------------------------------
+# A reboot empties the tmpfs store; persist_dir keeps what an admin revoked or locked.
+ctl_is "lock a user for the reboot test: exit 0" 0 '^locked user pjt-rebooted until unlocked$' \
+	lock -c "$CONF" pjt-rebooted
+check "the lock is kept in persist_dir" test -f "$PERSIST/l-$(digest_of pjt-rebooted)"
+ctl lock -c "$CONF" pjt-unlocked
+ctl_is "unlock another user: exit 0" 0 '^unlocked user pjt-unlocked$' unlock -c "$CONF" pjt-unlocked
+check "an unlock removes the lock from persist_dir too" \
+	test ! -e "$PERSIST/l-$(digest_of pjt-unlocked)"
+find "$STORE" -mindepth 1 -delete
+verify_is "after the store is emptied (a reboot), the revoked token is accepted again" 0 \
+	'^accepted' "$T1"
+ctl_is "restore: exit 0" 0 '^restored [0-9]+ revocation\(s\) and lock\(s\)$' restore -c "$CONF"
+verify_is "after restore the token is refused again" 1 '^refused: token id is revoked' "$T1"
+check "after restore the lock is back" test -f "$STORE/l-$(digest_of pjt-rebooted)"
+ctl_is "restore again changes nothing that matters: exit 0" 0 '^restored' restore -c "$CONF"
+printf 'jwks = %s\nstore_dir = %s\npersist_dir = none\nallow_non_tmpfs = yes\n' "$K/es1.jwks" \
+	"$STORE" >"$PJ_TMP/nopersist.conf"
+chmod 0600 "$PJ_TMP/nopersist.conf"
+ctl_is "restore with persist_dir = none: nothing to restore" 0 '^nothing to restore' \
+	restore -c "$PJ_TMP/nopersist.conf"
+chmod 0755 "$PERSIST"
+ctl_is "restore from a persist_dir open to others: unavailable, exit 2" 2 '^unavailable' \
+	restore -c "$CONF"
+chmod 0700 "$PERSIST"
 ctl_is "sessions with a relative config path: exit 2" 2 '.' sessions -c pam_jwt.conf
 
 done_testing
