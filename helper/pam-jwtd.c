@@ -45,6 +45,12 @@
 
 #define PAM_JWTD_VERSION "1"
 #define MAX_CLIENTS 256
+/* Connections of one unprivileged uid at most, and slots only root may fill, so that no
+ * user can take the daemon from the others or from the module (which connects as root). */
+#define MAX_CLIENTS_PER_UID 16
+#define ROOT_RESERVED_CLIENTS 32
+/* A connection that sends nothing for this long is closed (milliseconds). */
+#define CLIENT_IDLE_MS 30000
 /* How many sessions a "sessions" answer lists at most (it must fit PROTO_ANSWER_MAX). */
 #define SESSIONS_LISTED_MAX 100
 /* The keyring tokens are looked at this often (milliseconds). */
@@ -54,6 +60,7 @@ struct client {
 	int fd;
 	uid_t uid;
 	gid_t gid;
+	int64_t last_ms; /* last request (or connect), monotonic */
 };
 
 /* A session whose access token pam-jwtd keeps fresh in its user's keyring. */
@@ -981,24 +988,46 @@ static void client_close(struct client *cl)
 static void client_accept(struct daemon *d)
 {
 	struct client *cl = NULL;
-	uid_t uid;
-	gid_t gid;
-	size_t i;
+	size_t i, in_use = 0, of_uid = 0;
+	uid_t uid = (uid_t)-1;
+	gid_t gid = (gid_t)-1;
 	int fd;
 
 	fd = accept4(d->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	if (fd < 0)
 		return;
-	for (i = 0; i < MAX_CLIENTS && cl == NULL; i++)
-		if (d->clients[i].fd < 0)
-			cl = &d->clients[i];
-	if (cl == NULL || proto_peer_cred(fd, &uid, &gid, NULL) != 0) {
-		close(fd); /* full, or no credentials: nobody is served blind */
+	if (proto_peer_cred(fd, &uid, &gid, NULL) != 0) {
+		close(fd); /* no credentials: nobody is served blind */
+		return;
+	}
+	for (i = 0; i < MAX_CLIENTS; i++) {
+		if (d->clients[i].fd < 0) {
+			if (cl == NULL)
+				cl = &d->clients[i];
+			continue;
+		}
+		in_use++;
+		of_uid += d->clients[i].uid == uid;
+	}
+	if (cl == NULL || (uid != 0 && (of_uid >= MAX_CLIENTS_PER_UID ||
+					in_use >= MAX_CLIENTS - ROOT_RESERVED_CLIENTS))) {
+		close(fd);
 		return;
 	}
 	cl->fd = fd;
 	cl->uid = uid;
 	cl->gid = gid;
+	cl->last_ms = monotonic_ms();
+}
+
+/* Connections that went quiet are closed. */
+static void clients_expire(struct daemon *d, int64_t now_ms)
+{
+	size_t i;
+
+	for (i = 0; i < MAX_CLIENTS; i++)
+		if (d->clients[i].fd >= 0 && now_ms - d->clients[i].last_ms > CLIENT_IDLE_MS)
+			client_close(&d->clients[i]);
 }
 
 static void client_serve(struct daemon *d, struct client *cl)
@@ -1009,6 +1038,7 @@ static void client_serve(struct daemon *d, struct client *cl)
 	size_t len = 0;
 	ssize_t sent;
 
+	cl->last_ms = monotonic_ms();
 	switch (proto_recv_request(cl->fd, buf, &len)) {
 	case PROTO_RECV_MESSAGE:
 		answer = handle(d, &c, buf, len);
@@ -1132,6 +1162,7 @@ static int run(struct daemon *d)
 			d->next_sweep_ms = now_ms + d->cfg.sweep_interval * 1000;
 		}
 		if (now_ms >= next_tick) {
+			clients_expire(d, now_ms);
 			keyring_tick(d);
 			next_tick = now_ms + TICK_MS;
 		}
