@@ -775,6 +775,28 @@ static int gone_collect(const struct store_session *sess, void *ctx)
 	return 0;
 }
 
+/* An admin request through pam-jwtd; a refusal or failure is printed. An exit code; on
+ * success *ans holds the answer (clear it). */
+static int admin_via_daemon(const struct config *cfg, const struct proto_request *req,
+			    struct proto_answer *ans)
+{
+	const char *reason = NULL;
+	int rc = EXIT_UNAVAILABLE;
+
+	if (ctl_daemon_call(cfg->socket_path, req, ans, &reason) != 0) {
+		printf("unavailable: %s\n", reason != NULL ? reason : "pam-jwtd is not running");
+		goto out;
+	}
+	if (!ans->ok) {
+		printf("refused: %s\n", ans->error);
+		rc = EXIT_REFUSED;
+		goto out;
+	}
+	rc = EXIT_ACCEPTED;
+out:
+	return rc;
+}
+
 /* Through pam-jwtd, which ends the logins itself. */
 static int revoke_via_daemon(const struct config *cfg, char *session, const char *user,
 			     const char *jti, int64_t exp)
@@ -782,7 +804,7 @@ static int revoke_via_daemon(const struct config *cfg, char *session, const char
 	char digest[STORE_DIGEST_HEX_LEN + 1], label[VERDICT_LABEL_MAX + 1];
 	struct proto_request req;
 	struct proto_answer ans;
-	const char *reason = NULL, *got;
+	const char *got;
 	long long count;
 	int rc = EXIT_UNAVAILABLE;
 
@@ -800,15 +822,9 @@ static int revoke_via_daemon(const struct config *cfg, char *session, const char
 	req.jti = (char *)(uintptr_t)jti;
 	req.exp = exp;
 	req.has_exp = jti != NULL;
-	if (ctl_daemon_call(cfg->socket_path, &req, &ans, &reason) != 0) {
-		printf("unavailable: %s\n", reason != NULL ? reason : "pam-jwtd is not running");
+	rc = admin_via_daemon(cfg, &req, &ans);
+	if (rc != EXIT_ACCEPTED)
 		goto out;
-	}
-	if (!ans.ok) {
-		printf("refused: %s\n", ans.error);
-		rc = EXIT_REFUSED;
-		goto out;
-	}
 	count = (long long)json_integer_value(json_object_get(ans.root, "revoked"));
 	got = json_string_value(json_object_get(ans.root, "session"));
 	if (session != NULL) {
@@ -965,10 +981,13 @@ static int cmd_lock(int argc, char **argv, int lock)
 	struct config cfg;
 	struct store *st = NULL;
 	struct verdict v;
+	struct proto_request req;
+	struct proto_answer ans;
 	char label[VERDICT_LABEL_MAX + 1];
 	int c, rc = EXIT_UNAVAILABLE;
 
 	memset(&cfg, 0, sizeof(cfg));
+	memset(&ans, 0, sizeof(ans));
 	verdict_init(&v);
 	while ((c = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
 		switch (c) {
@@ -995,6 +1014,27 @@ static int cmd_lock(int argc, char **argv, int lock)
 	rc = store_from_config(config_path, &cfg, &st);
 	if (rc != EXIT_ACCEPTED)
 		goto out;
+	if (ctl_daemon_serves(&cfg)) {
+		memset(&req, 0, sizeof(req));
+		req.op = lock ? PROTO_OP_LOCK : PROTO_OP_UNLOCK;
+		req.user = (char *)(uintptr_t)user;
+		req.until = until;
+		req.has_until = lock;
+		rc = admin_via_daemon(&cfg, &req, &ans);
+		if (rc != EXIT_ACCEPTED)
+			goto out;
+		verdict_label_copy(label, sizeof(label), user);
+		if (!lock)
+			printf("unlocked user %s\n", label);
+		else if (until == 0)
+			printf("locked user %s until unlocked\n", label);
+		else
+			printf("locked user %s until %lld\n", label, (long long)until);
+		if (!json_is_true(json_object_get(ans.root, "persisted")) && cfg.persist_dir != NULL)
+			fprintf(stderr, "pam-jwtctl: warning: not kept across reboots (see the "
+					"pam-jwtd log)\n");
+		goto out;
+	}
 	if ((lock ? store_user_lock(st, user, until, &v) : store_user_unlock(st, user, &v)) != 0) {
 		print_verdict(&v);
 		rc = exit_for(v.code == VERDICT_OK ? VERDICT_UNAVAILABLE : v.code);
@@ -1009,6 +1049,7 @@ static int cmd_lock(int argc, char **argv, int lock)
 		printf("locked user %s until %lld\n", label, (long long)until);
 	rc = persist(&cfg, lock ? SESSION_PERSIST_LOCK : SESSION_PERSIST_UNLOCK, user, until);
 out:
+	proto_answer_clear(&ans);
 	store_close(st);
 	config_free(&cfg);
 	return rc;
@@ -1024,6 +1065,8 @@ static int cmd_gc(int argc, char **argv)
 	struct config cfg;
 	struct store *st = NULL;
 	struct verdict v;
+	struct proto_request req;
+	struct proto_answer ans;
 	size_t removed = 0;
 	int c, rc = EXIT_UNAVAILABLE;
 
@@ -1042,6 +1085,16 @@ static int cmd_gc(int argc, char **argv)
 	rc = store_from_config(config_path, &cfg, &st);
 	if (rc != EXIT_ACCEPTED)
 		goto out;
+	if (ctl_daemon_serves(&cfg)) {
+		memset(&req, 0, sizeof(req));
+		req.op = PROTO_OP_GC;
+		rc = admin_via_daemon(&cfg, &req, &ans);
+		if (rc == EXIT_ACCEPTED)
+			printf("removed %lld record(s)\n",
+			       (long long)json_integer_value(json_object_get(ans.root, "removed")));
+		proto_answer_clear(&ans);
+		goto out;
+	}
 	if (store_gc(st, clock_now(), &removed, &v) != 0) {
 		print_verdict(&v);
 		rc = exit_for(v.code == VERDICT_OK ? VERDICT_UNAVAILABLE : v.code);
