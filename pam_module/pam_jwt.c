@@ -331,10 +331,15 @@ static int auth_keyring(pam_handle_t *pamh, const struct config *cfg, const char
 			const char *service, const struct passwd *pw)
 {
 	struct verdict v;
+	struct config keyring_cfg;
 	char *credential = NULL;
 	int got, rc = PAM_AUTH_ERR;
 
 	verdict_init(&v);
+	/* An access token in the keyring was minted for a session of this host: it counts only
+	 * while that session is live, so a revoked session stops this path at once. */
+	keyring_cfg = *cfg;
+	keyring_cfg.require_session = true;
 	if (getuid() != pw->pw_uid) {
 		if (cfg->debug)
 			pam_syslog(pamh, LOG_DEBUG, "keyring: not the user's own process");
@@ -353,7 +358,7 @@ static int auth_keyring(pam_handle_t *pamh, const struct config *cfg, const char
 		rc = auth_session(pamh, cfg, user, service, credential);
 	else if ((cfg->accept & CONFIG_ACCEPT_JWT) != 0 &&
 		 jws_looks_like(credential, strlen(credential)))
-		rc = auth_jwt(pamh, cfg, user, service, credential);
+		rc = auth_jwt(pamh, &keyring_cfg, user, service, credential);
 out:
 	tokens_free(credential);
 	return rc;
