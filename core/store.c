@@ -1638,6 +1638,11 @@ int store_session_use(struct store *st, const char *session_id, const char *user
 		verdict_set(v, VERDICT_REJECT, "unknown session");
 		goto out;
 	}
+	/* an ID the store never issued is refused without taking the store's lock */
+	if (!record_exists_for(st, 's', digest)) {
+		verdict_set(v, VERDICT_REJECT, "unknown session");
+		goto out;
+	}
 	if (store_lock(st, v) != 0)
 		goto out;
 	locked = 1;
