@@ -266,8 +266,12 @@ static int session_inherit(struct store *st, const struct session_login *login, 
 		verdict_set(v, VERDICT_REJECT, "origin of the login is malformed");
 		goto out;
 	}
+	/* the parent stands for this user, or (sudo -u) for the user who invoked the login */
 	if (store_session_get_digest(st, login->parent, &parent, v) != 0 ||
-	    store_session_check(st, &parent, login->user, NULL, false, now, v) != 0) {
+	    store_session_check(st, &parent,
+				strcmp(parent.user, login->user) != 0 && login->ruser != NULL ?
+					login->ruser : login->user,
+				NULL, false, now, v) != 0) {
 		if (v->code == VERDICT_OK)
 			verdict_set(v, VERDICT_REJECT, "the session that opened this one has ended");
 		goto out;

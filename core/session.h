@@ -73,6 +73,7 @@ struct session_login {
 	pid_t leader_pid;
 	int64_t leader_start; /* the leader's start time (leader_start_time); 0: unknown */
 	const char *parent;   /* digest of the session whose ID authenticated the login, or NULL */
+	const char *ruser;    /* PAM_RUSER (sudo: the invoking user), or NULL */
 	const char *origin_jti; /* hex SHA-256 of the jti of the JWT that authenticated it, or NULL */
 };
 

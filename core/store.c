@@ -37,6 +37,7 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -58,6 +59,8 @@
 #define STORE_INTENT_NAME "c-intent"
 #define STORE_LOCK_NAME ".lock"
 #define STORE_TMP_PREFIX ".tmp."
+/* How long a writer waits for the store's lock before refusing (milliseconds). */
+#define STORE_LOCK_WAIT_MS 10000
 /* How many ancestors a session may have (sessions opened with a session ID). */
 #define STORE_LINEAGE_MAX 8
 
@@ -840,13 +843,25 @@ static int store_recover(const struct store *st);
 /* Take the store's lock, then finish what a writer killed under it left half done. */
 static int store_lock(const struct store *st, struct verdict *v)
 {
+	struct timespec pause_ts = { 0, 50000 }; /* 50 us, doubling up to 1.6 ms */
+	int64_t waited_ns = 0;
 	int rc;
 
-	do {
-		rc = flock(st->lockfd, LOCK_EX);
-	} while (rc != 0 && errno == EINTR);
+	/* Bounded: a holder that never lets go (a stopped process) costs a refusal, not a
+	 * hang of every login and of pam-jwtd. */
+	for (;;) {
+		rc = flock(st->lockfd, LOCK_EX | LOCK_NB);
+		if (rc == 0 || (errno != EWOULDBLOCK && errno != EINTR) ||
+		    waited_ns >= STORE_LOCK_WAIT_MS * 1000000LL)
+			break;
+		(void)nanosleep(&pause_ts, NULL);
+		waited_ns += pause_ts.tv_nsec;
+		if (pause_ts.tv_nsec < 1600000)
+			pause_ts.tv_nsec *= 2;
+	}
 	if (rc != 0) {
-		verdict_set(v, VERDICT_UNAVAILABLE, "cannot lock the session store");
+		verdict_set(v, VERDICT_UNAVAILABLE, errno == EWOULDBLOCK ?
+			    "the session store is busy" : "cannot lock the session store");
 		goto out;
 	}
 	rc = store_recover(st);
@@ -1638,9 +1653,11 @@ int store_session_use(struct store *st, const char *session_id, const char *user
 		verdict_set(v, VERDICT_REJECT, "unknown session");
 		goto out;
 	}
-	/* an ID the store never issued is refused without taking the store's lock */
-	if (!record_exists_for(st, 's', digest)) {
-		verdict_set(v, VERDICT_REJECT, "unknown session");
+	/* an ID the store never issued, or someone else's, is refused without the lock */
+	if (session_get_by_digest(st, digest, &sess, v) != 0)
+		goto out;
+	if (strcmp(sess.user, user) != 0) {
+		verdict_set(v, VERDICT_REJECT, "session belongs to another user");
 		goto out;
 	}
 	if (store_lock(st, v) != 0)

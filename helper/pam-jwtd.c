@@ -106,16 +106,21 @@ static struct daemon *g_daemon;
 __attribute__((format(printf, 2, 3)))
 static void say(int priority, const char *fmt, ...)
 {
+	char line[1024];
+	size_t i;
 	va_list ap;
 
 	va_start(ap, fmt);
-	if (g_daemon != NULL && g_daemon->use_stderr) {
-		vfprintf(stderr, fmt, ap);
-		fputc('\n', stderr);
-	} else {
-		vsyslog(priority, fmt, ap);
-	}
+	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
+	/* names come from the store and from requests: nothing but printable ASCII is logged */
+	for (i = 0; line[i] != '\0'; i++)
+		if ((unsigned char)line[i] < 0x20 || (unsigned char)line[i] >= 0x7f)
+			line[i] = '?';
+	if (g_daemon != NULL && g_daemon->use_stderr)
+		fprintf(stderr, "%s\n", line);
+	else
+		syslog(priority, "%s", line);
 }
 
 static void say_verdict(int priority, const char *what, const struct verdict *v)
@@ -221,6 +226,29 @@ static void reload(struct daemon *d)
 	adopt(d, &l);
 	say(LOG_INFO, "configuration and signing key reloaded (kid=%s)",
 	    d->kid != NULL ? d->kid : "-");
+}
+
+/* Revocations and locks kept in persist_dir come back into the store (after a reboot the
+ * store is empty); pam-jwt-restore.service does the same before any login can start. */
+static void restore_revocations(struct daemon *d)
+{
+	struct store *pst = NULL;
+	struct verdict v;
+	size_t copied = 0, unreadable = 0;
+
+	verdict_init(&v);
+	if (session_persist_open(&d->cfg, &pst, &v) != 0) {
+		say_verdict(LOG_ERR, "persist_dir is unusable", &v);
+		return;
+	}
+	if (pst == NULL)
+		return;
+	if (store_import_revocations(d->st, pst, clock_now(), &copied, &unreadable, &v) != 0)
+		say_verdict(LOG_ERR, "cannot restore revocations", &v);
+	else if (copied > 0 || unreadable > 0)
+		say(LOG_INFO, "restored %zu revocation(s) and lock(s) from %s (%zu unreadable)",
+		    copied, d->cfg.persist_dir, unreadable);
+	store_close(pst);
 }
 
 /* ---- tracked sessions ------------------------------------------------------------------ */
@@ -673,7 +701,15 @@ static char *op_refresh(struct daemon *d, const struct caller *c, const struct p
 		msg = proto_answer_error("refresh token belongs to another user");
 		goto out;
 	}
-	if (store_refresh_id_new(fresh) != 0) {
+	/* whatever can refuse comes before the rotation: a client must never lose its token
+	 * to a refusal (its retry would look like reuse) */
+	if (store_session_get_digest(d->st, rec.session, &sess, &v) == 0 &&
+	    store_user_check(d->st, sess.user, now, &v) != 0) {
+		msg = answer_verdict(&v);
+		goto out;
+	}
+	token = sess.user[0] != '\0' ? mint_access(d, &sess, NULL, now, &exp) : NULL;
+	if (store_refresh_id_new(fresh) != 0 || (sess.user[0] != '\0' && token == NULL)) {
 		msg = proto_answer_error("cannot make tokens");
 		goto out;
 	}
@@ -687,11 +723,6 @@ static char *op_refresh(struct daemon *d, const struct caller *c, const struct p
 		msg = answer_verdict(&v);
 		goto out;
 	}
-	if (store_user_check(d->st, sess.user, now, &v) != 0) {
-		msg = answer_verdict(&v);
-		goto out;
-	}
-	token = mint_access(d, &sess, NULL, now, &exp);
 	if (token == NULL) {
 		msg = proto_answer_error("cannot make tokens");
 		goto out;
@@ -1265,6 +1296,7 @@ int main(int argc, char **argv)
 	if (d.listen_fd < 0)
 		goto out;
 	d.started = clock_now();
+	restore_revocations(&d);
 	/* sessions that had tokens before a restart are kept fresh again */
 	if (store_session_scan(d.st, NULL, track_scanned, &d, &unreadable, &v) != 0)
 		say_verdict(LOG_ERR, "cannot scan the store", &v);

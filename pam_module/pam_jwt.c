@@ -340,9 +340,11 @@ static int auth_keyring(pam_handle_t *pamh, const struct config *cfg, const char
 	 * while that session is live, so a revoked session stops this path at once. */
 	keyring_cfg = *cfg;
 	keyring_cfg.require_session = true;
-	if (getuid() != pw->pw_uid) {
+	/* The setuid case only (sudo run by the user): a root service (sshd, login, a screen
+	 * locker) authenticating a user must never take the keyring for a credential. */
+	if (getuid() != pw->pw_uid || getuid() == 0 || geteuid() != 0) {
 		if (cfg->debug)
-			pam_syslog(pamh, LOG_DEBUG, "keyring: not the user's own process");
+			pam_syslog(pamh, LOG_DEBUG, "keyring: not the user's own setuid process");
 		goto out;
 	}
 	got = tokens_keyring_credential(pw->pw_uid, &credential, &v);
@@ -391,14 +393,11 @@ PAM_JWT_EXPORT int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc,
 		goto out;
 	}
 	if (cfg.token_source != CONFIG_SOURCE_PROMPT) {
+		/* an unknown user is not told apart here: the prompt path refuses it later */
 		pw = pam_modutil_getpwnam(pamh, user);
-		if (pw == NULL || strcmp(pw->pw_name, user) != 0) {
-			verdict_set(&v, VERDICT_REJECT, "no such user");
-			log_verdict(pamh, LOG_NOTICE, NULL, &v);
-			rc = PAM_USER_UNKNOWN;
-			goto out;
-		}
-		rc = auth_keyring(pamh, &cfg, user, pam_item_string(pamh, PAM_SERVICE), pw);
+		rc = pw != NULL && strcmp(pw->pw_name, user) == 0 ?
+			     auth_keyring(pamh, &cfg, user, pam_item_string(pamh, PAM_SERVICE), pw) :
+			     PAM_AUTH_ERR;
 		if (rc == PAM_SUCCESS || cfg.token_source == CONFIG_SOURCE_KEYRING_ONLY)
 			goto out;
 	}
@@ -602,6 +601,7 @@ PAM_JWT_EXPORT int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc,
 		goto out;
 	}
 	login.parent = parent[0] != '\0' ? parent : NULL;
+	login.ruser = pam_item_string(pamh, PAM_RUSER);
 	login.origin_jti = origin_jti[0] != '\0' ? origin_jti : NULL;
 	login.user = pam_item_string(pamh, PAM_USER);
 	pw = login.user != NULL ? pam_modutil_getpwnam(pamh, login.user) : NULL;

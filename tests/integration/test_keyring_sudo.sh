@@ -511,7 +511,7 @@ else
 	sed 's/^/#   /' "$PJ_TMP/sudo.err" | head -3
 fi
 if [ "$PJ_LOG_MODE" = none ]; then skip "targetpw reason logged (no syslog to read)"; else
-	check "logged (debug): keyring: not the user's own process" \
+	check "logged (debug): keyring: not the user's own setuid process" \
 		eval 'pj_log_new | grep -F "pam_jwt($SUDO_SVC:auth)" | grep -qF "keyring: not the user'"'"'s own process"'
 fi
 # U2 obtained U1's session ID and access token (say, U1 showed them) and puts them into
