@@ -512,7 +512,7 @@ else
 fi
 if [ "$PJ_LOG_MODE" = none ]; then skip "targetpw reason logged (no syslog to read)"; else
 	check "logged (debug): keyring: not the user's own setuid process" \
-		eval 'pj_log_new | grep -F "pam_jwt($SUDO_SVC:auth)" | grep -qF "keyring: not the user'"'"'s own process"'
+		eval 'pj_log_new | grep -F "pam_jwt($SUDO_SVC:auth)" | grep -qF "keyring: not the user'"'"'s own setuid process"'
 fi
 # U2 obtained U1's session ID and access token (say, U1 showed them) and puts them into
 # U2's own keyring: the module takes them, and refuses them as another user's.
