@@ -102,10 +102,20 @@ bench: deps all $(BENCH_BIN)
 demo: deps all
 	@scripts/demo.sh
 
+# The configuration file is not installed: copy conf/pam_jwt.conf by hand (see README).
 install: all
 	install -D -m 0644 $(MODULE) $(DESTDIR)/lib/x86_64-linux-gnu/security/pam_jwt.so
 	install -D -m 0755 $(CTL) $(DESTDIR)/usr/sbin/pam-jwtctl
 	install -D -m 0755 $(DAEMON) $(DESTDIR)/usr/sbin/pam-jwtd
+	install -D -m 0644 conf/systemd/pam-jwtd.service \
+	    $(DESTDIR)/lib/systemd/system/pam-jwtd.service
+	install -D -m 0644 conf/systemd/pam-jwt-restore.service \
+	    $(DESTDIR)/lib/systemd/system/pam-jwt-restore.service
+	install -D -m 0644 conf/tmpfiles.d/pam_jwt.conf $(DESTDIR)/usr/lib/tmpfiles.d/pam_jwt.conf
+	install -D -m 0644 man/pam_jwt.8 $(DESTDIR)/usr/share/man/man8/pam_jwt.8
+	install -D -m 0644 man/pam-jwtd.8 $(DESTDIR)/usr/share/man/man8/pam-jwtd.8
+	install -D -m 0644 man/pam_jwt.conf.5 $(DESTDIR)/usr/share/man/man5/pam_jwt.conf.5
+	install -D -m 0644 man/pam-jwtctl.1 $(DESTDIR)/usr/share/man/man1/pam-jwtctl.1
 
 clean:
 	rm -rf build build-asan build-fuzz
