@@ -417,7 +417,8 @@ int jwa_sign(const struct jwa_key *key, const unsigned char *data, size_t data_l
 
 	*sig = NULL;
 	*sig_len = 0;
-	if (info == NULL || jwa_key_check(key) != NULL)
+	/* a prepared key passed jwa_key_check once, in jwa_key_prepare */
+	if (info == NULL || (!key->prepared && jwa_key_check(key) != NULL))
 		goto out;
 	if (info->family == JWA_FAMILY_HMAC) {
 		buf = malloc(EVP_MAX_MD_SIZE);

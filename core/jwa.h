@@ -54,7 +54,8 @@ const char *jwa_key_prepare(struct jwa_key *key);
  * A key that was not prepared is checked against the policy on every call. */
 int jwa_verify(const struct jwa_key *key, const unsigned char *data, size_t data_len,
 	       const unsigned char *sig, size_t sig_len);
-/* Produce a raw JWS signature (*sig malloc'd). 0 on success. */
+/* Produce a raw JWS signature (*sig malloc'd). 0 on success. As for jwa_verify, a key that
+ * was not prepared is checked against the policy on every call. */
 int jwa_sign(const struct jwa_key *key, const unsigned char *data, size_t data_len,
 	     unsigned char **sig, size_t *sig_len);
 /* A new key pair for an asymmetric algorithm (RSA with rsa_bits); NULL for HMAC. */

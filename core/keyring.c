@@ -404,6 +404,35 @@ out:
 	return rc;
 }
 
+int keyring_holds_session(uid_t uid, const char *session_digest, bool *held,
+			  const char **reason)
+{
+	struct kr kr = { -1, -1 };
+	key_serial_t session = -1;
+	bool match = false;
+	int rc = -1, found;
+
+	if (held != NULL)
+		*held = false;
+	if (held == NULL || !digest_ok(session_digest)) {
+		errno = EINVAL;
+		set_reason(reason, held == NULL ? "missing argument" : "invalid session digest");
+		goto out;
+	}
+	if (kr_open(uid, &kr, reason) != 0)
+		goto out;
+	found = kr_find(&kr, KEYRING_SESSION, &session, reason);
+	if (found == 0)
+		found = kr_session_matches(session, session_digest, &match, reason);
+	if (found < 0)
+		goto out;
+	*held = found == 0 && match;
+	rc = 0;
+out:
+	kr_close(&kr);
+	return rc;
+}
+
 int keyring_get(uid_t uid, const char *desc, char **data, size_t *len, const char **reason)
 {
 	struct kr kr = { -1, -1 };

@@ -52,6 +52,12 @@ int keyring_put(uid_t uid, gid_t gid, const char *desc, const void *data, size_t
 int keyring_put_if_session(uid_t uid, gid_t gid, const char *session_digest, const char *desc,
 			   const void *data, size_t len, bool *put, const char **reason);
 
+/* Whether KEYRING_SESSION in uid's persistent keyring holds the session whose hex SHA-256
+ * is session_digest (*held); a cheap test before minting what keyring_put_if_session
+ * would only throw away. */
+int keyring_holds_session(uid_t uid, const char *session_digest, bool *held,
+			  const char **reason);
+
 /* Read desc from uid's persistent keyring (a root process, or uid itself). 0 with *data
  * malloc'd and NUL-terminated, *len its length; 1 if there is no such key (*data NULL).
  * Free *data with keyring_data_free. */

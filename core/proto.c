@@ -486,6 +486,9 @@ void proto_message_free(char *msg)
 	secmem_free_string(msg);
 }
 
+/* Most requests and answers fit this; larger ones cost a second dump. */
+#define MESSAGE_FIRST_GUESS 2048
+
 /* Dump root as compact JSON into a malloc'd, NUL-terminated message of at most max bytes.
  * The text goes straight into the message buffer (no growing copies). NULL when too large
  * (*too_large set) or on error. */
@@ -495,7 +498,17 @@ static char *message_dump(const json_t *root, size_t max, bool *too_large)
 	size_t size;
 
 	*too_large = false;
-	size = json_dumpb(root, NULL, 0, JSON_COMPACT);
+	/* one pass into a buffer of the usual size; a second pass only for a larger message */
+	msg = malloc(MESSAGE_FIRST_GUESS);
+	if (msg == NULL)
+		goto out;
+	size = json_dumpb(root, msg, MESSAGE_FIRST_GUESS - 1, JSON_COMPACT);
+	if (size > 0 && size < MESSAGE_FIRST_GUESS && size <= max) {
+		msg[size] = '\0';
+		goto out;
+	}
+	secmem_free(msg, MESSAGE_FIRST_GUESS);
+	msg = NULL;
 	if (size == 0)
 		goto out;
 	if (size > max) {

@@ -55,6 +55,12 @@
 #define SESSIONS_LISTED_MAX 100
 /* The keyring tokens are looked at this often (milliseconds). */
 #define TICK_MS 1000
+/* A tick renews keyring tokens for at most this long (milliseconds) before it lets
+ * clients in again. */
+#define TICK_BUDGET_MS 200
+/* A renewal that failed (or is refused while the user is locked) is tried again this many
+ * seconds later. */
+#define TRACKED_RETRY 2
 
 struct client {
 	int fd;
@@ -69,6 +75,7 @@ struct tracked {
 	uid_t uid;
 	gid_t gid;
 	int64_t access_exp; /* when the access token in the keyring expires; 0: unknown */
+	bool stalled;       /* its renewal is refused for now (user locked); logged once */
 };
 
 /* A login being ended: SIGHUP sent, SIGKILL due at kill_at (monotonic ms). */
@@ -90,6 +97,8 @@ struct daemon {
 	struct client clients[MAX_CLIENTS];
 	struct tracked *tracked;
 	size_t n_tracked, cap_tracked;
+	uint32_t *tracked_index; /* see index_slot */
+	size_t index_cap;
 	struct ending *ending;
 	size_t n_ending, cap_ending;
 	int64_t started;
@@ -180,6 +189,11 @@ static int load(const struct daemon *d, struct loaded *l, struct verdict *v)
 	}
 	if (key_load_private(l->cfg.signing_key, JWA_INVALID, NULL, &l->key, &l->kid, v) != 0)
 		goto out;
+	/* checked against the policy once here, not at every signature */
+	if (jwa_key_prepare(&l->key) != NULL) {
+		verdict_set(v, VERDICT_BAD_CONFIG, "signing_key: the key is not usable for signing");
+		goto out;
+	}
 	if (session_store_open(&l->cfg, true, &l->st, v) != 0)
 		goto out;
 	rc = 0;
@@ -253,14 +267,93 @@ static void restore_revocations(struct daemon *d)
 
 /* ---- tracked sessions ------------------------------------------------------------------ */
 
-static struct tracked *tracked_find(struct daemon *d, const char *digest)
+/* The tracked sessions live in an array (compact, swap-removed); an open-addressing index
+ * over it (linear probing, backward-shift deletion) finds one by digest in O(1). A slot
+ * holds an array position + 1; 0 is empty. The index has at least twice as many slots as
+ * there are tracked sessions. */
+static size_t index_home(const struct daemon *d, const char *digest)
 {
+	uint64_t h = 0;
 	size_t i;
 
+	/* the digest is SHA-256 in hex: its first 16 digits are as good as any hash */
+	for (i = 0; i < 16; i++)
+		h = h << 4 | (uint64_t)(digest[i] <= '9' ? digest[i] - '0' : digest[i] - 'a' + 10);
+	return (size_t)h & (d->index_cap - 1);
+}
+
+/* The slot holding digest (*found), or the empty slot where it would go. */
+static size_t index_slot(const struct daemon *d, const char *digest, bool *found)
+{
+	size_t slot = index_home(d, digest);
+
+	*found = false;
+	while (d->tracked_index[slot] != 0) {
+		if (strcmp(d->tracked[d->tracked_index[slot] - 1].digest, digest) == 0) {
+			*found = true;
+			break;
+		}
+		slot = (slot + 1) & (d->index_cap - 1);
+	}
+	return slot;
+}
+
+static int index_grow(struct daemon *d)
+{
+	size_t cap = d->index_cap == 0 ? 1024 : d->index_cap * 2, i;
+	uint32_t *grown = calloc(cap, sizeof(*grown));
+	bool found;
+	int rc = -1;
+
+	if (grown == NULL || cap > UINT32_MAX)
+		goto out;
+	free(d->tracked_index);
+	d->tracked_index = grown;
+	grown = NULL;
+	d->index_cap = cap;
 	for (i = 0; i < d->n_tracked; i++)
-		if (strcmp(d->tracked[i].digest, digest) == 0)
-			return &d->tracked[i];
-	return NULL;
+		d->tracked_index[index_slot(d, d->tracked[i].digest, &found)] = (uint32_t)(i + 1);
+	rc = 0;
+out:
+	free(grown);
+	return rc;
+}
+
+/* Empty a slot, moving later entries of its probe run back so that none becomes
+ * unreachable. */
+static void index_delete(struct daemon *d, size_t hole)
+{
+	size_t mask = d->index_cap - 1, next = hole, home;
+	bool stays;
+
+	for (;;) {
+		next = (next + 1) & mask;
+		if (d->tracked_index[next] == 0)
+			break;
+		home = index_home(d, d->tracked[d->tracked_index[next] - 1].digest);
+		/* an entry stays if its home lies cyclically in (hole, next] */
+		stays = hole < next ? (home > hole && home <= next) : (home > hole || home <= next);
+		if (!stays) {
+			d->tracked_index[hole] = d->tracked_index[next];
+			hole = next;
+		}
+	}
+	d->tracked_index[hole] = 0;
+}
+
+static struct tracked *tracked_find(struct daemon *d, const char *digest)
+{
+	struct tracked *t = NULL;
+	size_t slot;
+	bool found;
+
+	if (d->index_cap == 0)
+		goto out;
+	slot = index_slot(d, digest, &found);
+	if (found)
+		t = &d->tracked[d->tracked_index[slot] - 1];
+out:
+	return t;
 }
 
 static int tracked_add(struct daemon *d, const char *digest, uid_t uid, gid_t gid,
@@ -268,6 +361,7 @@ static int tracked_add(struct daemon *d, const char *digest, uid_t uid, gid_t gi
 {
 	struct tracked *t = tracked_find(d, digest), *grown;
 	size_t cap;
+	bool found;
 	int rc = -1;
 
 	if (t == NULL) {
@@ -279,12 +373,17 @@ static int tracked_add(struct daemon *d, const char *digest, uid_t uid, gid_t gi
 			d->tracked = grown;
 			d->cap_tracked = cap;
 		}
+		if ((d->n_tracked + 1) * 2 > d->index_cap && index_grow(d) != 0)
+			goto out;
 		t = &d->tracked[d->n_tracked++];
+		memset(t, 0, sizeof(*t));
 		memcpy(t->digest, digest, sizeof(t->digest));
+		d->tracked_index[index_slot(d, digest, &found)] = (uint32_t)d->n_tracked;
 	}
 	t->uid = uid;
 	t->gid = gid;
 	t->access_exp = access_exp;
+	t->stalled = false;
 	rc = 0;
 out:
 	return rc;
@@ -292,21 +391,53 @@ out:
 
 static void tracked_remove(struct daemon *d, const char *digest)
 {
-	struct tracked *t = tracked_find(d, digest);
+	size_t slot, pos, last;
+	bool found;
 
-	if (t != NULL)
-		*t = d->tracked[--d->n_tracked];
+	if (d->index_cap == 0)
+		goto out;
+	slot = index_slot(d, digest, &found);
+	if (!found)
+		goto out;
+	pos = d->tracked_index[slot] - 1;
+	index_delete(d, slot);
+	last = d->n_tracked - 1;
+	if (pos != last) {
+		/* the last entry moves into the gap; its index slot follows it */
+		slot = index_slot(d, d->tracked[last].digest, &found);
+		d->tracked_index[slot] = (uint32_t)(pos + 1);
+		d->tracked[pos] = d->tracked[last];
+	}
+	d->n_tracked--;
+out:
+	return;
 }
 
-static int track_scanned(const struct store_session *sess, void *ctx)
-{
-	struct daemon *d = ctx;
-	const struct passwd *pw = getpwuid(sess->uid);
+/* Sessions with tokens, found in the store at start, are kept fresh again. */
+struct track_scan {
+	struct daemon *d;
+	uid_t last_uid; /* one passwd lookup per run of sessions of one uid */
+	gid_t last_gid;
+	bool have_last;
+};
 
-	if (sess->tokens && tracked_add(d, sess->digest, sess->uid, pw != NULL ? pw->pw_gid : 0,
-				       0) != 0)
+static int track_scanned(const struct store_session *sess, void *ctx_)
+{
+	struct track_scan *ctx = ctx_;
+	const struct passwd *pw;
+
+	if (!sess->tokens)
+		goto out;
+	if (!ctx->have_last || sess->uid != ctx->last_uid) {
+		pw = getpwuid(sess->uid);
+		ctx->last_uid = sess->uid;
+		ctx->last_gid = pw != NULL ? pw->pw_gid : 0;
+		ctx->have_last = true;
+	}
+	if (tracked_add(ctx->d, sess->digest, sess->uid, ctx->last_gid, 0) != 0)
 		say(LOG_ERR, "out of memory: session %.*s is not kept fresh",
 		    SESSION_DIGEST_SHOWN, sess->digest);
+out:
 	return 0;
 }
 
@@ -452,7 +583,8 @@ static void token_free(char *token)
 }
 
 /* Replace the access token in the keyring of a tracked session, if the keyring still
- * holds that session; untrack it otherwise. */
+ * holds that session; untrack it otherwise. A locked user's sessions stay tracked (their
+ * renewal resumes at the unlock) unless end_on_refresh_failure ends them. */
 static void keyring_refresh(struct daemon *d, struct tracked *t, int64_t now)
 {
 	char digest[STORE_DIGEST_HEX_LEN + 1], *token = NULL;
@@ -460,16 +592,35 @@ static void keyring_refresh(struct daemon *d, struct tracked *t, int64_t now)
 	struct verdict v;
 	const char *reason = NULL;
 	int64_t exp = 0;
-	bool fail = false, put = false;
+	bool fail = false, held = false, put = false;
 
 	verdict_init(&v);
 	memcpy(digest, t->digest, sizeof(digest));
 	if (store_session_get_digest(d->st, digest, &sess, &v) != 0 ||
-	    store_user_check(d->st, sess.user, now, &v) != 0 ||
 	    store_session_check(d->st, &sess, sess.user, NULL, false, now, &v) != 0) {
 		say(LOG_INFO, "session %.*s: no longer refreshed: %s", SESSION_DIGEST_SHOWN,
 		    digest, v.reason);
 		fail = v.code == VERDICT_REJECT && sess.user[0] != '\0';
+		tracked_remove(d, digest);
+		goto out;
+	}
+	if (store_user_check(d->st, sess.user, now, &v) != 0) {
+		fail = v.code == VERDICT_REJECT;
+		if (!t->stalled)
+			say(LOG_INFO, "session %.*s: access token not renewed while %s",
+			    SESSION_DIGEST_SHOWN, digest, v.reason);
+		t->stalled = true;
+		t->access_exp = now + d->cfg.refresh_ahead + TRACKED_RETRY;
+		goto out;
+	}
+	if (keyring_holds_session(sess.uid, digest, &held, &reason) != 0 || !held) {
+		/* the keyring holds another login's session now (or none, or is unreadable) */
+		if (!held && reason == NULL)
+			say(LOG_DEBUG, "session %.*s: not in its keyring any more",
+			    SESSION_DIGEST_SHOWN, digest);
+		else
+			say(LOG_WARNING, "session %.*s: no longer refreshed: keyring: %s",
+			    SESSION_DIGEST_SHOWN, digest, reason);
 		tracked_remove(d, digest);
 		goto out;
 	}
@@ -480,14 +631,17 @@ static void keyring_refresh(struct daemon *d, struct tracked *t, int64_t now)
 		say(LOG_ERR, "session %.*s: cannot renew its access token: %s",
 		    SESSION_DIGEST_SHOWN, digest, token == NULL ? "cannot sign" : reason);
 		fail = true;
-		t->access_exp = now + 1; /* try again at the next tick */
+		t->access_exp = now + d->cfg.refresh_ahead + TRACKED_RETRY;
 		goto out;
 	}
 	if (!put) {
-		/* the keyring holds another login's session now (or none) */
 		tracked_remove(d, digest);
 		goto out;
 	}
+	if (t->stalled)
+		say(LOG_INFO, "session %.*s: access token renewed again", SESSION_DIGEST_SHOWN,
+		    digest);
+	t->stalled = false;
 	t->access_exp = exp;
 	say(LOG_DEBUG, "session %.*s: access token renewed", SESSION_DIGEST_SHOWN, digest);
 out:
@@ -496,16 +650,21 @@ out:
 	token_free(token);
 }
 
-/* Every tick: renew the keyring access tokens that are about to expire. */
+/* Every tick: renew the keyring access tokens that are about to expire, for at most
+ * TICK_BUDGET_MS, so that clients are answered meanwhile (after a restart every tracked
+ * session is due at once); what is left waits for the next tick. */
 static void keyring_tick(struct daemon *d)
 {
-	int64_t now = clock_now();
-	size_t i = 0, n;
+	int64_t now = clock_now(), deadline = monotonic_ms() + TICK_BUDGET_MS;
+	size_t i = 0, n, renewed = 0;
 
 	while (i < d->n_tracked) {
 		n = d->n_tracked;
-		if (d->tracked[i].access_exp - now <= d->cfg.refresh_ahead)
+		if (d->tracked[i].access_exp - now <= d->cfg.refresh_ahead) {
 			keyring_refresh(d, &d->tracked[i], now);
+			if (++renewed % 16 == 0 && monotonic_ms() >= deadline)
+				break;
+		}
 		/* the entry may have been removed (the last one moved into its place) */
 		if (d->n_tracked == n)
 			i++;
@@ -736,6 +895,11 @@ static char *op_refresh(struct daemon *d, const struct caller *c, const struct p
 	    keyring_put_if_session(sess.uid, t->gid, sess.digest, KEYRING_REFRESH, fresh,
 				   strlen(fresh), &put, &reason) == 0 && put)
 		t->access_exp = exp;
+	else if (t != NULL && reason == NULL)
+		tracked_remove(d, sess.digest); /* its keyring holds another session, or none */
+	else if (t != NULL)
+		say(LOG_WARNING, "session %.*s: new tokens not put in the keyring: %s",
+		    SESSION_DIGEST_SHOWN, sess.digest, reason);
 	msg = answer_with("access_token", json_string(token), "refresh_token", json_string(fresh),
 			  "token_type", json_string("Bearer"), "expires_in", json_integer(exp - now),
 			  NULL);
@@ -1253,6 +1417,7 @@ int main(int argc, char **argv)
 	};
 	static struct daemon d;
 	struct loaded l;
+	struct track_scan scan;
 	struct verdict v;
 	size_t i, unreadable = 0;
 	int c, rc = 1;
@@ -1298,7 +1463,9 @@ int main(int argc, char **argv)
 	d.started = clock_now();
 	restore_revocations(&d);
 	/* sessions that had tokens before a restart are kept fresh again */
-	if (store_session_scan(d.st, NULL, track_scanned, &d, &unreadable, &v) != 0)
+	memset(&scan, 0, sizeof(scan));
+	scan.d = &d;
+	if (store_session_scan(d.st, NULL, track_scanned, &scan, &unreadable, &v) != 0)
 		say_verdict(LOG_ERR, "cannot scan the store", &v);
 	say(LOG_INFO, "listening on %s (store %s, kid=%s, %zu session(s) kept fresh)",
 	    d.cfg.socket_path, d.cfg.store_dir, d.kid != NULL ? d.kid : "-", d.n_tracked);
@@ -1315,6 +1482,7 @@ out:
 	if (d.signal_fd >= 0)
 		close(d.signal_fd);
 	free(d.tracked);
+	free(d.tracked_index);
 	free(d.ending);
 	config_free(&d.cfg);
 	jwa_key_clear(&d.key);

@@ -565,7 +565,9 @@ echo "# --- 8b. a keyring login across a lock and an unlock of its user"
 if login "$UA"; then ok "a new login of $UA with tokens in the keyring"; else not_ok "a new login of $UA"; fi
 L_D=$DIGEST
 "$PJ_CTL" lock -c "$CONF" "$UA" >/dev/null 2>&1
-for _ in $(seq 1 60); do grep -q "session ${L_D:0:12}: no longer refreshed: user is locked" "$DLOG" && break; sleep 0.1; done
+for _ in $(seq 1 60); do grep -q "session ${L_D:0:12}: access token not renewed while user is locked" "$DLOG" && break; sleep 0.1; done
+check "while $UA is locked the daemon says it does not renew the access token (once)" \
+	eval '[ "$(grep -c "session ${L_D:0:12}: access token not renewed while user is locked" "$DLOG")" = 1 ]'
 "$PJ_CTL" unlock -c "$CONF" "$UA" >/dev/null 2>&1
 cur=$(kr_get "$UA" pam_jwt:access) renewed=0
 end=$(($(now_ms) + 5000))
@@ -575,6 +577,7 @@ while [ "$(now_ms)" -lt "$end" ]; do
 	sleep 0.2
 done
 check "after the unlock the keyring's access token is renewed again (within 5 s)" test "$renewed" = 1
+check "... and the log says so" grep -q "session ${L_D:0:12}: access token renewed again" "$DLOG"
 r0=$(kr_get "$UA" pam_jwt:refresh)
 out=$(as_user "$UA" "$PJ_CTL" refresh --socket "$SOCK" 2>&1)
 r1=$(kr_get "$UA" pam_jwt:refresh)
@@ -946,7 +949,7 @@ check "... and removes its socket" test ! -e "$SOCK"
 check "... logging \"stopping\"" eval 'tail -1 "$DLOG" | grep -qx stopping'
 
 echo "# pam-jwtd log: $(wc -l <"$DLOG") lines; warnings/errors:"
-grep -viE 'tokens issued|reached its expiry|no longer refreshed|revoked|ended|SIGKILL|listening|reload|logged out|stopping|refresh token reuse' "$DLOG" |
+grep -viE 'tokens issued|reached its expiry|no longer refreshed|not renewed while|renewed again|revoked|ended|SIGKILL|listening|reload|logged out|stopping|refresh token reuse' "$DLOG" |
 	sort | uniq -c | sort -rn | head -8 | sed 's/^/#   /'
 echo "# runtime: $((SECONDS - T_START)) s"
 done_testing

@@ -467,6 +467,33 @@ out:
 	return step;
 }
 
+static void test_holds_session(void **state)
+{
+	char digest[STORE_DIGEST_HEX_LEN + 1], other[STORE_DIGEST_HEX_LEN + 1];
+	const char *reason = NULL;
+	bool held = true;
+
+	(void)state;
+	require_root();
+	digest_of("pjs_live", digest);
+	digest_of("pjs_other", other);
+	assert_int_equal(keyring_holds_session(tuid, digest, &held, &reason), 0);
+	assert_false(held); /* no session key at all */
+	put_ok(KEYRING_SESSION, "pjs_live");
+	assert_int_equal(keyring_holds_session(tuid, digest, &held, &reason), 0);
+	assert_true(held);
+	assert_int_equal(keyring_holds_session(tuid, other, &held, &reason), 0);
+	assert_false(held);
+	put_ok(KEYRING_SESSION, "pjs_other"); /* a newer login */
+	assert_int_equal(keyring_holds_session(tuid, digest, &held, &reason), 0);
+	assert_false(held);
+	held = true;
+	assert_int_equal(keyring_holds_session(tuid, "0123", &held, &reason), -1);
+	assert_false(held);
+	assert_string_equal(reason, "invalid session digest");
+	assert_int_equal(keyring_holds_session(tuid, digest, NULL, &reason), -1);
+}
+
 static void test_user_reads_but_cannot_change(void **state)
 {
 	pid_t pid;
@@ -658,6 +685,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_remove, clean, clean),
 		cmocka_unit_test_setup_teardown(test_remove_session, clean, clean),
 		cmocka_unit_test_setup_teardown(test_put_if_session, clean, clean),
+		cmocka_unit_test_setup_teardown(test_holds_session, clean, clean),
 		cmocka_unit_test_setup_teardown(test_user_reads_but_cannot_change, clean, clean),
 		cmocka_unit_test_setup_teardown(test_real_uid_user_effective_root, clean, clean),
 		cmocka_unit_test_setup_teardown(test_sizes, clean, clean),
