@@ -55,6 +55,8 @@
 #define SESSIONS_LISTED_MAX 100
 /* The keyring tokens are looked at this often (milliseconds). */
 #define TICK_MS 1000
+/* SHA-256 */
+#define TRACKED_DIGEST_LEN 32
 /* A tick renews keyring tokens for at most this long (milliseconds) before it lets
  * clients in again. */
 #define TICK_BUDGET_MS 200
@@ -71,7 +73,7 @@ struct client {
 
 /* A session whose access token pam-jwtd keeps fresh in its user's keyring. */
 struct tracked {
-	char digest[STORE_DIGEST_HEX_LEN + 1];
+	unsigned char digest[TRACKED_DIGEST_LEN]; /* the session digest, binary (half the room) */
 	uid_t uid;
 	gid_t gid;
 	int64_t access_exp; /* when the access token in the keyring expires; 0: unknown */
@@ -271,25 +273,59 @@ static void restore_revocations(struct daemon *d)
  * over it (linear probing, backward-shift deletion) finds one by digest in O(1). A slot
  * holds an array position + 1; 0 is empty. The index has at least twice as many slots as
  * there are tracked sessions. */
-static size_t index_home(const struct daemon *d, const char *digest)
+static size_t index_home(const struct daemon *d, const unsigned char *digest)
 {
-	uint64_t h = 0;
-	size_t i;
+	uint64_t h;
 
-	/* the digest is SHA-256 in hex: its first 16 digits are as good as any hash */
-	for (i = 0; i < 16; i++)
-		h = h << 4 | (uint64_t)(digest[i] <= '9' ? digest[i] - '0' : digest[i] - 'a' + 10);
+	/* the digest is SHA-256: its first 8 bytes are as good as any hash */
+	memcpy(&h, digest, sizeof(h));
 	return (size_t)h & (d->index_cap - 1);
 }
 
+/* A session digest (64 lowercase hex digits) in binary; -1 if it is not one. */
+static int digest_from_hex(const char *hex, unsigned char out[TRACKED_DIGEST_LEN])
+{
+	static const char digits[] = "0123456789abcdef";
+	const char *hi, *lo;
+	size_t i;
+	int rc = -1;
+
+	if (strlen(hex) != 2 * TRACKED_DIGEST_LEN)
+		goto out;
+	for (i = 0; i < TRACKED_DIGEST_LEN; i++) {
+		hi = strchr(digits, hex[2 * i]);
+		lo = strchr(digits, hex[2 * i + 1]);
+		if (hex[2 * i] == '\0' || hex[2 * i + 1] == '\0' || hi == NULL || lo == NULL)
+			goto out;
+		out[i] = (unsigned char)((hi - digits) << 4 | (lo - digits));
+	}
+	rc = 0;
+out:
+	return rc;
+}
+
+static void digest_to_hex(const unsigned char digest[TRACKED_DIGEST_LEN],
+			  char out[STORE_DIGEST_HEX_LEN + 1])
+{
+	static const char digits[] = "0123456789abcdef";
+	size_t i;
+
+	for (i = 0; i < TRACKED_DIGEST_LEN; i++) {
+		out[2 * i] = digits[digest[i] >> 4];
+		out[2 * i + 1] = digits[digest[i] & 15];
+	}
+	out[2 * TRACKED_DIGEST_LEN] = '\0';
+}
+
 /* The slot holding digest (*found), or the empty slot where it would go. */
-static size_t index_slot(const struct daemon *d, const char *digest, bool *found)
+static size_t index_slot(const struct daemon *d, const unsigned char *digest, bool *found)
 {
 	size_t slot = index_home(d, digest);
 
 	*found = false;
 	while (d->tracked_index[slot] != 0) {
-		if (strcmp(d->tracked[d->tracked_index[slot] - 1].digest, digest) == 0) {
+		if (memcmp(d->tracked[d->tracked_index[slot] - 1].digest, digest,
+			   TRACKED_DIGEST_LEN) == 0) {
 			*found = true;
 			break;
 		}
@@ -343,13 +379,14 @@ static void index_delete(struct daemon *d, size_t hole)
 
 static struct tracked *tracked_find(struct daemon *d, const char *digest)
 {
+	unsigned char bin[TRACKED_DIGEST_LEN];
 	struct tracked *t = NULL;
 	size_t slot;
 	bool found;
 
-	if (d->index_cap == 0)
+	if (d->index_cap == 0 || digest_from_hex(digest, bin) != 0)
 		goto out;
-	slot = index_slot(d, digest, &found);
+	slot = index_slot(d, bin, &found);
 	if (found)
 		t = &d->tracked[d->tracked_index[slot] - 1];
 out:
@@ -360,11 +397,14 @@ static int tracked_add(struct daemon *d, const char *digest, uid_t uid, gid_t gi
 		       int64_t access_exp)
 {
 	struct tracked *t = tracked_find(d, digest), *grown;
+	unsigned char bin[TRACKED_DIGEST_LEN];
 	size_t cap;
 	bool found;
 	int rc = -1;
 
 	if (t == NULL) {
+		if (digest_from_hex(digest, bin) != 0)
+			goto out;
 		if (d->n_tracked == d->cap_tracked) {
 			cap = d->cap_tracked == 0 ? 64 : d->cap_tracked * 2;
 			grown = realloc(d->tracked, cap * sizeof(*grown));
@@ -377,8 +417,8 @@ static int tracked_add(struct daemon *d, const char *digest, uid_t uid, gid_t gi
 			goto out;
 		t = &d->tracked[d->n_tracked++];
 		memset(t, 0, sizeof(*t));
-		memcpy(t->digest, digest, sizeof(t->digest));
-		d->tracked_index[index_slot(d, digest, &found)] = (uint32_t)d->n_tracked;
+		memcpy(t->digest, bin, sizeof(t->digest));
+		d->tracked_index[index_slot(d, bin, &found)] = (uint32_t)d->n_tracked;
 	}
 	t->uid = uid;
 	t->gid = gid;
@@ -391,12 +431,13 @@ out:
 
 static void tracked_remove(struct daemon *d, const char *digest)
 {
+	unsigned char bin[TRACKED_DIGEST_LEN];
 	size_t slot, pos, last;
 	bool found;
 
-	if (d->index_cap == 0)
+	if (d->index_cap == 0 || digest_from_hex(digest, bin) != 0)
 		goto out;
-	slot = index_slot(d, digest, &found);
+	slot = index_slot(d, bin, &found);
 	if (!found)
 		goto out;
 	pos = d->tracked_index[slot] - 1;
@@ -595,7 +636,7 @@ static void keyring_refresh(struct daemon *d, struct tracked *t, int64_t now)
 	bool fail = false, held = false, put = false;
 
 	verdict_init(&v);
-	memcpy(digest, t->digest, sizeof(digest));
+	digest_to_hex(t->digest, digest);
 	if (store_session_get_digest(d->st, digest, &sess, &v) != 0 ||
 	    store_session_check(d->st, &sess, sess.user, NULL, false, now, &v) != 0) {
 		say(LOG_INFO, "session %.*s: no longer refreshed: %s", SESSION_DIGEST_SHOWN,
