@@ -218,16 +218,16 @@ static void adopt(struct daemon *d, struct loaded *l)
 	memset(l, 0, sizeof(*l));
 }
 
-/* SIGHUP: a new config and key, or (if anything is wrong with them) the old ones. */
-static void reload(struct daemon *d)
+/* SIGHUP (and the reload operation): a new config and key, or (if anything is wrong with
+ * them) the old ones; v says why. */
+static int reload(struct daemon *d, struct verdict *v)
 {
 	struct loaded l;
-	struct verdict v;
+	int rc = -1;
 
-	verdict_init(&v);
-	if (load(d, &l, &v) != 0) {
-		say_verdict(LOG_ERR, "reload refused, keeping the running configuration", &v);
-		return;
+	if (load(d, &l, v) != 0) {
+		say_verdict(LOG_ERR, "reload refused, keeping the running configuration", v);
+		goto out;
 	}
 	if (strcmp(l.cfg.socket_path, d->cfg.socket_path) != 0)
 		say(LOG_WARNING, "socket_path changes only at restart; still listening on %s",
@@ -235,13 +235,17 @@ static void reload(struct daemon *d)
 	free(l.cfg.socket_path);
 	l.cfg.socket_path = strdup(d->cfg.socket_path);
 	if (l.cfg.socket_path == NULL) {
+		verdict_set(v, VERDICT_UNAVAILABLE, "out of memory");
 		say(LOG_ERR, "reload refused: out of memory");
 		loaded_clear(&l);
-		return;
+		goto out;
 	}
 	adopt(d, &l);
 	say(LOG_INFO, "configuration and signing key reloaded (kid=%s)",
 	    d->kid != NULL ? d->kid : "-");
+	rc = 0;
+out:
+	return rc;
 }
 
 /* Revocations and locks kept in persist_dir come back into the store (after a reboot the
@@ -1176,6 +1180,7 @@ static char *op_gc(struct daemon *d)
 static char *handle(struct daemon *d, const struct caller *c, const char *buf, size_t len)
 {
 	struct proto_request req;
+	struct verdict v;
 	const char *reason = NULL;
 	char *msg = NULL;
 
@@ -1202,8 +1207,11 @@ static char *handle(struct daemon *d, const struct caller *c, const char *buf, s
 	case PROTO_OP_SESSIONS: msg = op_sessions(d, c, &req); break;
 	case PROTO_OP_GC: msg = op_gc(d); break;
 	case PROTO_OP_RELOAD:
-		reload(d);
-		msg = answer_with("kid", json_string(d->kid != NULL ? d->kid : ""), NULL);
+		verdict_init(&v);
+		if (reload(d, &v) != 0)
+			msg = answer_verdict(&v);
+		else
+			msg = answer_with("kid", json_string(d->kid != NULL ? d->kid : ""), NULL);
 		break;
 	default: msg = proto_answer_error("unknown operation"); break;
 	}
@@ -1375,10 +1383,12 @@ static int signals_open(void)
 static void signals_read(struct daemon *d)
 {
 	struct signalfd_siginfo si;
+	struct verdict v;
 
 	while (read(d->signal_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		verdict_init(&v);
 		if (si.ssi_signo == SIGHUP)
-			reload(d);
+			(void)reload(d, &v); /* logged there */
 		else
 			d->stop = true;
 	}

@@ -880,8 +880,11 @@ q "$UA" "$(refresh_req r "$KR_REFRESH")"
 ans "... the daemon runs on with the old config (ping, refresh; expires_in 4)" r 'OK and a["expires_in"] == 4'
 R=$(field r refresh_token)
 q root 'reload {"op":"reload"}'
-ans "the reload op with the broken config: ok with the old kid (documented: see the log)" reload \
-	'OK and a["kid"] == "k1"'
+ans "the reload op with the broken config: refused, saying why" reload \
+	'not OK and "unknown option" in ERR'
+q "$UA" "$(refresh_req r "$R")"
+ans "... and the old config is still in force (expires_in 4)" r 'OK and a["expires_in"] == 4'
+R=$(field r refresh_token)
 write_conf "$CONF" access_ttl=7s
 n=$(grep -c "configuration and signing key reloaded" "$DLOG")
 kill -HUP "$DPID"
