@@ -770,6 +770,7 @@ int proto_call(const char *socket_path, const char *request, size_t request_len,
 	size_t path_len, got = 0;
 	ssize_t n;
 	int fd = -1, rc = -1, left, pr;
+	uid_t peer_uid = (uid_t)-1;
 	bool done;
 
 	if (answer != NULL)
@@ -827,6 +828,12 @@ int proto_call(const char *socket_path, const char *request, size_t request_len,
 			why = connect_reason(errno);
 			goto out;
 		}
+	}
+	/* only root's daemon (or our own process, in tests) is believed */
+	if (proto_peer_cred(fd, &peer_uid, NULL, NULL) != 0 ||
+	    (peer_uid != 0 && peer_uid != geteuid())) {
+		why = "daemon socket is not served by root";
+		goto out;
 	}
 
 	/* send: one message, whole or not at all */

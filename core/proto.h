@@ -151,7 +151,8 @@ void proto_answer_clear(struct proto_answer *ans);
  * (may be NULL); the answer holds no NUL byte. Never raises SIGPIPE. 0 on success; -1
  * with *reason: "daemon is not running" (no socket, or nobody listening), "permission
  * denied on the daemon socket", "daemon did not answer in time", "daemon closed the
- * connection", "daemon answer is too large", "daemon answer is malformed", "socket path
+ * connection", "daemon socket is not served by root" (its peer is neither root nor the
+ * caller's effective uid), "daemon answer is too large", "daemon answer is malformed", "socket path
  * is invalid", "request too large", "malformed request", "invalid argument" (answer NULL,
  * timeout_ms <= 0), "cannot create a socket", "cannot connect to the daemon", "cannot
  * send the request", "cannot read the answer", "out of memory". */

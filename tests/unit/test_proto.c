@@ -7,6 +7,7 @@
 #include <cmocka.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -1097,6 +1098,53 @@ static void test_call_not_running(void **state)
 	assert_string_equal(why, "daemon is not running");
 }
 
+/* A socket whose listener is neither root nor ourselves is not believed: root's module
+ * must not take tokens from whoever managed to bind the configured path. */
+static void test_call_refuses_foreign_server(void **state)
+{
+	struct fixture *fx = *state;
+	struct sockaddr_un addr;
+	const char *why = NULL;
+	char *answer = NULL, ready = 0;
+	int lfd, sync_pipe[2];
+	pid_t pid;
+
+	if (geteuid() != 0) {
+		if (getenv("CI") != NULL && strcmp(getenv("CI"), "true") == 0)
+			fail_msg("CI=true but not running as root");
+		skip();
+	}
+	lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	assert_true(lfd >= 0);
+	memset(&addr, 0, sizeof(addr));
+	addr.sun_family = AF_UNIX;
+	strcpy(addr.sun_path, fx->path);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+	assert_int_equal(pipe(sync_pipe), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		/* the listener's credentials are those it has at listen() */
+		(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (setgroups(0, NULL) != 0 || setresgid(65534, 65534, 65534) != 0 ||
+		    setresuid(65534, 65534, 65534) != 0 || listen(lfd, 4) != 0)
+			_exit(1);
+		if (write(sync_pipe[1], "r", 1) != 1)
+			_exit(1);
+		server_main(lfd, SERVER_ANSWER, 0);
+		_exit(0);
+	}
+	fx->server = pid;
+	close(lfd);
+	close(sync_pipe[1]);
+	assert_int_equal(read(sync_pipe[0], &ready, 1), 1);
+	close(sync_pipe[0]);
+	assert_int_equal(proto_call(fx->path, "{\"op\":\"ping\"}", 13, 5000, &answer, NULL,
+				    &why), -1);
+	assert_null(answer);
+	assert_string_equal(why, "daemon socket is not served by root");
+}
+
 static void test_call_hang_up_without_sigpipe(void **state)
 {
 	struct fixture *fx = *state;
@@ -1269,6 +1317,8 @@ int main(void)
 						fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_call_timeout, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_call_timeout_in_connect, fixture_setup,
+						fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_call_refuses_foreign_server, fixture_setup,
 						fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_call_not_running, fixture_setup,
 						fixture_teardown),
