@@ -99,16 +99,20 @@ out:
 	return rc;
 }
 
-int tokens_keyring_credential(uid_t uid, char **credential, struct verdict *v)
+int tokens_keyring_credential(uid_t uid, bool session_id, bool access_token,
+			      char **credential, struct verdict *v)
 {
-	static const char *const order[] = { KEYRING_SESSION, KEYRING_ACCESS };
-	const char *reason = NULL;
+	const char *order[2], *reason = NULL;
 	char *data = NULL;
-	size_t len = 0, i;
+	size_t len = 0, i, n = 0;
 	int got = 1, rc = -1;
 
 	*credential = NULL;
-	for (i = 0; i < sizeof(order) / sizeof(order[0]) && got == 1; i++) {
+	if (session_id)
+		order[n++] = KEYRING_SESSION;
+	if (access_token)
+		order[n++] = KEYRING_ACCESS;
+	for (i = 0; i < n && got == 1; i++) {
 		got = keyring_get(uid, order[i], &data, &len, &reason);
 		if (got < 0) {
 			verdict_set(v, VERDICT_UNAVAILABLE, reason != NULL ? reason : "keyring failed");

@@ -6,6 +6,7 @@
 #ifndef PAM_JWT_TOKENS_H
 #define PAM_JWT_TOKENS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -28,8 +29,10 @@ int tokens_keyring_store(uid_t uid, gid_t gid, const char *session_id, const cha
 			 const char *refresh, struct verdict *v);
 
 /* The credential a login left in uid's keyring: the session ID (preferred: its revocation
- * is exact), else the access token. 0 with *credential malloc'd (tokens_free); 1 when the
- * keyring holds neither; -1 with v set. */
-int tokens_keyring_credential(uid_t uid, char **credential, struct verdict *v);
+ * is exact), else the access token; only the kinds asked for (session_id, access_token).
+ * 0 with *credential malloc'd (tokens_free); 1 when the keyring holds none of them; -1 with
+ * v set. */
+int tokens_keyring_credential(uid_t uid, bool session_id, bool access_token,
+			      char **credential, struct verdict *v);
 
 #endif

@@ -347,7 +347,8 @@ static int auth_keyring(pam_handle_t *pamh, const struct config *cfg, const char
 			pam_syslog(pamh, LOG_DEBUG, "keyring: not the user's own setuid process");
 		goto out;
 	}
-	got = tokens_keyring_credential(pw->pw_uid, &credential, &v);
+	got = tokens_keyring_credential(pw->pw_uid, (cfg->accept & CONFIG_ACCEPT_SESSION) != 0,
+					(cfg->accept & CONFIG_ACCEPT_JWT) != 0, &credential, &v);
 	if (got != 0) {
 		if (got < 0)
 			log_verdict(pamh, LOG_ERR, user, &v);

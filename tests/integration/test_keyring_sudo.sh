@@ -566,6 +566,22 @@ if [ "$PJ_LOG_MODE" = none ]; then skip "access-token acceptance logged (no sysl
 fi
 check "the session ID is back in the keyring" \
 	eval '[ "$(kr_get "$U1_UID" pam_jwt:session)" = "$KR_SID" ]'
+# accept=jwt: the session ID in the keyring is not a credential this line takes, so the
+# module goes straight to the access token.
+sudo_stack keyring_only accept=jwt
+[ "$PJ_LOG_MODE" = none ] || pj_log_mark
+login_run "$LD" sudo5 "sudo -k -S -u root /usr/bin/id -un </dev/null"
+if [ "$LR_RC" = 0 ] && [ "$(cat "$LD/sudo5.out")" = root ] && no_prompt "$LD/sudo5.err"; then
+	ok "accept=jwt: sudo inside the login takes the keyring's access token, not its session ID"
+else
+	not_ok "accept=jwt: sudo inside the login (exit $LR_RC, out \"$(head -c 80 "$LD/sudo5.out" 2>/dev/null)\")"
+	sed 's/^/#   /' "$LD/sudo5.err" 2>/dev/null | head -5
+fi
+if [ "$PJ_LOG_MODE" = none ]; then skip "accept=jwt acceptance logged (no syslog)"; else
+	check "logged: accepted for user $U1 with a jti (the access token)" \
+		eval 'pj_log_new | grep -qF "pam_jwt($SUDO_SVC:auth): accepted for user $U1: accepted (jti="'
+fi
+sudo_stack keyring_only
 kr_get "$U1_UID" pam_jwt:access >"$PJ_TMP/access.before-revoke"
 
 # --- 6. a revocation ends the login ---------------------------------------------------------
