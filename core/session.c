@@ -254,6 +254,19 @@ out:
 	return rc;
 }
 
+/* A login field that PAM takes from the client (PAM_SERVICE, PAM_TTY, PAM_RHOST may hold
+ * any bytes): every byte but printable ASCII without space (0x21..0x7e) becomes '?', so the
+ * record can always hold it and listings, JSON and logs show it safely. */
+static void field_sanitise(char dst[STORE_FIELD_MAX])
+{
+	size_t i;
+
+	for (i = 0; i < STORE_FIELD_MAX && dst[i] != '\0'; i++) {
+		if ((unsigned char)dst[i] < 0x21 || (unsigned char)dst[i] > 0x7e)
+			dst[i] = '?';
+	}
+}
+
 /* A child session: its parent is live and stands for the same user; the child ends no
  * later than the parent and carries the parent's origin. */
 static int session_inherit(struct store *st, const struct session_login *login, int64_t now,
@@ -311,6 +324,9 @@ int session_record_new(struct store *st, const struct config *cfg,
 	}
 	(void)field_copy(sess.tty, login->tty, false);
 	(void)field_copy(sess.rhost, login->rhost, false);
+	field_sanitise(sess.service);
+	field_sanitise(sess.tty);
+	field_sanitise(sess.rhost);
 	sess.uid = login->uid;
 	sess.leader_pid = login->leader_pid;
 	sess.leader_start = login->leader_start;

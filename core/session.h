@@ -80,8 +80,10 @@ struct session_login {
 /* Record a new session for a login: created and last seen now, expiring after
  * session_ttl, idle_timeout from the config. A login authenticated by another session's
  * ID (login->parent) becomes that session's child: it must still be live, the child
- * expires no later than it, inherits its origin_jti and ends with it. id_out gets the new
- * session ID (a credential: the caller wipes it) and digest_out its digest. */
+ * expires no later than it, inherits its origin_jti and ends with it. service, tty and
+ * rhost are kept with every byte outside 0x21..0x7e replaced by '?' (tty and rhost cut to
+ * 255 bytes); user is kept exactly or refused. id_out gets the new session ID (a
+ * credential: the caller wipes it) and digest_out its digest. */
 int session_record_new(struct store *st, const struct config *cfg,
 		       const struct session_login *login, int64_t now,
 		       char id_out[STORE_SESSION_ID_LEN + 1],

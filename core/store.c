@@ -16,9 +16,9 @@
  *
  * "kind" is the first key; every other key of the kind appears exactly once (index
  * records: "user" once, then any number of "s=<digest>" lines, no digest twice); no
- * unknown key; numbers are unsigned decimal without leading zeros; values have no
- * control characters; lines are at most STORE_LINE_MAX bytes; the text ends with a
- * newline.
+ * unknown key; numbers are unsigned decimal without leading zeros; values are UTF-8
+ * without control characters (text_ok; the writer refuses anything else rather than alter
+ * it); lines are at most STORE_LINE_MAX bytes; the text ends with a newline.
  *
  * Callers pass `exp` values that already include their verifier's leeway: a revoked or
  * used JWT id is forgotten once `exp` is in the past.
@@ -105,23 +105,44 @@ static int digest_or_empty(const char *s)
 	return s[0] == '\0' || is_digest(s);
 }
 
-static int is_ctl(unsigned char c)
+/* Text a record may hold: UTF-8 (shortest forms, no surrogates, at most U+10FFFF) without
+ * control characters (C0, DEL, C1). So every value is a valid JSON string (jansson refuses
+ * anything else) and safe to show on a terminal or in a log. */
+static int text_ok(const char *s, size_t n)
 {
-	return c < 0x20 || c == 0x7f;
+	size_t i = 0, k, len = 1;
+	unsigned long cp;
+	unsigned char c;
+	int ok = 1;
+
+	while (ok && i < n) {
+		c = (unsigned char)s[i];
+		cp = c;
+		len = c < 0x80 ? 1 : c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 :
+		      c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+		if (len > 1)
+			cp = c & (0x7f >> len);
+		ok = len != 0 && len <= n - i;
+		for (k = 1; ok && k < len; k++) {
+			c = (unsigned char)s[i + k];
+			ok = (c & 0xc0) == 0x80;
+			cp = (cp << 6) | (c & 0x3f);
+		}
+		/* C0, DEL, C1 (U+0080..U+009F), overlong forms, surrogates, past U+10FFFF */
+		ok = ok && cp >= 0x20 && !(cp >= 0x7f && cp <= 0x9f) &&
+		     !(len == 3 && cp < 0x800) && !(len == 4 && cp < 0x10000) &&
+		     !(cp >= 0xd800 && cp <= 0xdfff) && cp <= 0x10ffff;
+		i += len;
+	}
+	return ok;
 }
 
-/* A field of struct store_session: NUL-terminated within its array, no control char. */
+/* A text field of a record: NUL-terminated within STORE_FIELD_MAX, text_ok. */
 static int field_ok(const char *s, int nonempty)
 {
-	size_t n = strnlen(s, STORE_FIELD_MAX), i;
+	size_t n = strnlen(s, STORE_FIELD_MAX);
 
-	if (n >= STORE_FIELD_MAX || (nonempty && n == 0))
-		return 0;
-	for (i = 0; i < n; i++) {
-		if (is_ctl((unsigned char)s[i]))
-			return 0;
-	}
-	return 1;
+	return n < STORE_FIELD_MAX && !(nonempty && n == 0) && text_ok(s, n);
 }
 
 static int digest_hex(const void *data, size_t len, char out[STORE_DIGEST_HEX_LEN + 1])
@@ -210,18 +231,17 @@ static void tb_str(struct textbuf *tb, const char *s)
 	tb_add(tb, s, strlen(s));
 }
 
-/* key=value\n, the value sanitised (control characters -> '?') and truncated. */
+/* key=value\n. A value the format cannot hold (too long, not field_ok) fails the whole
+ * text: the writer refuses rather than alters it. */
 static void tb_field(struct textbuf *tb, const char *key, const char *value)
 {
-	char clean[STORE_FIELD_MAX];
-	size_t n = strnlen(value, STORE_FIELD_MAX - 1), i;
-
-	for (i = 0; i < n; i++)
-		clean[i] = is_ctl((unsigned char)value[i]) ? '?' : value[i];
-	clean[n] = '\0';
+	if (!field_ok(value, 0)) {
+		tb->failed = 1;
+		return;
+	}
 	tb_str(tb, key);
 	tb_add(tb, "=", 1);
-	tb_add(tb, clean, n);
+	tb_str(tb, value);
 	tb_add(tb, "\n", 1);
 }
 
@@ -427,7 +447,7 @@ out:
 	return rc;
 }
 
-/* One "key=value" line (no newline); the control characters were checked already. */
+/* One "key=value" line (no newline); its text was checked already (text_ok). */
 static int parse_line(const struct rec_schema *schema, struct rec_vals *vals,
 		      unsigned int *seen, const char *line, size_t len)
 {
@@ -470,7 +490,7 @@ static int record_parse(const char *text, size_t len, const struct rec_schema *s
 {
 	const char *p, *end = text + len, *nl;
 	unsigned int seen = 0;
-	size_t i, kind_len = strlen(schema->kind);
+	size_t kind_len = strlen(schema->kind);
 	int rc = -1, first = 1;
 
 	if (len < STORE_HEADER_LEN || memcmp(text, STORE_HEADER, STORE_HEADER_LEN) != 0 ||
@@ -480,10 +500,8 @@ static int record_parse(const char *text, size_t len, const struct rec_schema *s
 		nl = memchr(p, '\n', (size_t)(end - p));
 		if (nl == NULL || (size_t)(nl - p) > STORE_LINE_MAX)
 			goto out;
-		for (i = 0; i < (size_t)(nl - p); i++) {
-			if (is_ctl((unsigned char)p[i]))
-				goto out;
-		}
+		if (!text_ok(p, (size_t)(nl - p)))
+			goto out;
 		if (first) {
 			if ((size_t)(nl - p) != 5 + kind_len || memcmp(p, "kind=", 5) != 0 ||
 			    memcmp(p + 5, schema->kind, kind_len) != 0)
@@ -1434,10 +1452,17 @@ int store_session_put(struct store *st, const char *session_id,
 		verdict_set(v, VERDICT_BAD_CONFIG, "session ID is malformed");
 		goto out;
 	}
-	if (!field_ok(sess->user, 1) || !field_ok(sess->service, 0) || sess->expires <= 0 ||
-	    sess->created < 0 || sess->idle_timeout < 0 || sess->last_seen < 0 ||
-	    sess->leader_pid < 0 || sess->uid == (uid_t)-1) {
+	if (sess->user[0] == '\0' || sess->expires <= 0 || sess->created < 0 ||
+	    sess->idle_timeout < 0 || sess->last_seen < 0 || sess->leader_pid < 0 ||
+	    sess->uid == (uid_t)-1) {
 		verdict_set(v, VERDICT_BAD_CONFIG, "session fields are invalid");
+		goto out;
+	}
+	/* refused, never altered: a record must parse back to what was asked for */
+	if (!field_ok(sess->user, 1) || !field_ok(sess->service, 0) || !field_ok(sess->tty, 0) ||
+	    !field_ok(sess->rhost, 0) || !digest_or_empty(sess->parent) ||
+	    !digest_or_empty(sess->origin_jti)) {
+		verdict_set(v, VERDICT_BAD_CONFIG, "session text has control or non-UTF-8 bytes");
 		goto out;
 	}
 	if (record_name_for(iname, 'i', sess->user) != 0) {
@@ -2370,12 +2395,19 @@ out:
 
 /* ---- user locks ------------------------------------------------------------------------ */
 
-static int user_lock_name(struct store *st, const char *user, char name[STORE_NAME_SIZE],
-			  struct verdict *v)
+/* The lock record's name for a user. Looking up (to_write 0) takes any user name without
+ * control bytes, as PAM may pass: one the format cannot hold has no lock, and a record
+ * that does not parse is refused when read. A lock is written only for a name the format
+ * holds (field_ok). */
+static int user_lock_name(struct store *st, const char *user, int to_write,
+			  char name[STORE_NAME_SIZE], struct verdict *v)
 {
-	int rc = -1;
+	size_t n = user != NULL ? strnlen(user, STORE_FIELD_MAX) : 0, i;
+	int ok = st != NULL && n > 0 && n < STORE_FIELD_MAX, rc = -1;
 
-	if (st == NULL || user == NULL || !field_ok(user, 1)) {
+	for (i = 0; ok && i < n; i++)
+		ok = (unsigned char)user[i] >= 0x20 && user[i] != 0x7f;
+	if (!ok || (to_write && !field_ok(user, 1))) {
 		verdict_set(v, VERDICT_BAD_CONFIG, "user name is invalid");
 		goto out;
 	}
@@ -2394,7 +2426,7 @@ int store_user_lock(struct store *st, const char *user, int64_t until, struct ve
 	struct textbuf tb = { 0 };
 	int locked = 0, rc = -1;
 
-	if (user_lock_name(st, user, name, v) != 0)
+	if (user_lock_name(st, user, 1, name, v) != 0)
 		goto out;
 	if (until < 0) {
 		verdict_set(v, VERDICT_BAD_CONFIG, "lock time is invalid");
@@ -2423,7 +2455,7 @@ int store_user_unlock(struct store *st, const char *user, struct verdict *v)
 	char name[STORE_NAME_SIZE];
 	int locked = 0, rc = -1;
 
-	if (user_lock_name(st, user, name, v) != 0)
+	if (user_lock_name(st, user, 0, name, v) != 0)
 		goto out;
 	if (store_lock(st, v) != 0)
 		goto out;
@@ -2448,7 +2480,7 @@ int store_user_check(struct store *st, const char *user, int64_t now, struct ver
 	int64_t until;
 
 	memset(&vals, 0, sizeof(vals));
-	if (user_lock_name(st, user, name, v) != 0)
+	if (user_lock_name(st, user, 0, name, v) != 0)
 		goto out;
 	status = record_load(st, name, &schema_lock, &vals);
 	if (status == REC_PRESENT && strcmp(vals.str[0], user) != 0)

@@ -629,6 +629,8 @@ struct list_ctx {
 	int json;
 	int64_t now;
 	size_t count;
+	size_t unlisted; /* sessions that could not be made JSON (each told on stderr) */
+	int failed;      /* out of memory: the listing stopped */
 	json_t *array;
 };
 
@@ -636,21 +638,32 @@ static int list_one(const struct store_session *s, void *ctx_)
 {
 	struct list_ctx *ctx = ctx_;
 	char age[16], left[16], idle[32];
+	json_error_t err;
 	json_t *obj;
 	int rc = 0;
 
 	ctx->count++;
 	if (ctx->json) {
-		obj = json_pack("{s:s, s:s, s:I, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:s}",
-				"digest", s->digest, "user", s->user, "uid", (json_int_t)s->uid,
-				"service", s->service, "tty", s->tty, "rhost", s->rhost,
-				"pid", (json_int_t)s->leader_pid, "created", (json_int_t)s->created,
-				"expires", (json_int_t)s->expires,
-				"idle_timeout", (json_int_t)s->idle_timeout,
-				"last_seen", (json_int_t)s->last_seen, "parent", s->parent);
-		if (obj == NULL || json_array_append_new(ctx->array, obj) != 0)
+		/* The store only holds UTF-8 without control characters, so this fails only
+		 * out of memory; whatever the cause, one session never hides the others. */
+		obj = json_pack_ex(&err, 0,
+				   "{s:s, s:s, s:I, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:s}",
+				   "digest", s->digest, "user", s->user, "uid", (json_int_t)s->uid,
+				   "service", s->service, "tty", s->tty, "rhost", s->rhost,
+				   "pid", (json_int_t)s->leader_pid,
+				   "created", (json_int_t)s->created,
+				   "expires", (json_int_t)s->expires,
+				   "idle_timeout", (json_int_t)s->idle_timeout,
+				   "last_seen", (json_int_t)s->last_seen, "parent", s->parent);
+		if (obj == NULL) {
+			fprintf(stderr, "pam-jwtctl: session %.12s cannot be listed as JSON: %s\n",
+				s->digest, err.text);
+			ctx->unlisted++;
+		} else if (json_array_append_new(ctx->array, obj) != 0) {
+			ctx->failed = 1;
 			rc = -1;
-		return rc;
+		}
+		goto out;
 	}
 	format_span(ctx->now - s->created, age, sizeof(age));
 	if (s->expires <= ctx->now)
@@ -666,6 +679,7 @@ static int list_one(const struct store_session *s, void *ctx_)
 	printf("%-12.12s  %-16.16s  %-12.12s  %-8.8s  %-20.20s  %7lld  %8s  %10s  %s\n",
 	       s->digest, s->user, s->service, s->tty[0] ? s->tty : "-",
 	       s->rhost[0] ? s->rhost : "-", (long long)s->leader_pid, age, left, idle);
+out:
 	return rc;
 }
 
@@ -714,6 +728,10 @@ static int cmd_sessions(int argc, char **argv)
 		print_verdict(&v);
 		goto out;
 	}
+	if (ctx.failed) {
+		fprintf(stderr, "pam-jwtctl: out of memory while listing sessions\n");
+		goto out;
+	}
 	if (ctx.json) {
 		json_dumpf(ctx.array, stdout, JSON_INDENT(2) | JSON_ENSURE_ASCII);
 		putchar('\n');
@@ -721,6 +739,11 @@ static int cmd_sessions(int argc, char **argv)
 	if (unreadable > 0)
 		fprintf(stderr, "pam-jwtctl: %zu unreadable session record(s) skipped\n",
 			unreadable);
+	if (ctx.unlisted > 0) {
+		fprintf(stderr, "pam-jwtctl: %zu session(s) left out of the JSON list\n",
+			ctx.unlisted);
+		goto out;
+	}
 	rc = EXIT_ACCEPTED;
 out:
 	json_decref(ctx.array);

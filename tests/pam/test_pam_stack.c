@@ -1302,6 +1302,36 @@ static void test_open_close_session_records(void **state)
 	assert_int_equal(fx_session_count(f, NULL), 0);
 }
 
+/* PAM_TTY and PAM_RHOST hold whatever the application set: the record gets '?' for every
+ * byte outside printable ASCII (and for space), so it is written and lists, JSON too. */
+static void test_open_session_hostile_items(void **state)
+{
+	struct fx *f = *state;
+	struct conv_state cs;
+	struct store_session rec;
+	json_t *tty, *rhost;
+
+	conv_answers(&cs, NULL, NULL);
+	fx_service(f, "session required $MOD $STD\n");
+	fx_start(f, g_user, &cs);
+	assert_int_equal(pam_set_item(f->pamh, PAM_TTY, "tty\xff\x1b[31m"), PAM_SUCCESS);
+	assert_int_equal(pam_set_item(f->pamh, PAM_RHOST, "evil\nhost \xc3\xa9"), PAM_SUCCESS);
+	assert_int_equal(pam_open_session(f->pamh, 0), PAM_SUCCESS);
+	assert_int_equal(fx_session_count(f, &rec), 1);
+	assert_string_equal(rec.user, g_user);
+	assert_string_equal(rec.service, SERVICE);
+	assert_string_equal(rec.tty, "tty??[31m");
+	assert_string_equal(rec.rhost, "evil?host???");
+	tty = json_string(rec.tty);
+	rhost = json_string(rec.rhost);
+	assert_non_null(tty);
+	assert_non_null(rhost);
+	json_decref(tty);
+	json_decref(rhost);
+	assert_int_equal(pam_close_session(f->pamh, 0), PAM_SUCCESS);
+	assert_int_equal(fx_session_count(f, NULL), 0);
+}
+
 static void test_open_session_store_unusable(void **state)
 {
 	struct fx *f = *state;
@@ -1792,6 +1822,7 @@ int main(void)
 		T(test_max_token_size),
 		T(test_conversation_failure),
 		T(test_open_close_session_records),
+		T(test_open_session_hostile_items),
 		T(test_open_session_store_unusable),
 		T(test_announce_session),
 		T(test_session_id_login),

@@ -20,6 +20,8 @@
 #include <sys/vfs.h>
 #include <sys/wait.h>
 
+#include <jansson.h>
+
 #include "testutil.h"
 #include "store.h"
 #include "verdict.h"
@@ -311,16 +313,19 @@ static void test_format_parse_round_trip(void **state)
 	assert_int_equal(back.last_seen, NOW + 5);
 	free(text);
 
-	/* sanitising: control characters become '?', long fields are cut to 255 bytes */
+	/* the writer refuses what the format cannot hold rather than alter it: control
+	 * characters, a field that fills its array (not even NUL-terminated) */
 	fill(&s, "bob", "su");
 	snprintf(s.rhost, sizeof(s.rhost), "evil\nuser=root\x7f\t");
+	assert_null(store_session_format(&s));
+	fill(&s, "bob", "su");
 	memset(s.tty, 'x', sizeof(s.tty) - 1);
-	s.tty[sizeof(s.tty) - 1] = 'y'; /* not even NUL-terminated */
+	s.tty[sizeof(s.tty) - 1] = 'y';
+	assert_null(store_session_format(&s));
+	s.tty[sizeof(s.tty) - 1] = '\0'; /* 255 bytes: the most a field holds */
 	text = store_session_format(&s);
 	assert_non_null(text);
 	assert_int_equal(store_session_parse(text, strlen(text), &back), 0);
-	assert_string_equal(back.user, "bob");
-	assert_string_equal(back.rhost, "evil?user=root??");
 	assert_int_equal(strlen(back.tty), STORE_FIELD_MAX - 1);
 	free(text);
 
@@ -416,6 +421,95 @@ static void test_parse_strict(void **state)
 	assert_null(store_session_format(NULL));
 }
 
+/* Text values: UTF-8 without control characters (C0, DEL, C1), in the parser and the
+ * writer alike, so every field is a valid JSON string and safe on a terminal. */
+static const char *const bad_text[] = {
+	"tty\xff",                 /* not UTF-8 */
+	"a\x1b[31m",               /* ESC */
+	"a\xc2\x9b" "31m",          /* C1 CSI, well-formed UTF-8 */
+	"a\xc2\x85" "b",            /* C1 NEL */
+	"a\xc0\xaf",               /* overlong '/' */
+	"a\xe0\x80\xaf",           /* overlong, 3 bytes */
+	"a\xf0\x80\x80\xaf",       /* overlong, 4 bytes */
+	"a\xed\xa0\x80",           /* surrogate */
+	"a\xf4\x90\x80\x80",       /* past U+10FFFF */
+	"a\xc3",                   /* cut short */
+	"a\xe2\x82",
+	"a\x80",                   /* lone continuation */
+	"a\xf8\x88\x80\x80\x80",   /* 5-byte form */
+};
+
+static const char *const good_text[] = {
+	"tty??[31m", "jos\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x94\x91", "\xf4\x8f\xbf\xbf",
+	"a b", "\xc2\xa0", "~",
+};
+
+static void test_text_fields(void **state)
+{
+	static const char *const keys[] = { "user", "service", "tty", "rhost" };
+	char rec[1024];
+	struct store_session s, back;
+	char *text, *field;
+	json_t *json;
+	size_t i, k, n;
+
+	(void)state;
+	for (k = 0; k < 4; k++) {
+		for (i = 0; i < sizeof(bad_text) / sizeof(bad_text[0]); i++) {
+			/* a record file holding it does not parse */
+			n = (size_t)snprintf(rec, sizeof(rec),
+					     "pam_jwt-store 1\nkind=session\nuser=%s\nuid=1000\n"
+					     "service=%s\ntty=%s\nrhost=%s\npid=1\ncreated=1\n"
+					     "expires=2\nidle=0\nlast_seen=1\nleader_start=0\n"
+					     "parent=\norigin_jti=\ntokens=0\n",
+					     k == 0 ? bad_text[i] : "a", k == 1 ? bad_text[i] : "s",
+					     k == 2 ? bad_text[i] : "t", k == 3 ? bad_text[i] : "h");
+			memset(&back, 0x5a, sizeof(back));
+			if (store_session_parse(rec, n, &back) == 0)
+				fail_msg("parsed %s=<bad text %zu>", keys[k], i);
+			assert_string_equal(back.user, "");
+			/* and the writer refuses it */
+			fill(&s, "alice", "sshd");
+			field = k == 0 ? s.user : k == 1 ? s.service : k == 2 ? s.tty : s.rhost;
+			snprintf(field, STORE_FIELD_MAX, "%s", bad_text[i]);
+			text = store_session_format(&s);
+			if (text != NULL)
+				fail_msg("formatted %s=<bad text %zu>: %s", keys[k], i, text);
+		}
+		for (i = 0; i < sizeof(good_text) / sizeof(good_text[0]); i++) {
+			fill(&s, "alice", "sshd");
+			field = k == 0 ? s.user : k == 1 ? s.service : k == 2 ? s.tty : s.rhost;
+			snprintf(field, STORE_FIELD_MAX, "%s", good_text[i]);
+			text = store_session_format(&s);
+			if (text == NULL)
+				fail_msg("refused %s=<good text %zu>", keys[k], i);
+			assert_int_equal(store_session_parse(text, strlen(text), &back), 0);
+			assert_string_equal(k == 0 ? back.user : k == 1 ? back.service :
+					    k == 2 ? back.tty : back.rhost, good_text[i]);
+			free(text);
+			/* what the store holds is a JSON string (jansson checks UTF-8) */
+			json = json_string(good_text[i]);
+			assert_non_null(json);
+			json_decref(json);
+		}
+	}
+	/* the refresh codec too */
+	{
+		struct store_refresh r;
+
+		memset(&r, 0, sizeof(r));
+		memset(r.session, 'a', STORE_DIGEST_HEX_LEN);
+		snprintf(r.user, sizeof(r.user), "al\xffice");
+		r.uid = 1000;
+		r.expires = NOW;
+		assert_null(store_refresh_format(&r));
+		n = (size_t)snprintf(rec, sizeof(rec),
+				     "pam_jwt-store 1\nkind=refresh\nsession=%s\nuser=al\xffice\n"
+				     "uid=1000\ncreated=1\nexpires=2\nused=0\nnext=\n", r.session);
+		assert_int_equal(store_refresh_parse(rec, n, &r), -1);
+	}
+}
+
 /* ---- sessions ------------------------------------------------------------------------------ */
 
 static void test_create_lookup_use(void **state)
@@ -473,7 +567,7 @@ static void test_create_lookup_use(void **state)
 		assert_verdict(&v, VERDICT_BAD_CONFIG, "session fields are invalid");
 		fill(&s2, "ali\nce", "sshd");
 		assert_int_equal(store_session_put(fx->st, id2, &s2, &v), -1);
-		assert_verdict(&v, VERDICT_BAD_CONFIG, "session fields are invalid");
+		assert_verdict(&v, VERDICT_BAD_CONFIG, "session text has control or non-UTF-8 bytes");
 	}
 	assert_int_equal(count_sessions(fx, NULL), 2);
 }
@@ -1363,6 +1457,68 @@ static void test_bad_other_records(void **state)
 	check_lock_refused(fx, "alice");
 }
 
+/* Through the store: a session or lock the format cannot hold is refused with a fixed
+ * reason and nothing is written; a record file holding such bytes is unreadable. */
+static void test_text_fields_store(void **state)
+{
+	struct fx *fx = *state;
+	char id[STORE_SESSION_ID_LEN + 1], name[80], rec[1024];
+	struct store_session s;
+	struct verdict v;
+	size_t i, n = 0, bad = 0;
+	int len;
+
+	for (i = 0; i < sizeof(bad_text) / sizeof(bad_text[0]); i++) {
+		fill(&s, "alice", "sshd");
+		snprintf(s.tty, sizeof(s.tty), "%s", bad_text[i]);
+		assert_int_equal(store_session_id_new(id), 0);
+		verdict_init(&v);
+		assert_int_equal(store_session_put(fx->st, id, &s, &v), -1);
+		assert_verdict(&v, VERDICT_BAD_CONFIG, "session text has control or non-UTF-8 bytes");
+		fill(&s, bad_text[i], "sshd");
+		assert_int_equal(store_session_put(fx->st, id, &s, &v), -1);
+		assert_verdict(&v, VERDICT_BAD_CONFIG, "session text has control or non-UTF-8 bytes");
+	}
+	assert_int_equal(count_sessions(fx, NULL), 0);
+	/* a UTF-8 user name is fine */
+	put_ok(fx, "jos\xc3\xa9", NULL, NULL);
+	assert_int_equal(count_sessions(fx, "jos\xc3\xa9"), 1);
+
+	/* a session record file with a non-UTF-8 byte in a field: unreadable, not listed */
+	put_ok(fx, "alice", id, NULL);
+	name_of(name, 's', id, strlen(id));
+	len = snprintf(rec, sizeof(rec),
+		       "pam_jwt-store 1\nkind=session\nuser=alice\nuid=1000\nservice=sshd\n"
+		       "tty=pts\xff\nrhost=h\npid=1\ncreated=%lld\nexpires=%lld\nidle=0\n"
+		       "last_seen=%lld\nleader_start=0\nparent=\norigin_jti=\ntokens=0\n",
+		       NOW, NOW + 3600, NOW);
+	write_file(fx, name, rec, (size_t)len);
+	check_session_refused(fx, id);
+	verdict_init(&v);
+	assert_int_equal(store_session_scan(fx->st, "alice", count_cb, &n, &bad, &v), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(bad, 1);
+
+	/* locks: a name the format cannot hold is never written; looking it up finds no
+	 * lock, unless a record is there, which then cannot be read */
+	verdict_init(&v);
+	assert_int_equal(store_user_lock(fx->st, "b\xff" "b", 0, &v), -1);
+	assert_verdict(&v, VERDICT_BAD_CONFIG, "user name is invalid");
+	assert_int_equal(store_user_lock(fx->st, "b\xc2\x9b" "b", 0, &v), -1);
+	assert_verdict(&v, VERDICT_BAD_CONFIG, "user name is invalid");
+	name_of(name, 'l', "b\xff" "b", 3);
+	snprintf(rec, sizeof(rec), "%s/%s", fx->dir, name);
+	assert_int_equal(access(rec, F_OK), -1);
+	assert_int_equal(store_user_check(fx->st, "b\xff" "b", NOW, &v), 0);
+	write_file(fx, name, "pam_jwt-store 1\nkind=lock\nuser=b\xff" "b\nuntil=0\n", 43);
+	check_lock_refused(fx, "b\xff" "b");
+	assert_int_equal(store_user_unlock(fx->st, "b\xff" "b", &v), 0);
+	assert_int_equal(store_user_check(fx->st, "b\xff" "b", NOW, &v), 0);
+	assert_int_equal(store_user_lock(fx->st, "jos\xc3\xa9", 0, &v), 0);
+	assert_int_equal(store_user_check(fx->st, "jos\xc3\xa9", NOW, &v), -1);
+	assert_verdict(&v, VERDICT_REJECT, "user is locked");
+}
+
 /* ---- no credential in a path ------------------------------------------------------------ */
 
 static void test_no_id_in_names(void **state)
@@ -1417,6 +1573,7 @@ int main(void)
 		cmocka_unit_test(test_session_id_shape),
 		cmocka_unit_test(test_format_parse_round_trip),
 		cmocka_unit_test(test_parse_strict),
+		cmocka_unit_test(test_text_fields),
 #define T(name) cmocka_unit_test_setup_teardown(name, fx_setup, fx_teardown)
 		T(test_create_lookup_use),
 		T(test_expired),
@@ -1442,6 +1599,7 @@ int main(void)
 		T(test_refuse_not_tmpfs),
 		T(test_bad_session_records),
 		T(test_bad_other_records),
+		T(test_text_fields_store),
 		T(test_no_id_in_names),
 #undef T
 	};

@@ -1026,6 +1026,73 @@ static void test_tokens_flag(void **state)
 	assert_int_equal(v.code, VERDICT_BAD_CONFIG);
 }
 
+/* Scan callback: copy the one session seen. */
+static int scan_one(const struct store_session *sess, void *ctx)
+{
+	*(struct store_session *)ctx = *sess;
+	return 0;
+}
+
+/* PAM_SERVICE, PAM_TTY and PAM_RHOST hold whatever the client set: session_record_new
+ * keeps printable ASCII but space and turns every other byte into '?', so the record is
+ * written, and lists (JSON too) without a control byte. The user is kept exactly. */
+static void test_login_fields_sanitised(void **state)
+{
+	struct fx *fx = *state;
+	struct session_login l;
+	struct store_session got;
+	char id[STORE_SESSION_ID_LEN + 1], digest[STORE_DIGEST_HEX_LEN + 1];
+	char long_tty[400];
+	struct verdict v;
+	size_t unreadable = 0;
+
+	memset(&l, 0, sizeof(l));
+	l.user = "alice";
+	l.uid = 1000;
+	l.service = "ss\x7fh d";
+	l.tty = "\xff\x1b\n tty\xc3\xa9[31m";
+	l.rhost = "host\r\t\x01\x9b.example";
+	l.leader_pid = 777;
+	verdict_init(&v);
+	if (session_record_new(fx->s.st, &fx->cfg, &l, NOW, id, digest, &v) != 0)
+		fail_msg("session_record_new: %s", v.reason);
+	get_ok(fx, digest, &got);
+	assert_string_equal(got.user, "alice");
+	assert_string_equal(got.service, "ss?h?d");
+	assert_string_equal(got.tty, "????tty??[31m");
+	assert_string_equal(got.rhost, "host????.example");
+	memset(&got, 0, sizeof(got));
+	assert_int_equal(store_session_scan(fx->s.st, NULL, scan_one, &got, &unreadable, &v), 0);
+	assert_int_equal(unreadable, 0);
+	assert_string_equal(got.digest, digest);
+	assert_string_equal(got.tty, "????tty??[31m");
+
+	/* a long tty is cut to 255 bytes, after which it is still clean */
+	memset(long_tty, '\xff', sizeof(long_tty) - 1);
+	long_tty[sizeof(long_tty) - 1] = '\0';
+	l.service = "sshd";
+	l.tty = long_tty;
+	l.rhost = NULL;
+	l.user = "bob";
+	assert_int_equal(session_record_new(fx->s.st, &fx->cfg, &l, NOW, id, digest, &v), 0);
+	get_ok(fx, digest, &got);
+	assert_int_equal(strlen(got.tty), STORE_FIELD_MAX - 1);
+	assert_int_equal(strspn(got.tty, "?"), STORE_FIELD_MAX - 1);
+	assert_string_equal(got.rhost, "");
+
+	/* the user is not altered: one the store cannot hold is refused, nothing written */
+	l.user = "bo\xff";
+	l.tty = "pts/1";
+	assert_int_equal(session_record_new(fx->s.st, &fx->cfg, &l, NOW, id, digest, &v), -1);
+	assert_verdict(&v, VERDICT_BAD_CONFIG, "session text has control or non-UTF-8 bytes");
+	assert_string_equal(id, "");
+	assert_string_equal(digest, "");
+	l.user = "jos\xc3\xa9";
+	assert_int_equal(session_record_new(fx->s.st, &fx->cfg, &l, NOW, id, digest, &v), 0);
+	get_ok(fx, digest, &got);
+	assert_string_equal(got.user, "jos\xc3\xa9");
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, fx_setup, fx_teardown)
@@ -1048,6 +1115,7 @@ int main(void)
 		T(test_forged_lineage_record_refused),
 		cmocka_unit_test(test_format_round_trip_lineage),
 		T(test_tokens_flag),
+		T(test_login_fields_sanitised),
 	};
 #undef T
 
