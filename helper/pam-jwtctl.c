@@ -752,8 +752,6 @@ out:
 	return rc;
 }
 
-/* --session ID|DIGEST_PREFIX: a full session ID is hashed (and wiped from argv); anything
- * else is a digest prefix that must name exactly one session. */
 /* Keep an admin's revocation or lock across reboots (persist_dir) too. The change already
  * stands in the store; a failure here is reported and turns the exit code to 2. */
 static int persist(const struct config *cfg, enum session_persist_change what,
@@ -777,6 +775,26 @@ static int persist(const struct config *cfg, enum session_persist_change what,
 		rc = EXIT_UNAVAILABLE;
 		break;
 	}
+	return rc;
+}
+
+/* The same report for a change pam-jwtd made: its answer says whether persist_dir kept it
+ * ("persisted") and, if persist_dir failed, why ("persist_error"). */
+static int ctl_daemon_persisted(const struct proto_answer *ans, const struct config *cfg)
+{
+	const char *error = json_string_value(json_object_get(ans->root, "persist_error"));
+	int rc = EXIT_ACCEPTED;
+
+	if (cfg->persist_dir == NULL || json_is_true(json_object_get(ans->root, "persisted")))
+		goto out;
+	if (error != NULL) {
+		printf("in force, but not kept across reboots: %s (%s)\n", error, cfg->persist_dir);
+		rc = EXIT_UNAVAILABLE;
+	} else {
+		fprintf(stderr, "pam-jwtctl: warning: %s does not exist: this change will not "
+				"survive a reboot\n", cfg->persist_dir);
+	}
+out:
 	return rc;
 }
 
@@ -859,11 +877,9 @@ static int revoke_via_daemon(const struct config *cfg, char *session, const char
 		verdict_label_copy(label, sizeof(label), jti);
 		printf("revoked token id %s until %lld, and %lld session(s) it opened\n", label,
 		       (long long)exp, count);
-		if (!json_is_true(json_object_get(ans.root, "persisted")) && cfg->persist_dir != NULL)
-			fprintf(stderr, "pam-jwtctl: warning: not kept across reboots (see the "
-					"pam-jwtd log)\n");
+		/* only a revoked token id is kept in persist_dir (sessions end at a reboot) */
+		rc = ctl_daemon_persisted(&ans, cfg);
 	}
-	rc = EXIT_ACCEPTED;
 out:
 	proto_answer_clear(&ans);
 	return rc;
@@ -1053,9 +1069,7 @@ static int cmd_lock(int argc, char **argv, int lock)
 			printf("locked user %s until unlocked\n", label);
 		else
 			printf("locked user %s until %lld\n", label, (long long)until);
-		if (!json_is_true(json_object_get(ans.root, "persisted")) && cfg.persist_dir != NULL)
-			fprintf(stderr, "pam-jwtctl: warning: not kept across reboots (see the "
-					"pam-jwtd log)\n");
+		rc = ctl_daemon_persisted(&ans, &cfg);
 		goto out;
 	}
 	if ((lock ? store_user_lock(st, user, until, &v) : store_user_unlock(st, user, &v)) != 0) {

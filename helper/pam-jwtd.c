@@ -1022,9 +1022,11 @@ out:
 	return msg;
 }
 
-/* Tell the persistent directory about an admin change; the answer says whether it took. */
-static json_t *persisted(struct daemon *d, enum session_persist_change what, const char *name,
-			 int64_t t)
+/* Tell the persistent directory about an admin change. The answer says whether it took
+ * ("persisted") and, when persist_dir is there but failed, why ("persist_error"; null
+ * otherwise): the change is in force either way, but only a kept one survives a reboot. */
+static void persist(struct daemon *d, enum session_persist_change what, const char *name,
+		    int64_t t, json_t **persisted, json_t **error)
 {
 	struct verdict v;
 	int rc;
@@ -1033,12 +1035,14 @@ static json_t *persisted(struct daemon *d, enum session_persist_change what, con
 	rc = session_persist_change(&d->cfg, what, name, t, &v);
 	if (rc < 0)
 		say_verdict(LOG_ERR, "not kept across reboots", &v);
-	return json_boolean(rc == 0);
+	*persisted = json_boolean(rc == 0);
+	*error = rc < 0 ? json_string(v.reason != NULL ? v.reason : "unknown error") : json_null();
 }
 
 static char *op_revoke(struct daemon *d, const struct proto_request *req)
 {
 	char digest[STORE_DIGEST_HEX_LEN + 1];
+	json_t *kept = NULL, *kept_error = NULL;
 	struct verdict v;
 	size_t count = 0;
 	int64_t now = clock_now(), exp;
@@ -1075,9 +1079,10 @@ static char *op_revoke(struct daemon *d, const struct proto_request *req)
 		}
 		say(LOG_NOTICE, "token id revoked until %lld (%zu session(s))", (long long)exp,
 		    count);
+		persist(d, SESSION_PERSIST_JTI, req->jti, exp, &kept, &kept_error);
 		msg = answer_with("revoked", json_integer((json_int_t)count), "exp",
-				  json_integer(exp), "persisted",
-				  persisted(d, SESSION_PERSIST_JTI, req->jti, exp), NULL);
+				  json_integer(exp), "persisted", kept, "persist_error", kept_error,
+				  NULL);
 	}
 out:
 	return msg;
@@ -1085,6 +1090,7 @@ out:
 
 static char *op_lock(struct daemon *d, const struct proto_request *req, bool lock)
 {
+	json_t *kept = NULL, *kept_error = NULL;
 	struct verdict v;
 	int64_t until = req->has_until ? req->until : 0;
 	char *msg = NULL;
@@ -1100,9 +1106,9 @@ static char *op_lock(struct daemon *d, const struct proto_request *req, bool loc
 		goto out;
 	}
 	say(LOG_NOTICE, "user %s %s", req->user, lock ? "locked" : "unlocked");
-	msg = answer_with("persisted", persisted(d, lock ? SESSION_PERSIST_LOCK :
-						       SESSION_PERSIST_UNLOCK, req->user, until),
-			  NULL);
+	persist(d, lock ? SESSION_PERSIST_LOCK : SESSION_PERSIST_UNLOCK, req->user, until, &kept,
+		&kept_error);
+	msg = answer_with("persisted", kept, "persist_error", kept_error, NULL);
 out:
 	return msg;
 }

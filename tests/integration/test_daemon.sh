@@ -381,6 +381,21 @@ ans "root: sessions -> every user's sessions ($UA's and $UB's)" sessions \
 	'OK and {"'"$UA"'", "'"$UB"'"} <= {s["user"] for s in a["sessions"]} and a["total"] >= 2'
 ans "root: sessions of $UB -> only $UB's, with the members of pam-jwtctl sessions --json" sessions_ub \
 	'OK and a["sessions"] and all(s["user"] == "'"$UB"'" and {"digest", "user", "uid", "service", "tty", "rhost", "pid", "created", "expires", "idle_timeout", "last_seen"} <= set(s) for s in a["sessions"])'
+# persist_dir broken (group/world-readable): the change stands, the answer says why it is
+# not kept, and pam-jwtctl exits 2 as it does on the direct path
+chmod 0755 "$PJ_TMP/persist"
+rc=0
+out=$("$PJ_CTL" lock -c "$CONF" "pjpersist$$" 2>&1) || rc=$?
+check "pam-jwtctl lock through the daemon with persist_dir 0755: exit 2, \"in force, but not kept across reboots\"" \
+	eval '[ "$rc" = 2 ] && grep -q "^in force, but not kept across reboots: .*($PJ_TMP/persist)" <<<"$out"'
+check "... it went through the daemon" grep -q "user pjpersist$$ locked" "$DLOG"
+q root "unlock_np {\"op\":\"unlock\",\"user\":\"pjpersist$$\"}"
+ans "... the unlock op: ok, persisted false, persist_error says why" unlock_np \
+	'OK and a["persisted"] is False and isinstance(a["persist_error"], str) and a["persist_error"]'
+chmod 0700 "$PJ_TMP/persist"
+q root "unlock_p {\"op\":\"unlock\",\"user\":\"pjpersist$$\"}"
+ans "... persist_dir 0700 again: persisted true, persist_error null" unlock_p \
+	'OK and a["persisted"] is True and a["persist_error"] is None'
 
 # message boundaries on one connection
 pad=$("$PJ_PY" -c 'import sys; m = "{\"op\":\"ping\"}"; print(m + " " * (8192 - len(m)))')
