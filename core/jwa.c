@@ -327,6 +327,19 @@ out:
 	return bad;
 }
 
+const char *jwa_key_prepare_signing(struct jwa_key *key)
+{
+	const char *bad = jwa_key_prepare(key);
+
+	if (bad != NULL || key->sign_ctx != NULL || jwa_alg_family(key->alg) == JWA_FAMILY_HMAC)
+		goto out;
+	key->sign_ctx = jwa_md_ctx(key, 1);
+	if (key->sign_ctx == NULL)
+		bad = "cannot set up the key for signing";
+out:
+	return bad;
+}
+
 int jwa_verify(const struct jwa_key *key, const unsigned char *data, size_t data_len,
 	       const unsigned char *sig, size_t sig_len)
 {
@@ -426,7 +439,15 @@ int jwa_sign(const struct jwa_key *key, const unsigned char *data, size_t data_l
 			goto out;
 		len = mac_len;
 	} else {
-		ctx = jwa_md_ctx(key, 1);
+		if (key->sign_ctx != NULL) {
+			ctx = EVP_MD_CTX_new();
+			if (ctx != NULL && EVP_MD_CTX_copy_ex(ctx, key->sign_ctx) != 1) {
+				EVP_MD_CTX_free(ctx);
+				ctx = NULL;
+			}
+		} else {
+			ctx = jwa_md_ctx(key, 1);
+		}
 		if (ctx == NULL || EVP_DigestSign(ctx, NULL, &len, data, data_len) != 1)
 			goto out;
 		buf = malloc(len);
@@ -458,6 +479,7 @@ void jwa_key_clear(struct jwa_key *key)
 	if (key == NULL)
 		return;
 	EVP_MD_CTX_free(key->verify_ctx);
+	EVP_MD_CTX_free(key->sign_ctx);
 	EVP_MAC_CTX_free(key->mac_ctx);
 	EVP_PKEY_free(key->pkey);
 	secmem_free(key->secret, key->secret_len);

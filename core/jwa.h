@@ -40,6 +40,8 @@ struct jwa_key {
 	bool prepared;
 	EVP_MD_CTX *verify_ctx;
 	EVP_MAC_CTX *mac_ctx;
+	/* Set by jwa_key_prepare_signing: a keyed signing context, copied for each signature. */
+	EVP_MD_CTX *sign_ctx;
 };
 
 /* Check that the key material fits its algorithm (type, curve, RSA >= 2048 bits, HMAC
@@ -49,6 +51,8 @@ const char *jwa_key_check(const struct jwa_key *key);
 /* Check the key once (jwa_key_check) and set up its reusable verification context, so that
  * each later jwa_verify only copies it. Returns NULL, or the reason the key is refused. */
 const char *jwa_key_prepare(struct jwa_key *key);
+/* The same for a private key that signs: also a reusable signing context. */
+const char *jwa_key_prepare_signing(struct jwa_key *key);
 
 /* 1 = valid signature, 0 = invalid, -1 = internal error. sig is the raw JWS signature.
  * A key that was not prepared is checked against the policy on every call. */

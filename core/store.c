@@ -40,6 +40,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include "b64url.h"
@@ -145,6 +146,24 @@ static int field_ok(const char *s, int nonempty)
 	return n < STORE_FIELD_MAX && !(nonempty && n == 0) && text_ok(s, n);
 }
 
+/* SHA-256, fetched from the default provider once per process rather than looked up again
+ * at every digest (EVP_sha256 does that). The method stays cached by libcrypto anyway, so
+ * the reference is not given back. */
+static CRYPTO_ONCE sha256_once = CRYPTO_ONCE_STATIC_INIT;
+static EVP_MD *sha256_fetched;
+
+static void sha256_fetch(void)
+{
+	sha256_fetched = EVP_MD_fetch(NULL, "SHA2-256", NULL);
+}
+
+static const EVP_MD *sha256_md(void)
+{
+	if (!CRYPTO_THREAD_run_once(&sha256_once, sha256_fetch) || sha256_fetched == NULL)
+		return EVP_sha256();
+	return sha256_fetched;
+}
+
 static int digest_hex(const void *data, size_t len, char out[STORE_DIGEST_HEX_LEN + 1])
 {
 	static const char hex[] = "0123456789abcdef";
@@ -153,7 +172,7 @@ static int digest_hex(const void *data, size_t len, char out[STORE_DIGEST_HEX_LE
 	int rc = -1;
 
 	out[0] = '\0';
-	if (EVP_Digest(data, len, md, &md_len, EVP_sha256(), NULL) != 1 ||
+	if (EVP_Digest(data, len, md, &md_len, sha256_md(), NULL) != 1 ||
 	    md_len * 2 != STORE_DIGEST_HEX_LEN)
 		goto out;
 	for (i = 0; i < md_len; i++) {

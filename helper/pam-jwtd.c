@@ -192,7 +192,7 @@ static int load(const struct daemon *d, struct loaded *l, struct verdict *v)
 	if (key_load_private(l->cfg.signing_key, JWA_INVALID, NULL, &l->key, &l->kid, v) != 0)
 		goto out;
 	/* checked against the policy once here, not at every signature */
-	if (jwa_key_prepare(&l->key) != NULL) {
+	if (jwa_key_prepare_signing(&l->key) != NULL) {
 		verdict_set(v, VERDICT_BAD_CONFIG, "signing_key: the key is not usable for signing");
 		goto out;
 	}
