@@ -162,6 +162,41 @@ static void test_every_family_verifies(void **state)
 	}
 }
 
+/* A key prepared for signing signs through its reusable context: every family still
+ * verifies, twice in a row (the context is copied, never used up), and ECDSA/EdDSA/PS
+ * signatures differ or not as their algorithm says (fresh nonce / deterministic). */
+static void test_prepared_signing_key(void **state)
+{
+	struct fixture *f = *state;
+	struct jwa_key *keys[] = { &f->hs, &f->es, &f->ed, &f->rs, &f->ps };
+	static const char *const headers[] = {
+		"{\"alg\":\"HS256\",\"kid\":\"hs\"}", "{\"alg\":\"ES256\",\"kid\":\"es\"}",
+		"{\"alg\":\"EdDSA\",\"kid\":\"ed\"}", "{\"alg\":\"RS256\",\"kid\":\"rs\"}",
+		"{\"alg\":\"PS256\",\"kid\":\"ps\"}",
+	};
+	char *first, *second;
+	size_t i;
+
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		assert_null(jwa_key_prepare_signing(keys[i]));
+		assert_true(keys[i]->prepared);
+		if (keys[i]->alg == JWA_HS256)
+			assert_null(keys[i]->sign_ctx);
+		else
+			assert_non_null(keys[i]->sign_ctx);
+		first = sign_with_header(keys[i], headers[i]);
+		second = sign_with_header(keys[i], headers[i]);
+		assert_int_equal(verify(f->ks, first).code, VERDICT_OK);
+		assert_int_equal(verify(f->ks, second).code, VERDICT_OK);
+		if (keys[i]->alg == JWA_ES256 || keys[i]->alg == JWA_PS256)
+			assert_string_not_equal(first, second);
+		else
+			assert_string_equal(first, second);
+		free(first);
+		free(second);
+	}
+}
+
 static void test_payload_tamper_refused(void **state)
 {
 	struct fixture *f = *state;
@@ -631,6 +666,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_every_family_verifies),
+		cmocka_unit_test(test_prepared_signing_key),
 		cmocka_unit_test(test_payload_tamper_refused),
 		cmocka_unit_test(test_alg_none_and_unknown),
 		cmocka_unit_test(test_alg_pinned_by_key),
