@@ -254,8 +254,7 @@ out:
 	return rc;
 }
 
-/* A login field that PAM takes from the client (PAM_SERVICE, PAM_TTY, PAM_RHOST may hold
- * any bytes): every byte but printable ASCII without space (0x21..0x7e) becomes '?', so the
+/* A login field that PAM takes from the client (PAM_TTY, PAM_RHOST may hold any bytes): every byte but printable ASCII without space (0x21..0x7e) becomes '?', so the
  * record can always hold it and listings, JSON and logs show it safely. */
 static void field_sanitise(char dst[STORE_FIELD_MAX])
 {
@@ -324,7 +323,7 @@ int session_record_new(struct store *st, const struct config *cfg,
 	}
 	(void)field_copy(sess.tty, login->tty, false);
 	(void)field_copy(sess.rhost, login->rhost, false);
-	field_sanitise(sess.service);
+	/* the service is kept exactly (bind_service compares it): the application names it */
 	field_sanitise(sess.tty);
 	field_sanitise(sess.rhost);
 	sess.uid = login->uid;

@@ -63,6 +63,10 @@
 /* A renewal that failed (or is refused while the user is locked) is tried again this many
  * seconds later. */
 #define TRACKED_RETRY 2
+/* A locked user's sessions are looked at again this many seconds later. */
+#define TRACKED_STALL_RETRY 30
+/* With renewals left over after a tick, the next one comes this soon (milliseconds). */
+#define TICK_BACKLOG_MS 50
 
 struct client {
 	int fd;
@@ -101,6 +105,7 @@ struct daemon {
 	size_t n_tracked, cap_tracked;
 	uint32_t *tracked_index; /* see index_slot */
 	size_t index_cap;
+	size_t tick_cursor; /* where keyring_tick goes on */
 	struct ending *ending;
 	size_t n_ending, cap_ending;
 	int64_t started;
@@ -171,6 +176,7 @@ static void loaded_clear(struct loaded *l)
 /* Read the config, the signing key and open the store; nothing is kept on failure. */
 static int load(const struct daemon *d, struct loaded *l, struct verdict *v)
 {
+	const char *bad_key;
 	int rc = -1;
 
 	memset(l, 0, sizeof(*l));
@@ -192,8 +198,9 @@ static int load(const struct daemon *d, struct loaded *l, struct verdict *v)
 	if (key_load_private(l->cfg.signing_key, JWA_INVALID, NULL, &l->key, &l->kid, v) != 0)
 		goto out;
 	/* checked against the policy once here, not at every signature */
-	if (jwa_key_prepare_signing(&l->key) != NULL) {
-		verdict_set(v, VERDICT_BAD_CONFIG, "signing_key: the key is not usable for signing");
+	bad_key = jwa_key_prepare_signing(&l->key);
+	if (bad_key != NULL) {
+		verdict_set(v, VERDICT_BAD_CONFIG, bad_key);
 		goto out;
 	}
 	if (session_store_open(&l->cfg, true, &l->st, v) != 0)
@@ -628,8 +635,9 @@ static void token_free(char *token)
 }
 
 /* Replace the access token in the keyring of a tracked session, if the keyring still
- * holds that session; untrack it otherwise. A locked user's sessions stay tracked (their
- * renewal resumes at the unlock) unless end_on_refresh_failure ends them. */
+ * holds that session; untrack it otherwise. A locked user's sessions stay tracked and are
+ * looked at again every TRACKED_STALL_RETRY seconds (an unlock through pam-jwtd resumes
+ * them at once) unless end_on_refresh_failure ends them. */
 static void keyring_refresh(struct daemon *d, struct tracked *t, int64_t now)
 {
 	char digest[STORE_DIGEST_HEX_LEN + 1], *token = NULL;
@@ -649,24 +657,28 @@ static void keyring_refresh(struct daemon *d, struct tracked *t, int64_t now)
 		tracked_remove(d, digest);
 		goto out;
 	}
+	if (keyring_holds_session(sess.uid, digest, &held, &reason) != 0) {
+		/* the user can make their keyring unreadable: a failure, as a failed put is */
+		say(LOG_ERR, "session %.*s: cannot renew its access token: keyring: %s",
+		    SESSION_DIGEST_SHOWN, digest, reason);
+		fail = true;
+		t->access_exp = now + d->cfg.refresh_ahead + TRACKED_RETRY;
+		goto out;
+	}
+	if (!held) {
+		/* the keyring holds another login's session now, or none */
+		say(LOG_DEBUG, "session %.*s: not in its keyring any more", SESSION_DIGEST_SHOWN,
+		    digest);
+		tracked_remove(d, digest);
+		goto out;
+	}
 	if (store_user_check(d->st, sess.user, now, &v) != 0) {
 		fail = v.code == VERDICT_REJECT;
 		if (!t->stalled)
 			say(LOG_INFO, "session %.*s: access token not renewed while %s",
 			    SESSION_DIGEST_SHOWN, digest, v.reason);
 		t->stalled = true;
-		t->access_exp = now + d->cfg.refresh_ahead + TRACKED_RETRY;
-		goto out;
-	}
-	if (keyring_holds_session(sess.uid, digest, &held, &reason) != 0 || !held) {
-		/* the keyring holds another login's session now (or none, or is unreadable) */
-		if (!held && reason == NULL)
-			say(LOG_DEBUG, "session %.*s: not in its keyring any more",
-			    SESSION_DIGEST_SHOWN, digest);
-		else
-			say(LOG_WARNING, "session %.*s: no longer refreshed: keyring: %s",
-			    SESSION_DIGEST_SHOWN, digest, reason);
-		tracked_remove(d, digest);
+		t->access_exp = now + d->cfg.refresh_ahead + TRACKED_STALL_RETRY;
 		goto out;
 	}
 	token = mint_access(d, &sess, NULL, now, &exp);
@@ -687,7 +699,8 @@ static void keyring_refresh(struct daemon *d, struct tracked *t, int64_t now)
 		say(LOG_INFO, "session %.*s: access token renewed again", SESSION_DIGEST_SHOWN,
 		    digest);
 	t->stalled = false;
-	t->access_exp = exp;
+	/* a token that lasts as long as its session needs no renewal: the sweep ends both */
+	t->access_exp = exp >= sess.expires ? INT64_MAX : exp;
 	say(LOG_DEBUG, "session %.*s: access token renewed", SESSION_DIGEST_SHOWN, digest);
 out:
 	if (fail && d->cfg.end_on_refresh_failure && sess.user[0] != '\0')
@@ -695,25 +708,44 @@ out:
 	token_free(token);
 }
 
-/* Every tick: renew the keyring access tokens that are about to expire, for at most
- * TICK_BUDGET_MS, so that clients are answered meanwhile (after a restart every tracked
- * session is due at once); what is left waits for the next tick. */
-static void keyring_tick(struct daemon *d)
+/* Renew the keyring access tokens that are about to expire, for at most TICK_BUDGET_MS so
+ * that clients are answered meanwhile (after a restart every tracked session is due at
+ * once). The walk resumes where the last one stopped, so every session gets its turn.
+ * Returns true when it ran out of time with sessions left to look at. */
+static bool keyring_tick(struct daemon *d)
 {
 	int64_t now = clock_now(), deadline = monotonic_ms() + TICK_BUDGET_MS;
-	size_t i = 0, n, renewed = 0;
+	size_t seen = 0, n;
+	bool due, more = false;
 
-	while (i < d->n_tracked) {
+	while (seen < d->n_tracked) {
+		if (d->tick_cursor >= d->n_tracked)
+			d->tick_cursor = 0;
 		n = d->n_tracked;
-		if (d->tracked[i].access_exp - now <= d->cfg.refresh_ahead) {
-			keyring_refresh(d, &d->tracked[i], now);
-			if (++renewed % 16 == 0 && monotonic_ms() >= deadline)
-				break;
+		due = d->tracked[d->tick_cursor].access_exp - now <= d->cfg.refresh_ahead;
+		if (due)
+			keyring_refresh(d, &d->tracked[d->tick_cursor], now);
+		/* a removed entry's place holds the last one now: that place is looked at again */
+		if (d->n_tracked == n) {
+			d->tick_cursor++;
+			seen++;
 		}
-		/* the entry may have been removed (the last one moved into its place) */
-		if (d->n_tracked == n)
-			i++;
+		if (due && monotonic_ms() >= deadline) {
+			more = true;
+			break;
+		}
 	}
+	return more;
+}
+
+/* pam-jwtd unlocked a user: that user's stalled sessions are renewed at the next tick. */
+static void tracked_resume_uid(struct daemon *d, uid_t uid)
+{
+	size_t i;
+
+	for (i = 0; i < d->n_tracked; i++)
+		if (d->tracked[i].uid == uid && d->tracked[i].stalled)
+			d->tracked[i].access_exp = 0;
 }
 
 /* ---- the sweep ------------------------------------------------------------------------------ */
@@ -1091,6 +1123,7 @@ out:
 static char *op_lock(struct daemon *d, const struct proto_request *req, bool lock)
 {
 	json_t *kept = NULL, *kept_error = NULL;
+	const struct passwd *pw;
 	struct verdict v;
 	int64_t until = req->has_until ? req->until : 0;
 	char *msg = NULL;
@@ -1106,6 +1139,9 @@ static char *op_lock(struct daemon *d, const struct proto_request *req, bool loc
 		goto out;
 	}
 	say(LOG_NOTICE, "user %s %s", req->user, lock ? "locked" : "unlocked");
+	pw = lock ? NULL : getpwnam(req->user);
+	if (pw != NULL)
+		tracked_resume_uid(d, pw->pw_uid);
 	persist(d, lock ? SESSION_PERSIST_LOCK : SESSION_PERSIST_UNLOCK, req->user, until, &kept,
 		&kept_error);
 	msg = answer_with("persisted", kept, "persist_error", kept_error, NULL);
@@ -1415,8 +1451,9 @@ static int run(struct daemon *d)
 		}
 		if (now_ms >= next_tick) {
 			clients_expire(d, now_ms);
-			keyring_tick(d);
-			next_tick = now_ms + TICK_MS;
+			/* with renewals left over, the next batch comes after one round of clients */
+			next_tick = keyring_tick(d) ? monotonic_ms() + TICK_BACKLOG_MS :
+						     now_ms + TICK_MS;
 		}
 		endings_run(d);
 		wait_ms = next_tick - now_ms;

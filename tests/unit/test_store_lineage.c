@@ -1033,9 +1033,10 @@ static int scan_one(const struct store_session *sess, void *ctx)
 	return 0;
 }
 
-/* PAM_SERVICE, PAM_TTY and PAM_RHOST hold whatever the client set: session_record_new
- * keeps printable ASCII but space and turns every other byte into '?', so the record is
- * written, and lists (JSON too) without a control byte. The user is kept exactly. */
+/* PAM_TTY and PAM_RHOST hold whatever the client set: session_record_new keeps printable
+ * ASCII but space and turns every other byte into '?', so the record is written, and lists
+ * (JSON too) without a control byte. The user and the service (bind_service compares it)
+ * are kept exactly: one the store cannot hold is refused. */
 static void test_login_fields_sanitised(void **state)
 {
 	struct fx *fx = *state;
@@ -1049,7 +1050,7 @@ static void test_login_fields_sanitised(void **state)
 	memset(&l, 0, sizeof(l));
 	l.user = "alice";
 	l.uid = 1000;
-	l.service = "ss\x7fh d";
+	l.service = "ss h d";
 	l.tty = "\xff\x1b\n tty\xc3\xa9[31m";
 	l.rhost = "host\r\t\x01\x9b.example";
 	l.leader_pid = 777;
@@ -1058,7 +1059,7 @@ static void test_login_fields_sanitised(void **state)
 		fail_msg("session_record_new: %s", v.reason);
 	get_ok(fx, digest, &got);
 	assert_string_equal(got.user, "alice");
-	assert_string_equal(got.service, "ss?h?d");
+	assert_string_equal(got.service, "ss h d");
 	assert_string_equal(got.tty, "????tty??[31m");
 	assert_string_equal(got.rhost, "host????.example");
 	memset(&got, 0, sizeof(got));
@@ -1087,6 +1088,11 @@ static void test_login_fields_sanitised(void **state)
 	assert_verdict(&v, VERDICT_BAD_CONFIG, "session text has control or non-UTF-8 bytes");
 	assert_string_equal(id, "");
 	assert_string_equal(digest, "");
+	l.user = "bob";
+	l.service = "ss\x7fhd";
+	assert_int_equal(session_record_new(fx->s.st, &fx->cfg, &l, NOW, id, digest, &v), -1);
+	assert_verdict(&v, VERDICT_BAD_CONFIG, "session text has control or non-UTF-8 bytes");
+	l.service = "sshd";
 	l.user = "jos\xc3\xa9";
 	assert_int_equal(session_record_new(fx->s.st, &fx->cfg, &l, NOW, id, digest, &v), 0);
 	get_ok(fx, digest, &got);
