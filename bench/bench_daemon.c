@@ -189,18 +189,6 @@ static double median(const double *v, int n, double *spread)
 	return m;
 }
 
-static void fmt_rate(char *buf, size_t size, double rate)
-{
-	long long n = (long long)(rate + 0.5);
-
-	if (n >= 1000000)
-		snprintf(buf, size, "%lld,%03lld,%03lld", n / 1000000, n / 1000 % 1000, n % 1000);
-	else if (n >= 1000)
-		snprintf(buf, size, "%lld,%03lld", n / 1000, n % 1000);
-	else
-		snprintf(buf, size, "%lld", n);
-}
-
 static void pin_self(int cpu)
 {
 	cpu_set_t set;
@@ -1083,13 +1071,13 @@ static void print_refresh(int rounds, double run_sec)
 
 		if (!c->done)
 			continue;
-		fmt_rate(raw, sizeof(raw), c->raw_med);
+		fmt_count(raw, sizeof(raw), c->raw_med);
 		for (j = 0; j < N_LEVELS; j++) {
 			bool targeted = levels[j] >= 16;
 			bool met = c->rate_med[j] >= REFRESH_TARGET;
 
 			met_any |= targeted && met;
-			fmt_rate(rate, sizeof(rate), c->rate_med[j]);
+			fmt_count(rate, sizeof(rate), c->rate_med[j]);
 			printf("| %s | %d | %s | %s | %.3f | %.1f | %.0f%% | %s | %s |\n", c->name,
 			       levels[j], rate, raw, c->rate_med[j] / c->raw_med, c->cpu_us_med[j],
 			       c->busy_med[j] * 100, targeted ? ">= 10,000/s" : "(latency)",
@@ -1109,7 +1097,7 @@ static void print_refresh(int rounds, double run_sec)
 
 		if (!c->done)
 			continue;
-		fmt_rate(mint, sizeof(mint), c->mint_med);
+		fmt_count(mint, sizeof(mint), c->mint_med);
 		for (j = 0; j < N_LEVELS; j++)
 			printf("| %s | %d | %.1f | %.1f | %.1f (%s) | %.3f | %.0f%% | %.0f%% |\n",
 			       c->name, levels[j], 1e6 / c->rate_med[j], 1e6 / c->raw_med,
@@ -1133,7 +1121,7 @@ static void print_rss(long n_sessions)
 
 	if (!rss_cases[0].done)
 		return;
-	fmt_rate(n, sizeof(n), (double)n_sessions);
+	fmt_count(n, sizeof(n), (double)n_sessions);
 	printf("#### pam-jwtd memory with %s live sessions in its store (ES256 key)\n\n", n);
 	printf("VmRSS from /proc/PID/status: right after the first \"status\" answer (the "
 	       "daemon answers once its start-up scan and first sweep are over), and once the "

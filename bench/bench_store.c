@@ -79,18 +79,6 @@ static double now_sec(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void fmt_num(char *buf, size_t size, double x)
-{
-	long long n = (long long)(x + 0.5);
-
-	if (n >= 1000000)
-		snprintf(buf, size, "%lld,%03lld,%03lld", n / 1000000, n / 1000 % 1000, n % 1000);
-	else if (n >= 1000)
-		snprintf(buf, size, "%lld,%03lld", n / 1000, n % 1000);
-	else
-		snprintf(buf, size, "%lld", n);
-}
-
 /* ---- stores on private tmpfs ------------------------------------------------------ */
 
 static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
@@ -366,8 +354,8 @@ static void print_row(const struct result *r)
 	double ratio = r->small_rate / r->large_rate;
 	const char *met = r->max_ratio <= 0 ? "n/a" : ratio <= r->max_ratio ? "yes" : "**no**";
 
-	fmt_num(a, sizeof(a), r->small_rate);
-	fmt_num(b, sizeof(b), r->large_rate);
+	fmt_count(a, sizeof(a), r->small_rate);
+	fmt_count(b, sizeof(b), r->large_rate);
 	printf("| %s | %s | %s | %.2f | %.2f | %.3f | %s | %s |\n", r->name, a, b,
 	       1e6 / r->small_rate, 1e6 / r->large_rate, ratio, r->target_text, met);
 }
@@ -376,8 +364,8 @@ static void print_fill(const char *what, const struct bench_store *b)
 {
 	char n[32], rate[32];
 
-	fmt_num(n, sizeof(n), (double)b->records);
-	fmt_num(rate, sizeof(rate), (double)b->records / (b->fill_sec > 0 ? b->fill_sec : 1e-9));
+	fmt_count(n, sizeof(n), (double)b->records);
+	fmt_count(rate, sizeof(rate), (double)b->records / (b->fill_sec > 0 ? b->fill_sec : 1e-9));
 	printf("| %s | %s | %s | %.1f s | %s/s | %.0f MiB |\n", what, n, b->fill_how,
 	       b->fill_sec, rate, (double)b->used_kib / 1024);
 }
@@ -442,8 +430,8 @@ int main(int argc, char **argv)
 	store_remove(&j_small);
 	store_remove(&j_large);
 
-	fmt_num(ns, sizeof(ns), (double)n_small);
-	fmt_num(nl, sizeof(nl), (double)n_large);
+	fmt_count(ns, sizeof(ns), (double)n_small);
+	fmt_count(nl, sizeof(nl), (double)n_large);
 	printf("### Session store: login-path operations with %s vs %s records (one core)\n\n",
 	       ns, nl);
 	printf("%s; pinned to CPU %d; %d interleaved rounds of ~%.0f ms per side; median "

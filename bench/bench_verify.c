@@ -437,18 +437,6 @@ static double jansson_parse_us(const struct bench_case *c, int rounds)
 
 /* ---- output --------------------------------------------------------------------------- */
 
-static void fmt_rate(char *buf, size_t size, double rate)
-{
-	long long n = (long long)(rate + 0.5);
-
-	if (n >= 1000000)
-		snprintf(buf, size, "%lld,%03lld,%03lld", n / 1000000, n / 1000 % 1000, n % 1000);
-	else if (n >= 1000)
-		snprintf(buf, size, "%lld,%03lld", n / 1000, n % 1000);
-	else
-		snprintf(buf, size, "%lld", n);
-}
-
 static const char *met(const struct bench_case *c)
 {
 	if (c->min_full_rate > 0)
@@ -569,8 +557,8 @@ int main(int argc, char **argv)
 
 		if (!c->selected)
 			continue;
-		fmt_rate(raw_s, sizeof(raw_s), c->raw_rate);
-		fmt_rate(full_s, sizeof(full_s), c->full_rate);
+		fmt_count(raw_s, sizeof(raw_s), c->raw_rate);
+		fmt_count(full_s, sizeof(full_s), c->full_rate);
 		printf("| %s | %s | %s | %.3f | %s | %s |\n", c->name, raw_s, full_s,
 		       c->full_rate / c->raw_rate, c->target_text, met(c));
 	}

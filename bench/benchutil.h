@@ -1,5 +1,6 @@
-/* Helpers shared by the benchmarks: bounded integer settings from the environment, and
- * pinning to one CPU so that the numbers are single-core numbers. */
+/* Helpers shared by the benchmarks: bounded integer settings from the environment,
+ * pinning to one CPU so that the numbers are single-core numbers, and numbers printed with
+ * thousands separators. */
 #ifndef PAM_JWT_BENCHUTIL_H
 #define PAM_JWT_BENCHUTIL_H
 
@@ -47,6 +48,19 @@ static inline int pin_cpu(void)
 	CPU_ZERO(&set);
 	CPU_SET(cpu, &set);
 	return sched_setaffinity(0, sizeof(set), &set) == 0 ? cpu : -1;
+}
+
+/* x rounded, with thousands separators: 1,234,567 */
+static inline void fmt_count(char *buf, size_t size, double x)
+{
+	long long n = (long long)(x + 0.5);
+
+	if (n >= 1000000)
+		snprintf(buf, size, "%lld,%03lld,%03lld", n / 1000000, n / 1000 % 1000, n % 1000);
+	else if (n >= 1000)
+		snprintf(buf, size, "%lld,%03lld", n / 1000, n % 1000);
+	else
+		snprintf(buf, size, "%lld", n);
 }
 
 #endif

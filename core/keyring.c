@@ -355,6 +355,23 @@ out:
 	return rc;
 }
 
+/* Open uid's persistent keyring and look at its session key: *session, and whether it
+ * holds the session whose hex SHA-256 is digest (*match). 0 if there is a session key, 1 if
+ * there is none, -1 on error. */
+static int kr_open_session(uid_t uid, const char *digest, struct kr *kr, key_serial_t *session,
+			   bool *match, const char **reason)
+{
+	int found = -1;
+
+	if (kr_open(uid, kr, reason) != 0)
+		goto out;
+	found = kr_find(kr, KEYRING_SESSION, session, reason);
+	if (found == 0)
+		found = kr_session_matches(*session, digest, match, reason);
+out:
+	return found;
+}
+
 int keyring_put_if_session(uid_t uid, gid_t gid, const char *session_digest, const char *desc,
 			   const void *data, size_t len, bool *put, const char **reason)
 {
@@ -374,11 +391,7 @@ int keyring_put_if_session(uid_t uid, gid_t gid, const char *session_digest, con
 				   : gid == (gid_t)-1 ? "invalid gid" : "invalid key data");
 		goto out;
 	}
-	if (kr_open(uid, &kr, reason) != 0)
-		goto out;
-	found = kr_find(&kr, KEYRING_SESSION, &session, reason);
-	if (found == 0)
-		found = kr_session_matches(session, session_digest, &match, reason);
+	found = kr_open_session(uid, session_digest, &kr, &session, &match, reason);
 	if (found != 0 || !match) {
 		rc = found < 0 ? -1 : 0;
 		goto out;
@@ -419,11 +432,7 @@ int keyring_holds_session(uid_t uid, const char *session_digest, bool *held,
 		set_reason(reason, held == NULL ? "missing argument" : "invalid session digest");
 		goto out;
 	}
-	if (kr_open(uid, &kr, reason) != 0)
-		goto out;
-	found = kr_find(&kr, KEYRING_SESSION, &session, reason);
-	if (found == 0)
-		found = kr_session_matches(session, session_digest, &match, reason);
+	found = kr_open_session(uid, session_digest, &kr, &session, &match, reason);
 	if (found < 0)
 		goto out;
 	*held = found == 0 && match;
@@ -504,11 +513,7 @@ int keyring_remove_session(uid_t uid, const char *session_digest, bool *removed,
 		set_reason(reason, removed == NULL ? "missing argument" : "invalid session digest");
 		goto out;
 	}
-	if (kr_open(uid, &kr, reason) != 0)
-		goto out;
-	found = kr_find(&kr, KEYRING_SESSION, &session, reason);
-	if (found == 0)
-		found = kr_session_matches(session, session_digest, &match, reason);
+	found = kr_open_session(uid, session_digest, &kr, &session, &match, reason);
 	if (found != 0 || !match) {
 		rc = found < 0 ? -1 : 0;
 		goto out;
