@@ -88,6 +88,13 @@ UB=$PJ_USER
 pj_add_user -M || { not_ok "create user UR"; done_testing; exit; }
 UR=$PJ_USER
 UA_UID=$(id -u "$UA") UB_UID=$(id -u "$UB") UR_UID=$(id -u "$UR")
+# the user-side half runs python3, keyctl and pam-jwtctl as UA: one clear failure if UA
+# cannot (e.g. a root directory of mode 0700 in a chroot)
+if ! pj_user_reaches "$UA" "$PJ_PY" "$DC" "$PJ_CTL" "$(command -v keyctl)" 2>&1; then
+	not_ok "the test user can run /bin/sh and reach python3, the daemon client, pam-jwtctl and keyctl"
+	done_testing
+	exit
+fi
 # kr_clear UID: invalidate the uid's persistent keyring (it outlives the user, and a later
 # user with the same uid would get it); registered after the users, so it runs before
 # userdel
