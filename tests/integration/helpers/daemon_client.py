@@ -38,6 +38,7 @@ import json
 import multiprocessing
 import os
 import random
+import select
 import socket
 import sys
 import time
@@ -308,7 +309,23 @@ def outcome(ans):
     return str(a.get("error", "?")).replace(" ", "_")
 
 
-def race_worker(path, tokens, barrier, conn):
+def gate_pair():
+    """A two-party start gate made of two pipes (no POSIX semaphores, so no /dev/shm):
+    each side writes a byte to the other and waits for the other's byte."""
+    r0, w0 = os.pipe()
+    r1, w1 = os.pipe()
+    return [(r0, w1), (r1, w0)]
+
+
+def gate_wait(gate):
+    mine, other = gate
+    os.write(other, b"x")
+    ready, _, _ = select.select([mine], [], [], 30)
+    if not ready or os.read(mine, 1) != b"x":
+        raise RuntimeError("the other racer did not come")
+
+
+def race_worker(path, tokens, gate, conn):
     s = connect(path)
     out = []
     for i, tok in enumerate(tokens):
@@ -316,7 +333,7 @@ def race_worker(path, tokens, barrier, conn):
             out.append(None)
             continue
         msg = json.dumps({"op": "refresh", "refresh_token": tok}).encode()
-        barrier.wait()
+        gate_wait(gate)
         out.append(outcome(ask(s, msg)))
     conn.send(out)
     conn.close()
@@ -325,9 +342,10 @@ def race_worker(path, tokens, barrier, conn):
 def mode_race(path, _args):
     tokens = sys.stdin.read().split()
     ctx = multiprocessing.get_context("fork")
-    barrier = ctx.Barrier(2, timeout=30)
+    gates = gate_pair()
     pipes = [ctx.Pipe(False) for _ in range(2)]
-    procs = [ctx.Process(target=race_worker, args=(path, tokens, barrier, w)) for _, w in pipes]
+    procs = [ctx.Process(target=race_worker, args=(path, tokens, gates[k], pipes[k][1]))
+             for k in range(2)]
     for p in procs:
         p.start()
     # odd rounds: two connections of this process, both sends before either answer is read
