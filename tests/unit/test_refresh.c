@@ -66,13 +66,6 @@ static int fx_teardown(void **state)
 	return 0;
 }
 
-static void assert_verdict(const struct verdict *v, enum verdict_code code, const char *reason)
-{
-	if (v->code != code || v->reason == NULL || strcmp(v->reason, reason) != 0)
-		fail_msg("verdict %s \"%s\", expected %s \"%s\"", verdict_code_name(v->code),
-			 v->reason != NULL ? v->reason : "(null)", verdict_code_name(code), reason);
-}
-
 static void new_token(char tok[STORE_SESSION_ID_LEN + 1])
 {
 	assert_int_equal(store_refresh_id_new(tok), 0);

@@ -22,8 +22,8 @@
 
 #include <jansson.h>
 
-#include "testutil.h"
 #include "store.h"
+#include "testutil.h"
 #include "verdict.h"
 
 #define NOW 1700000000LL
@@ -223,13 +223,6 @@ static void name_of(char name[80], char kind, const char *what, size_t len)
 
 	store_digest_hex(what, len, digest);
 	snprintf(name, 80, "%c-%s", kind, digest);
-}
-
-static void assert_verdict(const struct verdict *v, enum verdict_code code, const char *reason)
-{
-	assert_int_equal(v->code, code);
-	assert_non_null(v->reason);
-	assert_string_equal(v->reason, reason);
 }
 
 /* ---- IDs and digests ------------------------------------------------------------------ */

@@ -66,13 +66,6 @@ static int fx_teardown(void **state)
 	return 0;
 }
 
-static void assert_verdict(const struct verdict *v, enum verdict_code code, const char *reason)
-{
-	if (v->code != code || v->reason == NULL || strcmp(v->reason, reason) != 0)
-		fail_msg("verdict %s \"%s\", expected %s \"%s\"", verdict_code_name(v->code),
-			 v->reason != NULL ? v->reason : "(null)", verdict_code_name(code), reason);
-}
-
 static void jti_hex(const char *jti, char out[STORE_DIGEST_HEX_LEN + 1])
 {
 	store_digest_hex(jti, strlen(jti), out);

@@ -226,6 +226,15 @@ static inline void tu_store_dir_remove(struct tu_store_dir *d)
 /* ---- an opened private store (include core/store.h before this file) --------------- */
 
 #ifdef PAM_JWT_STORE_H
+/* The verdict has exactly this code and reason (a fixed string from core). */
+static inline void assert_verdict(const struct verdict *v, enum verdict_code code,
+				  const char *reason)
+{
+	if (v->code != code || v->reason == NULL || strcmp(v->reason, reason) != 0)
+		fail_msg("verdict %s \"%s\", expected %s \"%s\"", verdict_code_name(v->code),
+			 v->reason != NULL ? v->reason : "(null)", verdict_code_name(code), reason);
+}
+
 struct tu_store {
 	struct tu_store_dir dir;
 	struct store_options opts;
