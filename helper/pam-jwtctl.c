@@ -1023,6 +1023,7 @@ static int cmd_lock(int argc, char **argv, int lock)
 	struct proto_request req;
 	struct proto_answer ans;
 	char label[VERDICT_LABEL_MAX + 1];
+	bool via_daemon;
 	int c, rc = EXIT_UNAVAILABLE;
 
 	memset(&cfg, 0, sizeof(cfg));
@@ -1053,7 +1054,8 @@ static int cmd_lock(int argc, char **argv, int lock)
 	rc = store_from_config(config_path, &cfg, &st);
 	if (rc != EXIT_ACCEPTED)
 		goto out;
-	if (ctl_daemon_serves(&cfg)) {
+	via_daemon = ctl_daemon_serves(&cfg);
+	if (via_daemon) {
 		memset(&req, 0, sizeof(req));
 		req.op = lock ? PROTO_OP_LOCK : PROTO_OP_UNLOCK;
 		req.user = (char *)(uintptr_t)user;
@@ -1062,17 +1064,8 @@ static int cmd_lock(int argc, char **argv, int lock)
 		rc = admin_via_daemon(&cfg, &req, &ans);
 		if (rc != EXIT_ACCEPTED)
 			goto out;
-		verdict_label_copy(label, sizeof(label), user);
-		if (!lock)
-			printf("unlocked user %s\n", label);
-		else if (until == 0)
-			printf("locked user %s until unlocked\n", label);
-		else
-			printf("locked user %s until %lld\n", label, (long long)until);
-		rc = ctl_daemon_persisted(&ans, &cfg);
-		goto out;
-	}
-	if ((lock ? store_user_lock(st, user, until, &v) : store_user_unlock(st, user, &v)) != 0) {
+	} else if ((lock ? store_user_lock(st, user, until, &v) :
+			   store_user_unlock(st, user, &v)) != 0) {
 		print_verdict(&v);
 		rc = exit_for(v.code == VERDICT_OK ? VERDICT_UNAVAILABLE : v.code);
 		goto out;
@@ -1084,7 +1077,10 @@ static int cmd_lock(int argc, char **argv, int lock)
 		printf("locked user %s until unlocked\n", label);
 	else
 		printf("locked user %s until %lld\n", label, (long long)until);
-	rc = persist(&cfg, lock ? SESSION_PERSIST_LOCK : SESSION_PERSIST_UNLOCK, user, until);
+	/* pam-jwtd reports whether persist_dir kept the change; without it, we keep it */
+	rc = via_daemon ? ctl_daemon_persisted(&ans, &cfg) :
+			  persist(&cfg, lock ? SESSION_PERSIST_LOCK : SESSION_PERSIST_UNLOCK, user,
+				  until);
 out:
 	proto_answer_clear(&ans);
 	store_close(st);
