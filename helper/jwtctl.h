@@ -2,6 +2,7 @@
 #ifndef PAM_JWT_JWTCTL_H
 #define PAM_JWT_JWTCTL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "config.h"
@@ -10,9 +11,10 @@
 
 enum { EXIT_ACCEPTED = 0, EXIT_REFUSED = 1, EXIT_UNAVAILABLE = 2 };
 
-/* Load the config for a user-side command: the file when given or readable, else the
- * defaults. 0, or an exit code after a message. */
-int ctl_config_load(const char *config_path, struct config *cfg);
+/* Load the config: the file when given; else the default file, for an admin command when
+ * it exists at all, for a user-side command when it is readable; else the defaults. 0, or
+ * an exit code after a message. */
+int ctl_config_load(const char *config_path, bool admin, struct config *cfg);
 /* Send a request to pam-jwtd. 0 with *ans filled (ok or not: see ans->ok); 1 when the daemon
  * is not running; -1 on any other failure (*reason set). */
 int ctl_daemon_call(const char *socket_path, const struct proto_request *req,

@@ -21,10 +21,11 @@
 
 #define CTL_TIMEOUT_MS 5000
 
-int ctl_config_load(const char *config_path, struct config *cfg)
+int ctl_config_load(const char *config_path, bool admin, struct config *cfg)
 {
 	struct verdict v;
 	struct stat sb;
+	char text[320];
 	int rc = EXIT_UNAVAILABLE;
 
 	verdict_init(&v);
@@ -32,11 +33,15 @@ int ctl_config_load(const char *config_path, struct config *cfg)
 		fprintf(stderr, "pam-jwtctl: out of memory\n");
 		goto out;
 	}
-	if (config_path == NULL && lstat(CONFIG_DEFAULT_PATH, &sb) == 0 &&
-	    access(CONFIG_DEFAULT_PATH, R_OK) == 0)
+	/* an admin command must not go on without a default file that is there but broken;
+	 * a user cannot read root's 0600 file, and works from the defaults */
+	if (config_path == NULL &&
+	    (admin ? (lstat(CONFIG_DEFAULT_PATH, &sb) == 0 || errno != ENOENT) :
+		     (lstat(CONFIG_DEFAULT_PATH, &sb) == 0 && access(CONFIG_DEFAULT_PATH, R_OK) == 0)))
 		config_path = CONFIG_DEFAULT_PATH;
 	if (config_path != NULL && config_load_file(cfg, config_path, &v) != 0) {
-		printf("%s: %s\n", verdict_code_name(v.code), v.reason);
+		verdict_describe(&v, text, sizeof(text));
+		printf("%s: %s\n", verdict_code_name(v.code), text);
 		goto out;
 	}
 	rc = EXIT_ACCEPTED;
@@ -213,7 +218,7 @@ static int user_request(int argc, char **argv, enum proto_op op, const char *des
 	memset(&ans, 0, sizeof(ans));
 	if (user_opts_parse(argc, argv, allow_aud, &o) != 0)
 		goto out;
-	rc = ctl_config_load(o.config_path, &cfg);
+	rc = ctl_config_load(o.config_path, false, &cfg);
 	if (rc != EXIT_ACCEPTED)
 		goto out;
 	if (desc != NULL) {

@@ -552,21 +552,14 @@ out:
 static int store_from_config(const char *config_path, struct config *cfg, struct store **st)
 {
 	struct verdict v;
-	struct stat sb;
-	int rc = EXIT_UNAVAILABLE;
+	int rc;
 
 	*st = NULL;
 	verdict_init(&v);
-	if (config_init(cfg) != 0) {
-		fprintf(stderr, "pam-jwtctl: out of memory\n");
+	rc = ctl_config_load(config_path, true, cfg);
+	if (rc != EXIT_ACCEPTED)
 		goto out;
-	}
-	if (config_path == NULL && (lstat(CONFIG_DEFAULT_PATH, &sb) == 0 || errno != ENOENT))
-		config_path = CONFIG_DEFAULT_PATH;
-	if (config_path != NULL && config_load_file(cfg, config_path, &v) != 0) {
-		print_verdict(&v);
-		goto out;
-	}
+	rc = EXIT_UNAVAILABLE;
 	if (session_store_open(cfg, true, st, &v) != 0) {
 		printf("unavailable: %s (%s)\n", v.reason, cfg->store_dir);
 		goto out;
