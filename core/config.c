@@ -53,6 +53,7 @@ static const struct config_option config_options[] = {
 	OPT("allow_non_tmpfs", CT_BOOL, allow_non_tmpfs),
 	OPT("max_sessions_per_user", CT_COUNT, max_sessions_per_user),
 	OPT("max_sessions_total", CT_COUNT, max_sessions_total),
+	OPT("max_refreshes_per_minute", CT_COUNT, max_refreshes_per_minute),
 	OPT("persist_dir", CT_PATH_OR_NONE, persist_dir),
 	OPT("issue_tokens", CT_BOOL, issue_tokens),
 	OPT("keyring", CT_BOOL, keyring),
@@ -100,6 +101,7 @@ int config_init(struct config *cfg)
 	cfg->idle_timeout = 0;
 	cfg->max_sessions_per_user = 256;
 	cfg->max_sessions_total = 100000;
+	cfg->max_refreshes_per_minute = 10;
 	cfg->token_source = CONFIG_SOURCE_PROMPT;
 	cfg->access_ttl = 15 * 60;
 	cfg->refresh_ttl = 8 * 3600;

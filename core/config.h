@@ -70,6 +70,8 @@ struct config {
 	int64_t idle_timeout;       /* seconds; 0: none */
 	size_t max_sessions_per_user; /* default 256; 0: unlimited */
 	size_t max_sessions_total;    /* default 100000; 0: unlimited */
+	size_t max_refreshes_per_minute; /* rotations of one session's refresh tokens;
+					  * default 10; 0: unlimited */
 	char *persist_dir;          /* revocations and locks that survive a reboot; NULL: none */
 	/* tokens, keyring and the helper daemon */
 	bool issue_tokens;          /* open_session asks pam-jwtd for access + refresh tokens */

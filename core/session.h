@@ -41,6 +41,8 @@ int session_persist_change(const struct config *cfg, enum session_persist_change
  * then: a forged token must not touch the store). In order: the jti is not revoked, the
  * user is not locked, with require_session the "sid" claim (the hex digest of a session,
  * never a session ID) names a live session of this user (and service, with bind_service),
+ * and without it a "sid" of that shape (pam-jwtd's tokens) still names a live session of
+ * this user,
  * with single_use the token has a jti and (consume) is recorded as used for `service`;
  * consume false checks only that a jti is there, so pam-jwtctl verify and the account
  * phase never burn a single-use token. user NULL: the token's user claim. st NULL (a store
@@ -75,12 +77,16 @@ struct session_login {
 	const char *parent;   /* digest of the session whose ID authenticated the login, or NULL */
 	const char *ruser;    /* PAM_RUSER (sudo: the invoking user), or NULL */
 	const char *origin_jti; /* hex SHA-256 of the jti of the JWT that authenticated it, or NULL */
+	const char *owner;    /* whom the session counts against: the user who ran sudo or su
+			       * (the process's real user), or NULL: user */
 };
 
 /* Record a new session for a login: created and last seen now, expiring after
  * session_ttl, idle_timeout from the config. A login authenticated by another session's
- * ID (login->parent) becomes that session's child: it must still be live, the child
- * expires no later than it, inherits its origin_jti and ends with it. service, tty and
+ * ID, or by a token minted for another session (its "sid"), is that session's child
+ * (login->parent): it must still be live, the child expires no later than it, keeps the
+ * token's origin_jti (or inherits the parent's) and ends with it; the lineage is checked
+ * again in the transaction that records it. service, tty and
  * rhost are kept with every byte outside 0x21..0x7e replaced by '?' (tty and rhost cut to
  * 255 bytes); user is kept exactly or refused. id_out gets the new session ID (a
  * credential: the caller wipes it) and digest_out its digest. */

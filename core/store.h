@@ -1,24 +1,19 @@
 /*
- * The session store: a root-owned directory on tmpfs (default /run/pam_jwt) holding one
- * small record file per session, revoked JWT id, used single-use JWT id and user lock.
+ * The session store: sessions, refresh token families, revoked JWT ids, used single-use
+ * JWT ids and user locks, with the rules that govern them (store.c), kept by a backend
+ * (store_backend.h: a root-owned directory on tmpfs by default, store_fs.c).
  *
- * Record files are named by kind and the SHA-256 of what they are about, never by the
- * credential itself: "s-<hex sha256(session id)>", "j-<hex sha256(jti)>" (revoked),
- * "u-<hex sha256(service NUL jti)>" (used once), "l-<hex sha256(user)>" (lock),
- * "i-<hex sha256(user)>" (the user's index: digests of their sessions). Nothing taken from
- * a token or a request ever becomes a path, and a copy of the store holds no usable
- * credential.
+ * Records are named by kind and the SHA-256 of what they are about, never by the
+ * credential itself: a session by the digest of its ID, a refresh family by the digest
+ * of its tokens' family part, a revoked jti by the digest of the jti, a used single-use
+ * jti by the digest of "service NUL jti", a lock by the digest of the user name. Nothing
+ * taken from a token or a request ever becomes a path or a key, and a copy of the store
+ * holds no usable credential.
  *
- * Every record is a text file, "pam_jwt-store 1" on its first line, then "key=value"
- * lines (see record_format in store.c and pam_jwt.conf(5)). Writes go to a temporary file
- * in the same directory, are fsync'd and renamed over the record (a crash leaves the old
- * or the new record, never a torn one). Read-modify-write happens under flock(2) on the
- * store's ".lock" file, and state is re-read after the lock is taken. A record that does
- * not parse is treated as absent-and-refused: it never makes anything valid.
- *
- * Lookups are O(1) in the number of records (one open by name). Listing and garbage
- * collection scan the directory; they run in pam-jwtctl (and the helper daemon), never on the login
- * path.
+ * Every read-modify-write runs as one transaction of the backend, and state is re-read
+ * inside it. A record that does not parse is treated as absent-and-refused: it never
+ * makes anything valid. Lookups are O(1) in the number of records; listing and garbage
+ * collection scan, and run in pam-jwtctl and pam-jwtd, never on the login path.
  */
 #ifndef PAM_JWT_STORE_H
 #define PAM_JWT_STORE_H
@@ -28,14 +23,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "credid.h"
 #include "verdict.h"
 
-#define STORE_SESSION_PREFIX "pjs_"
-#define STORE_REFRESH_PREFIX "pjr_"
-#define STORE_ID_RAW_BYTES 32
-/* "pjs_" + 43 base64url characters */
-#define STORE_SESSION_ID_LEN (4 + 43)
-#define STORE_DIGEST_HEX_LEN 64
 #define STORE_FIELD_MAX 256
 
 struct store;
@@ -46,8 +36,9 @@ typedef int (*store_session_fn)(const struct store_session *sess, void *ctx);
 
 struct store_options {
 	bool allow_non_tmpfs;       /* default false: the directory must be on tmpfs */
-	size_t max_sessions_per_user; /* 0: no limit but the index size (1024 sessions) */
+	size_t max_sessions_per_user; /* per owner; 0: no limit but the index size (1024) */
 	size_t max_sessions_total;    /* 0: unlimited */
+	size_t max_refreshes_per_minute; /* rotations of one family; 0: unlimited */
 };
 
 struct store_session {
@@ -70,19 +61,28 @@ struct store_session {
 						    * authenticated this login (or its parent's);
 						    * "": none */
 	bool tokens;                /* pam-jwtd keeps access tokens for it (keyring) */
+	char owner[STORE_FIELD_MAX]; /* whom the session counts against (limits, index): the
+				      * user, or for sudo and su the user who invoked it;
+				      * "" at put: the user */
+	char family[STORE_DIGEST_HEX_LEN + 1]; /* its refresh token family; "": none */
 };
 
-/* A refresh token's record: "r-<hex sha256(token)>". Its family is its session: a used
- * token presented again revokes the session, and with it every token of the family. */
+/* A refresh token family: "r-<hex sha256(family part)>", one per session at most. Only
+ * the digest of the family's current token is kept: a token of the family that is not the
+ * current one was spent (or forged by someone who held one of its tokens), and presenting
+ * it is reuse, which revokes the session. So a session's refresh state is one record
+ * however often it rotates. */
 struct store_refresh {
-	char digest[STORE_DIGEST_HEX_LEN + 1];  /* of the refresh token */
+	char digest[STORE_DIGEST_HEX_LEN + 1];  /* of the family part */
 	char session[STORE_DIGEST_HEX_LEN + 1]; /* the session it belongs to */
 	char user[STORE_FIELD_MAX];
 	uid_t uid;
 	int64_t created;
 	int64_t expires;
-	bool used;
-	char next[STORE_DIGEST_HEX_LEN + 1];    /* its successor once used; "" before */
+	char current[STORE_DIGEST_HEX_LEN + 1]; /* hex SHA-256 of the current token */
+	int64_t rotations;                      /* how often it rotated */
+	int64_t window_start;                   /* the rate limit's minute */
+	int64_t window_count;                   /* rotations in it */
 };
 
 /* Open (and check) a store directory: a real directory (not a symlink), owned by root or
@@ -92,15 +92,11 @@ int store_open(const char *dir, const struct store_options *opts, struct store *
 	       struct verdict *v);
 void store_close(struct store *st);
 
-/* A new random session ID ("pjs_" + base64url of 256 random bits) into id_out. */
-int store_session_id_new(char id_out[STORE_SESSION_ID_LEN + 1]);
-/* True if the string has the exact shape of a session ID (prefix, length, charset). */
-bool store_session_id_looks_like(const char *s, size_t len);
-/* Hex SHA-256 of arbitrary bytes (what names a record). */
-void store_digest_hex(const void *data, size_t len, char out[STORE_DIGEST_HEX_LEN + 1]);
-
-/* Record a new session for the ID (its digest is filled in by the store). Refuses with a
- * reason when a capacity limit would be exceeded; never evicts. */
+/* Record a new session for the ID (its digest is filled in by the store). In the same
+ * transaction: the JWT that opened it (origin_jti) is not revoked and its parent (if any)
+ * is a session whose own lineage stands. At the owner's limit, the owner's sessions that
+ * no longer count (expired, idle, lineage broken, or whose leader process is gone) are
+ * dropped first; then a limit that would be exceeded refuses. Never evicts a live one. */
 int store_session_put(struct store *st, const char *session_id,
 		      const struct store_session *sess, struct verdict *v);
 /* Look a session up by ID (VERDICT_REJECT "unknown session" when absent or unreadable). */
@@ -150,28 +146,28 @@ int store_revoke_user(struct store *st, const char *user, store_session_fn fn, v
 int store_session_set_tokens(struct store *st, const char *digest, bool tokens,
 			     struct verdict *v);
 
-/* Refresh tokens. A new token is "pjr_" + 43 base64url characters (256 random bits). */
-int store_refresh_id_new(char id_out[STORE_SESSION_ID_LEN + 1]);
-bool store_refresh_id_looks_like(const char *s, size_t len);
-/* Record a refresh token for a live session (rec->session); rec->digest is filled in.
- * rec->expires is capped at the session's expiry. */
+/* Refresh tokens ("pjr_" + 43 base64url: credid.h). Record the family of a new token
+ * (store_refresh_id_new) for a live session (rec->session); rec->expires is capped at
+ * the session's expiry; rec is filled in. A family the session had before is dropped. */
 int store_refresh_put(struct store *st, const char *token, struct store_refresh *rec,
 		      int64_t now, struct verdict *v);
-/* Read a refresh token's record (read-only: e.g. to check whose it is). */
+/* Read a refresh token's family (read-only: e.g. to check whose it is). Any token of the
+ * family finds it, spent or current. */
 int store_refresh_get(struct store *st, const char *token, struct store_refresh *out,
 		      struct verdict *v);
-/* Rotate: under the lock, old_token must be known, unused, unexpired, and its session
- * live at `now`; then new_token is recorded for the same session (expiring at
- * min(new_expires, the session's expiry)) and old_token is marked used. A used token
- * presented again is reuse: its session and the session's descendants are revoked,
- * *reuse is set, and the verdict is VERDICT_REJECT "refresh token reuse: session revoked".
- * sess_out (may be NULL) gets the session record (also on reuse, as it was before it went:
- * the caller ends that login); rec_out (may be NULL) the new token's record; fn (may be
- * NULL) is called, outside the lock, for each session a reuse revoked. */
-int store_refresh_rotate(struct store *st, const char *old_token, const char *new_token,
-			 int64_t new_expires, int64_t now, struct store_refresh *rec_out,
-			 struct store_session *sess_out, bool *reuse, store_session_fn fn,
-			 void *ctx, struct verdict *v);
+/* Rotate: in one transaction, old_token must be its family's current token, unexpired,
+ * within the family's rate limit, and its session live at `now`; then new_token_out gets
+ * the family's next token (expiring at min(new_expires, the session's expiry)), which
+ * becomes current. A token of the family that is not current is reuse: the session and
+ * its descendants are revoked, *reuse is set, and the verdict is VERDICT_REJECT "refresh
+ * token reuse: session revoked". A refusal (expired, rate limited, session ended) leaves
+ * the family as it was. sess_out (may be NULL) gets the session record (also on reuse, as
+ * it was before it went: the caller ends that login); rec_out (may be NULL) the family;
+ * fn (may be NULL) is called, outside the transaction, for each session a reuse revoked. */
+int store_refresh_rotate(struct store *st, const char *old_token,
+			 char new_token_out[STORE_SESSION_ID_LEN + 1], int64_t new_expires,
+			 int64_t now, struct store_refresh *rec_out, struct store_session *sess_out,
+			 bool *reuse, store_session_fn fn, void *ctx, struct verdict *v);
 /* Codec, for tests and the fuzzer. */
 int store_refresh_parse(const char *text, size_t len, struct store_refresh *out);
 char *store_refresh_format(const struct store_refresh *rec);
@@ -193,9 +189,13 @@ int store_user_unlock(struct store *st, const char *user, struct verdict *v);
 int store_user_check(struct store *st, const char *user, int64_t now, struct verdict *v);
 
 /* Drop expired sessions (absolute or idle), revoked/used JWT ids past their exp, expired
- * locks and refresh tokens that expired or whose session is gone. *removed gets how many
- * records went. */
-int store_gc(struct store *st, int64_t now, size_t *removed, struct verdict *v);
+ * locks and refresh families that expired or whose session is gone, and sessions whose
+ * lineage broke (the JWT that opened them was revoked, or a session they descend from is
+ * gone): fn (may be NULL) is called for each of those, outside the transaction, so that
+ * the caller ends their logins. *removed gets how many records went. Works on a full file
+ * system: deleting needs no space. */
+int store_gc(struct store *st, int64_t now, store_session_fn fn, void *ctx, size_t *removed,
+	     struct verdict *v);
 
 /* Copy the revocations and locks of `from` that are still in force at `now` into `to`
  * (e.g. from a persistent directory into the tmpfs store after a reboot). *copied gets

@@ -1093,6 +1093,7 @@ static int cmd_gc(int argc, char **argv)
 	struct verdict v;
 	struct proto_request req;
 	struct proto_answer ans;
+	struct gone_list gone = { NULL, 0 };
 	size_t removed = 0;
 	int c, rc = EXIT_UNAVAILABLE;
 
@@ -1121,7 +1122,7 @@ static int cmd_gc(int argc, char **argv)
 		proto_answer_clear(&ans);
 		goto out;
 	}
-	if (store_gc(st, clock_now(), &removed, &v) != 0) {
+	if (store_gc(st, clock_now(), gone_collect, &gone, &removed, &v) != 0) {
 		print_verdict(&v);
 		rc = exit_for(v.code == VERDICT_OK ? VERDICT_UNAVAILABLE : v.code);
 		goto out;
@@ -1129,6 +1130,10 @@ static int cmd_gc(int argc, char **argv)
 	printf("removed %zu record(s)\n", removed);
 	rc = EXIT_ACCEPTED;
 out:
+	/* without the daemon, the logins of sessions whose lineage broke end here */
+	if (gone.n > 0)
+		ctl_end_logins(gone.list, gone.n, cfg.revoke_kill_after);
+	free(gone.list);
 	store_close(st);
 	config_free(&cfg);
 	return rc;

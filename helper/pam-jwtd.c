@@ -795,7 +795,8 @@ static void sweep(struct daemon *d)
 		(void)store_session_revoke(d->st, ctx.expired[i].digest, end_login, d, NULL, &v);
 	}
 	free(ctx.expired);
-	if (store_gc(d->st, ctx.now, &removed, &v) != 0)
+	/* sessions whose lineage broke (a revocation raced their login) end too */
+	if (store_gc(d->st, ctx.now, end_login, d, &removed, &v) != 0)
 		say_verdict(LOG_ERR, "sweep", &v);
 	else if (removed > 0)
 		say(LOG_INFO, "sweep: %zu record(s) removed", removed);
@@ -945,10 +946,11 @@ static char *op_refresh(struct daemon *d, const struct caller *c, const struct p
 		goto out;
 	}
 	token = sess.user[0] != '\0' ? mint_access(d, &sess, NULL, now, &exp) : NULL;
-	if (store_refresh_id_new(fresh) != 0 || (sess.user[0] != '\0' && token == NULL)) {
+	if (sess.user[0] != '\0' && token == NULL) {
 		msg = proto_answer_error("cannot make tokens");
 		goto out;
 	}
+	/* the family's next token comes from the store */
 	if (store_refresh_rotate(d->st, req->refresh_token, fresh, now + d->cfg.refresh_ttl, now,
 				 &next, &sess, &reuse, end_login, d, &v) != 0) {
 		if (reuse) {
@@ -1214,7 +1216,7 @@ static char *op_gc(struct daemon *d)
 	size_t removed = 0;
 
 	verdict_init(&v);
-	if (store_gc(d->st, clock_now(), &removed, &v) != 0)
+	if (store_gc(d->st, clock_now(), end_login, d, &removed, &v) != 0)
 		return answer_verdict(&v);
 	return answer_with("removed", json_integer((json_int_t)removed), NULL);
 }

@@ -40,8 +40,9 @@
 /* ... and the digest of the session open_session recorded, for close_session. */
 #define PAM_JWT_DATA_SESSION "pam_jwt_session"
 #define PAM_JWT_ENV_SESSION "PAM_JWT_SESSION"
-/* What authenticated a login, for the session it opens: "session:<digest>" or
- * "jti:<hex sha256(jti)>". Kept in the PAM environment as well as on the handle because
+/* What authenticated a login, for the session it opens: "session:<digest>",
+ * "jti:<hex sha256(jti)>", or for a token minted for one of our sessions
+ * "jti:<hex sha256(jti)>,session:<its sid>" (either part may stand alone). Kept in the PAM environment as well as on the handle because
  * some applications (sshd) authenticate in another process than the one that opens the
  * session; open_session removes it. It only ever shortens a session's life (a forged value
  * can cut the forger's own session short, nothing more), and holds no credential. */
@@ -184,13 +185,52 @@ out:
 	return rc;
 }
 
-/* Note what authenticated this login in the PAM environment (see PAM_JWT_ENV_ORIGIN). */
-static int set_origin_env(pam_handle_t *pamh, const char *kind, const char *digest)
+/* Note what authenticated this login in the PAM environment (see PAM_JWT_ENV_ORIGIN):
+ * the digest of a jti and/or of a session (NULL or "": none). */
+static int set_origin_env(pam_handle_t *pamh, const char *jti_digest, const char *session)
 {
-	char env[sizeof(PAM_JWT_ENV_ORIGIN) + sizeof(ORIGIN_SESSION) + STORE_DIGEST_HEX_LEN + 1];
+	char env[sizeof(PAM_JWT_ENV_ORIGIN) + sizeof(ORIGIN_JTI) + sizeof(ORIGIN_SESSION) +
+		 2 * STORE_DIGEST_HEX_LEN + 2];
+	bool jti = jti_digest != NULL && jti_digest[0] != '\0';
+	bool sess = session != NULL && session[0] != '\0';
 
-	snprintf(env, sizeof(env), "%s=%s%s", PAM_JWT_ENV_ORIGIN, kind, digest);
+	if (!jti && !sess)
+		return PAM_SUCCESS;
+	snprintf(env, sizeof(env), "%s=%s%s%s%s%s", PAM_JWT_ENV_ORIGIN, jti ? ORIGIN_JTI : "",
+		 jti ? jti_digest : "", jti && sess ? "," : "", sess ? ORIGIN_SESSION : "",
+		 sess ? session : "");
 	return pam_putenv(pamh, env);
+}
+
+/* Take "<prefix><64 hex>" off the front of *p into out; 0, or -1 if it is not there. */
+static int origin_take(const char **p, const char *prefix, char out[STORE_DIGEST_HEX_LEN + 1])
+{
+	size_t n = strlen(prefix);
+	int rc = -1;
+
+	if (strncmp(*p, prefix, n) != 0 || strnlen(*p + n, STORE_DIGEST_HEX_LEN + 1) <
+						   STORE_DIGEST_HEX_LEN)
+		goto out;
+	memcpy(out, *p + n, STORE_DIGEST_HEX_LEN);
+	out[STORE_DIGEST_HEX_LEN] = '\0';
+	if (!session_digest_looks_like(out)) {
+		out[0] = '\0';
+		goto out;
+	}
+	*p += n + STORE_DIGEST_HEX_LEN;
+	rc = 0;
+out:
+	return rc;
+}
+
+/* The "sid" of a verified token when it names one of our sessions (its shape), else "". */
+static void verified_sid(const struct jwt_verified *verified, char out[STORE_DIGEST_HEX_LEN + 1])
+{
+	const char *sid = json_string_value(json_object_get(verified->claims, "sid"));
+
+	out[0] = '\0';
+	if (sid != NULL && session_digest_looks_like(sid))
+		memcpy(out, sid, STORE_DIGEST_HEX_LEN + 1);
 }
 
 /* Take the variable out of the environment (libpam complains about deleting one that is
@@ -222,18 +262,18 @@ static int login_origin(pam_handle_t *pamh, char parent[STORE_DIGEST_HEX_LEN + 1
 		jti = json_string_value(json_object_get(verified->claims, "jti"));
 		if (jti != NULL)
 			store_digest_hex(jti, strlen(jti), origin_jti);
+		/* a token minted for a live session: this login is that session's child */
+		verified_sid(verified, parent);
 		goto out;
 	}
 	env = pam_getenv(pamh, PAM_JWT_ENV_ORIGIN);
 	if (env == NULL || env[0] == '\0')
 		goto out;
-	if (strncmp(env, ORIGIN_SESSION, strlen(ORIGIN_SESSION)) == 0 &&
-	    session_digest_looks_like(env + strlen(ORIGIN_SESSION)))
-		snprintf(parent, STORE_DIGEST_HEX_LEN + 1, "%s", env + strlen(ORIGIN_SESSION));
-	else if (strncmp(env, ORIGIN_JTI, strlen(ORIGIN_JTI)) == 0 &&
-		 session_digest_looks_like(env + strlen(ORIGIN_JTI)))
-		snprintf(origin_jti, STORE_DIGEST_HEX_LEN + 1, "%s", env + strlen(ORIGIN_JTI));
-	else
+	if (origin_take(&env, ORIGIN_JTI, origin_jti) == 0 && *env == ',')
+		env++;
+	if (origin_take(&env, ORIGIN_SESSION, parent) != 0)
+		parent[0] = '\0';
+	if (*env != '\0' || (parent[0] == '\0' && origin_jti[0] == '\0'))
 		rc = -1;
 out:
 	return rc;
@@ -250,7 +290,7 @@ static int auth_jwt(pam_handle_t *pamh, const struct config *cfg, const char *us
 	struct jwt_verified *verified = NULL;
 	const void *verified_kept;
 	const char *jti;
-	char digest[STORE_DIGEST_HEX_LEN + 1];
+	char digest[STORE_DIGEST_HEX_LEN + 1], sid[STORE_DIGEST_HEX_LEN + 1];
 	int64_t now = clock_now();
 	int rc;
 
@@ -274,15 +314,16 @@ static int auth_jwt(pam_handle_t *pamh, const struct config *cfg, const char *us
 		goto out;
 	}
 	verified_kept = verified;
+	verified = NULL;
 	jti = json_string_value(json_object_get(
 		((const struct jwt_verified *)verified_kept)->claims, "jti"));
-	verified = NULL;
-	if (jti != NULL) {
+	digest[0] = '\0';
+	if (jti != NULL)
 		store_digest_hex(jti, strlen(jti), digest);
-		rc = set_origin_env(pamh, ORIGIN_JTI, digest);
-		if (rc != PAM_SUCCESS)
-			goto out;
-	}
+	verified_sid(verified_kept, sid);
+	rc = set_origin_env(pamh, digest, sid);
+	if (rc != PAM_SUCCESS)
+		goto out;
 	log_verdict(pamh, LOG_INFO, user, &v);
 	rc = PAM_SUCCESS;
 out:
@@ -315,7 +356,7 @@ static int auth_session(pam_handle_t *pamh, const struct config *cfg, const char
 	}
 	rc = set_digest_data(pamh, PAM_JWT_DATA_AUTH_SESSION, digest);
 	if (rc == PAM_SUCCESS)
-		rc = set_origin_env(pamh, ORIGIN_SESSION, digest);
+		rc = set_origin_env(pamh, NULL, digest);
 	if (rc != PAM_SUCCESS)
 		goto out;
 	log_session_verdict(pamh, LOG_INFO, user, &v, digest);
@@ -570,7 +611,7 @@ PAM_JWT_EXPORT int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc,
 	struct verdict v;
 	struct store *st = NULL;
 	struct session_login login;
-	const struct passwd *pw;
+	const struct passwd *pw, *owner_pw;
 	char id[STORE_SESSION_ID_LEN + 1], digest[STORE_DIGEST_HEX_LEN + 1], name[33];
 	char parent[STORE_DIGEST_HEX_LEN + 1], origin_jti[STORE_DIGEST_HEX_LEN + 1];
 	const void *data = NULL;
@@ -613,6 +654,18 @@ PAM_JWT_EXPORT int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc,
 		goto out;
 	}
 	login.uid = pw->pw_uid;
+	/* sudo and su run with the invoking user's real uid: the session counts against
+	 * that user (the kernel says who it is, not an item the application set) */
+	if (getuid() != 0 && getuid() != pw->pw_uid) {
+		owner_pw = pam_modutil_getpwuid(pamh, getuid());
+		if (owner_pw == NULL) {
+			verdict_set(&v, VERDICT_REJECT, "the invoking user is unknown");
+			log_verdict(pamh, LOG_ERR, NULL, &v);
+			rc = PAM_SESSION_ERR;
+			goto out;
+		}
+		login.owner = owner_pw->pw_name;
+	}
 	login.service = pam_item_string(pamh, PAM_SERVICE);
 	login.tty = pam_item_string(pamh, PAM_TTY);
 	login.rhost = pam_item_string(pamh, PAM_RHOST);

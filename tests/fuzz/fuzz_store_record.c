@@ -1,10 +1,11 @@
 /*
  * libFuzzer target: the session store's record codecs. The input is the text of a record
  * file, parsed both as a session record (store_session_parse) and as a refresh token
- * record (store_refresh_parse). Whatever parses must be sane, format (store_session_format
- * / store_refresh_format) into a record that parses again to the same fields, formatting
- * that gives the same text, and the formatted text must hold exactly the input's lines
- * (the parser is strict: one spelling per value, only the order of the keys is free).
+ * family record (store_refresh_parse). Whatever parses must be sane, format
+ * (store_session_format / store_refresh_format) into a record that parses again to the
+ * same fields, formatting that gives the same text, and the formatted text must hold
+ * exactly the input's lines (the parser is strict: one spelling per value, only the
+ * order of the keys is free).
  * A mismatch abort()s. Seeds: tests/fuzz/corpus/fuzz_store_record/.
  */
 #include <stddef.h>
@@ -39,7 +40,9 @@ static int same_refresh(const struct store_refresh *a, const struct store_refres
 {
 	return strcmp(a->digest, b->digest) == 0 && strcmp(a->session, b->session) == 0 &&
 	       strcmp(a->user, b->user) == 0 && a->uid == b->uid && a->created == b->created &&
-	       a->expires == b->expires && a->used == b->used && strcmp(a->next, b->next) == 0;
+	       a->expires == b->expires && strcmp(a->current, b->current) == 0 &&
+	       a->rotations == b->rotations && a->window_start == b->window_start &&
+	       a->window_count == b->window_count;
 }
 
 static int is_digest_or_empty(const char *s, int may_be_empty)
@@ -161,10 +164,12 @@ static void fuzz_refresh(const char *data, size_t size)
 
 	if (store_refresh_parse(data, size, &first) != 0)
 		return;
-	/* what parsed is sane: a session digest; a successor exactly when used */
+	/* what parsed is sane: a session digest, the current token's digest, counts and
+	 * times that are not negative */
 	if (first.user[0] == '\0' || first.digest[0] != '\0' || first.uid == (uid_t)-1 ||
 	    first.created < 0 || first.expires < 0 || !is_digest_or_empty(first.session, 0) ||
-	    !is_digest_or_empty(first.next, 1) || first.used != (first.next[0] != '\0'))
+	    !is_digest_or_empty(first.current, 0) || first.rotations < 0 ||
+	    first.window_start < 0 || first.window_count < 0)
 		abort();
 	text = store_refresh_format(&first);
 	if (text == NULL)

@@ -1,7 +1,11 @@
 /*
- * Refresh tokens: their shape, recording one for a live session, rotation (a used token
- * presented again revokes the session and its descendants), the record codec, concurrent
- * rotations of one token, gc, and importing revocations from a persistent directory.
+ * Refresh tokens and their families: the token shape (a family part and a secret),
+ * recording a family for a live session (one per session: a new one replaces the old),
+ * rotation (the store makes the successor; presenting any token of the family that is not
+ * the current one, spent or forged, is reuse and revokes the session and its
+ * descendants), the rate limit, a store that stays flat however often a family rotates,
+ * the family record codec, concurrent rotations of one token, gc, and importing
+ * revocations from a persistent directory.
  *
  * Each test gets a private store (testutil.h: a private tmpfs when root, else a 0700
  * directory opened with allow_non_tmpfs). Times are explicit (`now`): no sleeps.
@@ -12,10 +16,12 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 
+#include "b64url.h"
 #include "config.h"
 #include "session.h"
 #include "store.h"
@@ -24,8 +30,13 @@
 
 #define NOW 1700000000LL
 #define HEX64 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+#define TOKLEN (STORE_SESSION_ID_LEN + 1)
+#define DIGLEN (STORE_DIGEST_HEX_LEN + 1)
 #define RACE_ROUNDS 200
 #define RACERS 2
+#define MANY_ROTATIONS 10000
+#define REUSE_MSG "refresh token reuse: session revoked"
+#define RATE_MSG "too many refreshes for this session"
 
 struct fx {
 	struct tu_store s;
@@ -44,6 +55,7 @@ static int fx_setup(void **state)
 		return -1;
 	}
 	fx->cfg.session_ttl = 3600;
+	fx->cfg.idle_timeout = 0;
 	if (tu_store_open(&fx->s, "refresh", 0, 0) != 0) {
 		config_free(&fx->cfg);
 		free(fx);
@@ -66,19 +78,79 @@ static int fx_teardown(void **state)
 	return 0;
 }
 
-static void new_token(char tok[STORE_SESSION_ID_LEN + 1])
+/* Reopen the store with a refresh rate limit (0: none). */
+static void set_rate_limit(struct fx *fx, size_t per_minute)
 {
-	assert_int_equal(store_refresh_id_new(tok), 0);
+	fx->s.opts.max_refreshes_per_minute = per_minute;
+	assert_int_equal(tu_store_reopen(&fx->s, 0, 0), 0);
 }
 
-static void token_digest(const char *tok, char out[STORE_DIGEST_HEX_LEN + 1])
+static void new_token(char tok[TOKLEN])
+{
+	assert_int_equal(store_refresh_id_new(tok), 0);
+	assert_true(store_refresh_id_looks_like(tok, strlen(tok)));
+}
+
+/* What the family record keeps of a token. */
+static void token_digest(const char *tok, char out[DIGLEN])
 {
 	store_digest_hex(tok, strlen(tok), out);
 }
 
+/* What names a token's family record. */
+static void family_of(const char *tok, char out[DIGLEN])
+{
+	assert_int_equal(store_refresh_family_digest(tok, out), 0);
+	assert_true(store_digest_looks_like(out));
+}
+
+/* The raw 32 bytes of a token. */
+static void token_raw(const char *tok, unsigned char raw[STORE_ID_RAW_BYTES])
+{
+	unsigned char buf[64];
+	size_t n = 0;
+
+	assert_true(b64url_decoded_max(STORE_SESSION_ID_LEN - 4) <= sizeof(buf));
+	assert_int_equal(b64url_decode(tok + 4, STORE_SESSION_ID_LEN - 4, buf, &n), 0);
+	assert_int_equal(n, STORE_ID_RAW_BYTES);
+	memcpy(raw, buf, STORE_ID_RAW_BYTES);
+}
+
+static void token_from_raw(const unsigned char raw[STORE_ID_RAW_BYTES], char tok[TOKLEN])
+{
+	assert_int_equal(b64url_encoded_len(STORE_ID_RAW_BYTES), STORE_SESSION_ID_LEN - 4);
+	memcpy(tok, STORE_REFRESH_PREFIX, 4);
+	b64url_encode(raw, STORE_ID_RAW_BYTES, tok + 4);
+	assert_int_equal(strlen(tok), STORE_SESSION_ID_LEN);
+	assert_true(store_refresh_id_looks_like(tok, strlen(tok)));
+}
+
+/* A token of tok's family with another secret: what only someone who held a token of the
+ * family could make. xor (non-zero) is applied to every secret byte. */
+static void forge_secret(const char *tok, unsigned char xor, char out[TOKLEN])
+{
+	unsigned char raw[STORE_ID_RAW_BYTES];
+	size_t i;
+
+	token_raw(tok, raw);
+	for (i = STORE_REFRESH_FAMILY_BYTES; i < STORE_ID_RAW_BYTES; i++)
+		raw[i] ^= xor;
+	token_from_raw(raw, out);
+}
+
+/* A token with tok's secret but another family part. */
+static void forge_family(const char *tok, char out[TOKLEN])
+{
+	unsigned char raw[STORE_ID_RAW_BYTES];
+
+	token_raw(tok, raw);
+	raw[0] ^= 0x01;
+	token_from_raw(raw, out);
+}
+
 /* A session of `user` created at NOW, expiring at `expires`, with an idle limit. */
 static void session(struct fx *fx, const char *user, int64_t expires, int64_t idle,
-		    char digest[STORE_DIGEST_HEX_LEN + 1])
+		    char digest[DIGLEN])
 {
 	struct store_session s;
 	struct verdict v;
@@ -93,10 +165,10 @@ static void session(struct fx *fx, const char *user, int64_t expires, int64_t id
 
 /* A child of `parent` through session_record_new. */
 static void child(struct fx *fx, const char *user, const char *parent, int64_t now,
-		  char digest[STORE_DIGEST_HEX_LEN + 1])
+		  char digest[DIGLEN])
 {
 	struct session_login l;
-	char id[STORE_SESSION_ID_LEN + 1];
+	char id[TOKLEN];
 	struct verdict v;
 
 	memset(&l, 0, sizeof(l));
@@ -130,16 +202,25 @@ static void put_ok(struct fx *fx, const char *tok, const char *sess, int64_t exp
 		fail_msg("store_refresh_put: %s", v.reason);
 }
 
+/* A new family for a session: its first token into tok. */
+static void family_new(struct fx *fx, const char *sess, int64_t expires, char tok[TOKLEN])
+{
+	new_token(tok);
+	put_ok(fx, tok, sess, expires, NOW);
+}
+
+#define GONE_MAX 64
+
 struct gone {
 	size_t n;
-	char digest[32][STORE_DIGEST_HEX_LEN + 1];
+	char digest[GONE_MAX][DIGLEN];
 };
 
 static int gone_cb(const struct store_session *s, void *ctx)
 {
 	struct gone *g = ctx;
 
-	if (g->n < 32)
+	if (g->n < GONE_MAX)
 		memcpy(g->digest[g->n], s->digest, sizeof(g->digest[0]));
 	g->n++;
 	return 0;
@@ -149,7 +230,7 @@ static int gone_has(const struct gone *g, const char *digest)
 {
 	size_t i, hits = 0;
 
-	for (i = 0; i < g->n && i < 32; i++)
+	for (i = 0; i < g->n && i < GONE_MAX; i++)
 		hits += strcmp(g->digest[i], digest) == 0;
 	return (int)hits;
 }
@@ -157,44 +238,92 @@ static int gone_has(const struct gone *g, const char *digest)
 struct rot {
 	int rc;
 	bool reuse;
+	char next[TOKLEN]; /* the successor the store made */
 	struct store_refresh rec;
 	struct store_session sess;
 	struct gone gone;
 	struct verdict v;
 };
 
-static int rotate(struct fx *fx, const char *old, const char *new_tok, int64_t new_expires,
-		  int64_t now, struct rot *r)
+static int rotate(struct fx *fx, const char *old, int64_t new_expires, int64_t now,
+		  struct rot *r)
 {
 	memset(r, 0, sizeof(*r));
-	r->reuse = true; /* must be set to false by the call */
+	memset(r->next, 'X', sizeof(r->next) - 1); /* must be replaced or cleared */
+	r->reuse = true;                           /* must be set to false by the call */
 	verdict_init(&r->v);
-	r->rc = store_refresh_rotate(fx->s.st, old, new_tok, new_expires, now, &r->rec, &r->sess,
-				     &r->reuse, gone_cb, &r->gone, &r->v);
+	r->rc = store_refresh_rotate(fx->s.st, old, r->next, new_expires, now, &r->rec,
+				     &r->sess, &r->reuse, gone_cb, &r->gone, &r->v);
 	return r->rc;
 }
 
-static void rotate_ok(struct fx *fx, const char *old, const char *new_tok, int64_t new_expires,
-		      int64_t now, struct rot *r)
+/* No usable token came out of a refused rotation. */
+static void assert_no_successor(const struct rot *r)
 {
-	if (rotate(fx, old, new_tok, new_expires, now, r) != 0)
+	size_t n = strnlen(r->next, sizeof(r->next));
+
+	assert_true(n < sizeof(r->next));
+	assert_false(store_refresh_id_looks_like(r->next, n));
+}
+
+/* A successful rotation: the successor is a new token of old's family. */
+static void rotate_ok(struct fx *fx, const char *old, int64_t new_expires, int64_t now,
+		      struct rot *r)
+{
+	char fam_old[DIGLEN], fam_new[DIGLEN], cur[DIGLEN];
+
+	if (rotate(fx, old, new_expires, now, r) != 0)
 		fail_msg("store_refresh_rotate: %s", r->v.reason);
 	assert_int_equal(r->v.code, VERDICT_OK);
 	assert_false(r->reuse);
 	assert_int_equal(r->gone.n, 0);
+	assert_int_equal(strnlen(r->next, sizeof(r->next)), STORE_SESSION_ID_LEN);
+	assert_true(store_refresh_id_looks_like(r->next, strlen(r->next)));
+	assert_string_not_equal(r->next, old);
+	family_of(old, fam_old);
+	family_of(r->next, fam_new);
+	assert_string_equal(fam_new, fam_old);
+	assert_string_equal(r->rec.digest, fam_old);
+	token_digest(r->next, cur);
+	assert_string_equal(r->rec.current, cur);
 }
 
-/* A refused rotation that is not reuse and revokes nothing. */
-static void rotate_refused(struct fx *fx, const char *old, const char *new_tok, int64_t now,
-			   const char *reason)
+/* Rotate old and hand its successor back in tok (a client's step). */
+static void step(struct fx *fx, char tok[TOKLEN], int64_t new_expires, int64_t now)
 {
 	struct rot r;
 
-	assert_int_equal(rotate(fx, old, new_tok, NOW + 7200, now, &r), -1);
+	rotate_ok(fx, tok, new_expires, now, &r);
+	memcpy(tok, r.next, TOKLEN);
+}
+
+/* A refused rotation that is not reuse and revokes nothing. */
+static void rotate_refused(struct fx *fx, const char *old, int64_t now, const char *reason)
+{
+	struct rot r;
+
+	assert_int_equal(rotate(fx, old, NOW + 7200, now, &r), -1);
 	assert_verdict(&r.v, VERDICT_REJECT, reason);
 	assert_false(r.reuse);
 	assert_int_equal(r.gone.n, 0);
 	assert_string_equal(r.rec.digest, "");
+	assert_no_successor(&r);
+}
+
+/* Reuse: the session (and what gone lists) went. */
+static void rotate_reuse(struct fx *fx, const char *old, int64_t now, const char *sess,
+			 size_t gone_n)
+{
+	struct rot r;
+
+	assert_int_equal(rotate(fx, old, NOW + 7200, now, &r), -1);
+	assert_verdict(&r.v, VERDICT_REJECT, REUSE_MSG);
+	assert_true(r.reuse);
+	assert_int_equal(r.gone.n, gone_n);
+	if (gone_n > 0)
+		assert_int_equal(gone_has(&r.gone, sess), 1);
+	assert_string_equal(r.rec.digest, "");
+	assert_no_successor(&r);
 }
 
 static int session_exists(struct fx *fx, const char *digest)
@@ -206,33 +335,112 @@ static int session_exists(struct fx *fx, const char *digest)
 	return store_session_get_digest(fx->s.st, digest, &s, &v) == 0;
 }
 
-/* The record of a token, by its documented name "r-<hex sha256(token)>": 1 present and
- * parsed into *rec, 0 absent. */
+/* The session's `family` field. */
+static void session_family(struct fx *fx, const char *digest, char out[DIGLEN])
+{
+	struct store_session s;
+	struct verdict v;
+
+	verdict_init(&v);
+	if (store_session_get_digest(fx->s.st, digest, &s, &v) != 0)
+		fail_msg("session %.12s: %s", digest, v.reason);
+	memcpy(out, s.family, DIGLEN);
+}
+
+static void family_path(struct fx *fx, const char *tok, char path[256])
+{
+	char fam[DIGLEN];
+
+	family_of(tok, fam);
+	snprintf(path, 256, "%s/r-%s", fx->s.dir.path, fam);
+}
+
+/* The text of a token's family record, by its documented name
+ * "r-<hex sha256(family part)>": malloc'd, or NULL when absent. */
+static char *family_text(struct fx *fx, const char *tok)
+{
+	char path[256];
+
+	family_path(fx, tok, path);
+	return tu_read_file(path, NULL);
+}
+
+/* The family record of a token: 1 present and parsed into *rec, 0 absent. */
 static int refresh_record(struct fx *fx, const char *tok, struct store_refresh *rec)
 {
-	char path[256], digest[STORE_DIGEST_HEX_LEN + 1], *text;
-	size_t len = 0;
+	char *text;
 
-	token_digest(tok, digest);
-	snprintf(path, sizeof(path), "%s/r-%s", fx->s.dir.path, digest);
-	text = tu_read_file(path, &len);
+	memset(rec, 0, sizeof(*rec));
+	text = family_text(fx, tok);
 	if (text == NULL)
 		return 0;
-	if (store_refresh_parse(text, len, rec) != 0)
-		fail_msg("refresh record %.12s does not parse", digest);
+	if (store_refresh_parse(text, strlen(text), rec) != 0)
+		fail_msg("refresh family record does not parse: %s", text);
 	free(text);
 	return 1;
 }
 
-/* ---- token shape ----------------------------------------------------------------------- */
+/* The family record still holds exactly `before` (a refusal changed nothing). */
+static void assert_family_text(struct fx *fx, const char *tok, const char *before)
+{
+	char *now = family_text(fx, tok);
+
+	assert_non_null(before);
+	if (now == NULL)
+		fail_msg("the family record went");
+	if (strcmp(now, before) != 0)
+		fail_msg("the family record changed:\n%s---\n%s", before, now);
+	free(now);
+}
+
+/* Entries of a directory but "." and "..". */
+static size_t dir_entries(const char *path, char kind)
+{
+	struct dirent *de;
+	size_t n = 0;
+	DIR *d = opendir(path);
+
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (kind == 0 || (de->d_name[0] == kind && de->d_name[1] == '-'))
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
+/* Remove a session's record file alone: what a writer killed between deleting a session
+ * and deleting its family leaves behind. */
+static void unlink_session_file(struct fx *fx, const char *digest)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "%s/s-%s", fx->s.dir.path, digest);
+	assert_int_equal(unlink(path), 0);
+}
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	assert_true(fputs(text, f) >= 0);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(chmod(path, 0600), 0);
+}
+
+/* ---- token shape --------------------------------------------------------------------------- */
 
 static void test_refresh_id_shape(void **state)
 {
 	static const char alphabet[] =
 		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 	static const char valid_last[] = "AEIMQUYcgkosw048";
-	char tok[STORE_SESSION_ID_LEN + 1], tok2[STORE_SESSION_ID_LEN + 1];
-	char sid[STORE_SESSION_ID_LEN + 1], bad[64];
+	char tok[TOKLEN], tok2[TOKLEN], next[TOKLEN], sid[TOKLEN], bad[64];
+	char f1[DIGLEN], f2[DIGLEN], fn[DIGLEN], expect[DIGLEN];
+	unsigned char raw[STORE_ID_RAW_BYTES], raw_next[STORE_ID_RAW_BYTES];
 	int i;
 
 	(void)state;
@@ -279,46 +487,104 @@ static void test_refresh_id_shape(void **state)
 	}
 	/* what store_refresh_id_new makes always has them zero */
 	for (i = 0; i < 200; i++) {
-		new_token(tok);
-		assert_true(store_refresh_id_looks_like(tok, strlen(tok)));
-		assert_non_null(strchr(valid_last, tok[46]));
+		new_token(tok2);
+		assert_non_null(strchr(valid_last, tok2[46]));
 	}
+
+	/* the family part: the first 16 of the 32 bytes, named by its SHA-256 */
+	new_token(tok2);
+	family_of(tok, f1);
+	family_of(tok2, f2);
+	assert_string_not_equal(f1, f2); /* a new token starts a new family */
+	token_raw(tok, raw);
+	store_digest_hex(raw, STORE_REFRESH_FAMILY_BYTES, expect);
+	assert_string_equal(f1, expect);
+	token_digest(tok, expect);
+	assert_string_not_equal(f1, expect); /* the family is not the token */
+	/* the next token of a family: same family part, a new secret */
+	assert_int_equal(store_refresh_id_next(tok, next), 0);
+	assert_true(store_refresh_id_looks_like(next, strlen(next)));
+	assert_string_not_equal(next, tok);
+	family_of(next, fn);
+	assert_string_equal(fn, f1);
+	token_raw(next, raw_next);
+	assert_memory_equal(raw_next, raw, STORE_REFRESH_FAMILY_BYTES);
+	assert_memory_not_equal(raw_next + STORE_REFRESH_FAMILY_BYTES,
+				raw + STORE_REFRESH_FAMILY_BYTES,
+				STORE_ID_RAW_BYTES - STORE_REFRESH_FAMILY_BYTES);
+	/* 16 bytes are 21 whole base64url characters and 2 bits of the 22nd */
+	assert_memory_equal(next, tok, 4 + 21);
+	/* only refresh tokens have a family */
+	assert_int_equal(store_refresh_id_next(sid, next), -1);
+	assert_false(store_refresh_id_looks_like(next, strnlen(next, sizeof(next))));
+	assert_int_equal(store_refresh_id_next(NULL, next), -1);
+	assert_int_equal(store_refresh_family_digest(sid, f2), -1);
+	assert_string_equal(f2, "");
+	assert_int_equal(store_refresh_family_digest(NULL, f2), -1);
+	memcpy(bad, tok, sizeof(tok));
+	bad[46] = 'B'; /* spare bits set */
+	assert_int_equal(store_refresh_family_digest(bad, f2), -1);
+	assert_int_equal(store_refresh_id_next(bad, next), -1);
 }
 
-/* ---- store_refresh_put ------------------------------------------------------------------- */
+/* ---- store_refresh_put --------------------------------------------------------------------- */
 
 static void test_refresh_put(void **state)
 {
 	struct fx *fx = *state;
-	char s[65], expired[65], tok[48], tok2[48], tok3[48], sid[48], d[65], ghost[65];
+	char s[DIGLEN], s2[DIGLEN], expired[DIGLEN], ghost[DIGLEN], f[DIGLEN], d[DIGLEN];
+	char tok[TOKLEN], tok2[TOKLEN], tok3[TOKLEN], sib[TOKLEN], sid[TOKLEN], *before;
 	struct store_refresh rec, back;
 	struct verdict v;
 
 	session(fx, "alice", NOW + 1000, 0, s);
+	session_family(fx, s, f);
+	assert_string_equal(f, ""); /* none yet */
 	new_token(tok);
 	assert_int_equal(put(fx, tok, s, NOW + 100, NOW, &rec, &v), 0);
 	assert_int_equal(v.code, VERDICT_OK);
+	family_of(tok, f);
 	token_digest(tok, d);
-	assert_string_equal(rec.digest, d);
+	assert_string_equal(rec.digest, f);
+	assert_string_equal(rec.current, d);
 	assert_string_equal(rec.session, s);
 	assert_string_equal(rec.user, "alice");
 	assert_int_equal(rec.uid, 1234);
 	assert_int_equal(rec.created, NOW);
 	assert_int_equal(rec.expires, NOW + 100);
-	assert_false(rec.used);
-	assert_string_equal(rec.next, "");
+	assert_int_equal(rec.rotations, 0);
+	assert_int_equal(rec.window_count, 0);
 	assert_int_equal(refresh_record(fx, tok, &back), 1);
 	assert_string_equal(back.session, s);
+	assert_string_equal(back.current, d);
 	assert_int_equal(back.expires, NOW + 100);
-	assert_false(back.used);
-	/* the same token twice */
+	assert_int_equal(back.rotations, 0);
+	/* the session names its family */
+	session_family(fx, s, d);
+	assert_string_equal(d, f);
+	/* read back through the store, by the token */
+	verdict_init(&v);
+	assert_int_equal(store_refresh_get(fx->s.st, tok, &back, &v), 0);
+	assert_string_equal(back.digest, f);
+	assert_string_equal(back.session, s);
+	/* the same token twice, or another token of the same family: refused, unchanged */
+	before = family_text(fx, tok);
 	assert_int_equal(put(fx, tok, s, NOW + 100, NOW + 1, &rec, &v), -1);
 	assert_verdict(&v, VERDICT_REJECT, "refresh token already exists");
-	assert_int_equal(refresh_record(fx, tok, &back), 1);
-	assert_int_equal(back.created, NOW);
+	assert_int_equal(store_refresh_id_next(tok, sib), 0);
+	assert_int_equal(put(fx, sib, s, NOW + 100, NOW + 1, &rec, &v), -1);
+	assert_verdict(&v, VERDICT_REJECT, "refresh token already exists");
+	/* nor may another session take the family over */
+	session(fx, "alice", NOW + 1000, 0, s2);
+	assert_int_equal(put(fx, sib, s2, NOW + 100, NOW + 1, &rec, &v), -1);
+	assert_verdict(&v, VERDICT_REJECT, "refresh token already exists");
+	assert_family_text(fx, tok, before);
+	free(before);
+	session_family(fx, s2, d);
+	assert_string_equal(d, "");
 	/* capped at the session's expiry */
 	new_token(tok2);
-	assert_int_equal(put(fx, tok2, s, NOW + 99999, NOW, &rec, &v), 0);
+	assert_int_equal(put(fx, tok2, s2, NOW + 99999, NOW, &rec, &v), 0);
 	assert_int_equal(rec.expires, NOW + 1000);
 	assert_int_equal(refresh_record(fx, tok2, &back), 1);
 	assert_int_equal(back.expires, NOW + 1000);
@@ -332,59 +598,154 @@ static void test_refresh_put(void **state)
 	/* an expired session */
 	session(fx, "alice", NOW + 10, 0, expired);
 	assert_int_equal(put(fx, tok3, expired, NOW + 100, NOW + 10, &rec, &v), -1);
-	assert_int_equal(v.code, VERDICT_REJECT);
+	assert_verdict(&v, VERDICT_REJECT, "session expired");
 	assert_int_equal(refresh_record(fx, tok3, &back), 0);
-	/* malformed: a session ID as the token, a bad session digest */
+	session_family(fx, expired, d);
+	assert_string_equal(d, "");
+	/* malformed: a session ID as the token, a bad session digest, no token */
 	assert_int_equal(put(fx, sid, s, NOW + 100, NOW, &rec, &v), -1);
 	assert_int_equal(v.code, VERDICT_BAD_CONFIG);
 	assert_int_equal(put(fx, tok3, "ABC", NOW + 100, NOW, &rec, &v), -1);
 	assert_int_equal(v.code, VERDICT_BAD_CONFIG);
 	assert_int_equal(put(fx, NULL, s, NOW + 100, NOW, &rec, &v), -1);
+	assert_int_equal(v.code, VERDICT_BAD_CONFIG);
 	assert_int_equal(refresh_record(fx, tok3, &back), 0);
+	/* none of the refusals touched s's family */
+	session_family(fx, s, d);
+	assert_string_equal(d, f);
+	assert_int_equal(dir_entries(fx->s.dir.path, 'r'), 2);
 }
 
 /* "The session must be live": not idle, not cut off from what opened it. */
 static void test_refresh_put_needs_live_session(void **state)
 {
 	struct fx *fx = *state;
-	char idle[65], p[65], c[65], j[65], tok[48];
+	char idle[DIGLEN], p[DIGLEN], c[DIGLEN], j[DIGLEN], jh[DIGLEN], f[DIGLEN];
+	char tok[TOKLEN], id[TOKLEN];
 	struct store_refresh rec, back;
 	struct session_login l;
-	char id[48];
+	struct store_session sr;
 	struct verdict v;
 
 	session(fx, "alice", NOW + 3600, 60, idle);
 	new_token(tok);
 	assert_int_equal(put(fx, tok, idle, NOW + 100, NOW + 61, &rec, &v), -1);
-	assert_int_equal(v.code, VERDICT_REJECT);
+	assert_verdict(&v, VERDICT_REJECT, "session is idle past its limit");
 	assert_int_equal(refresh_record(fx, tok, &back), 0);
+	session_family(fx, idle, f);
+	assert_string_equal(f, "");
 
 	/* a session whose parent has gone (a child of another user's revoked session) */
 	session(fx, "carol", NOW + 3600, 0, p);
-	{
-		struct store_session s;
-
-		tu_session_fill(&s, "alice", "sshd", NOW);
-		memcpy(s.parent, p, sizeof(s.parent));
-		assert_int_equal(tu_session_put(fx->s.st, &s, NULL, c, &v), 0);
-	}
+	tu_session_fill(&sr, "alice", "sshd", NOW);
+	memcpy(sr.parent, p, sizeof(sr.parent));
+	assert_int_equal(tu_session_put(fx->s.st, &sr, NULL, c, &v), 0);
+	verdict_init(&v);
 	assert_int_equal(store_session_delete(fx->s.st, p, &v), 0);
 	assert_int_equal(put(fx, tok, c, NOW + 100, NOW, &rec, &v), -1);
-	assert_int_equal(v.code, VERDICT_REJECT);
+	assert_verdict(&v, VERDICT_REJECT, "the session that opened this one has ended");
 	assert_int_equal(refresh_record(fx, tok, &back), 0);
 
 	/* a session opened by a JWT that is revoked since */
 	memset(&l, 0, sizeof(l));
 	l.user = "alice";
 	l.service = "sshd";
-	store_digest_hex("jwt-r", 5, c);
-	l.origin_jti = c;
+	store_digest_hex("jwt-r", 5, jh);
+	l.origin_jti = jh;
 	verdict_init(&v);
 	assert_int_equal(session_record_new(fx->s.st, &fx->cfg, &l, NOW, id, j, &v), 0);
 	assert_int_equal(store_jti_revoke(fx->s.st, "jwt-r", NOW + 600, &v), 0);
 	assert_int_equal(put(fx, tok, j, NOW + 100, NOW, &rec, &v), -1);
-	assert_int_equal(v.code, VERDICT_REJECT);
+	assert_verdict(&v, VERDICT_REJECT, "the token that opened this session is revoked");
 	assert_int_equal(refresh_record(fx, tok, &back), 0);
+	assert_int_equal(dir_entries(fx->s.dir.path, 'r'), 0);
+}
+
+/* One family per session: a second put drops the first (its tokens become unknown, and
+ * are not reuse: nothing is revoked). */
+static void test_refresh_put_replaces_family(void **state)
+{
+	struct fx *fx = *state;
+	char s[DIGLEN], other[DIGLEN], f1[DIGLEN], f2[DIGLEN], d[DIGLEN];
+	char t1[TOKLEN], spent[TOKLEN], t2[TOKLEN], o1[TOKLEN];
+	struct store_refresh rec, back;
+	struct verdict v;
+
+	session(fx, "alice", NOW + 3600, 0, s);
+	session(fx, "alice", NOW + 3600, 0, other);
+	family_new(fx, other, NOW + 3000, o1);
+	new_token(t1);
+	assert_int_equal(put(fx, t1, s, NOW + 3000, NOW, &rec, &v), 0);
+	memcpy(f1, rec.digest, sizeof(f1));
+	memcpy(spent, t1, sizeof(spent));
+	step(fx, t1, NOW + 3000, NOW + 1); /* spent: spent, current: t1 */
+	assert_int_equal(dir_entries(fx->s.dir.path, 'r'), 2);
+
+	new_token(t2);
+	assert_int_equal(put(fx, t2, s, NOW + 3000, NOW + 2, &rec, &v), 0);
+	memcpy(f2, rec.digest, sizeof(f2));
+	assert_string_not_equal(f1, f2);
+	assert_int_equal(rec.rotations, 0);
+	assert_int_equal(rec.created, NOW + 2);
+	session_family(fx, s, d);
+	assert_string_equal(d, f2);
+	assert_int_equal(refresh_record(fx, t1, &back), 0); /* the first family went */
+	assert_int_equal(refresh_record(fx, t2, &back), 1);
+	assert_int_equal(dir_entries(fx->s.dir.path, 'r'), 2);
+	verdict_init(&v);
+	assert_int_equal(store_refresh_get(fx->s.st, t1, &back, &v), -1);
+	assert_verdict(&v, VERDICT_REJECT, "unknown refresh token");
+
+	/* its current and its spent tokens are unknown now, and revoke nothing */
+	rotate_refused(fx, t1, NOW + 3, "unknown refresh token");
+	rotate_refused(fx, spent, NOW + 3, "unknown refresh token");
+	assert_true(session_exists(fx, s));
+	/* the new family works; the other session's is untouched */
+	step(fx, t2, NOW + 3000, NOW + 4);
+	step(fx, o1, NOW + 3000, NOW + 4);
+	session_family(fx, other, d);
+	family_of(o1, f1);
+	assert_string_equal(d, f1);
+}
+
+/* store_refresh_get finds the family by any token of it, and is read-only. */
+static void test_refresh_get(void **state)
+{
+	struct fx *fx = *state;
+	char s[DIGLEN], t1[TOKLEN], spent[TOKLEN], forged[TOKLEN], sid[TOKLEN], *before;
+	struct store_refresh back;
+	struct verdict v;
+
+	session(fx, "alice", NOW + 3600, 0, s);
+	family_new(fx, s, NOW + 3000, t1);
+	memcpy(spent, t1, sizeof(spent));
+	step(fx, t1, NOW + 3000, NOW + 1);
+	forge_secret(t1, 0xa5, forged);
+	before = family_text(fx, t1);
+	verdict_init(&v);
+	assert_int_equal(store_refresh_get(fx->s.st, t1, &back, &v), 0);
+	assert_int_equal(v.code, VERDICT_OK);
+	assert_string_equal(back.session, s);
+	assert_int_equal(back.rotations, 1);
+	assert_int_equal(store_refresh_get(fx->s.st, spent, &back, &v), 0);
+	assert_string_equal(back.session, s);
+	assert_int_equal(store_refresh_get(fx->s.st, forged, &back, &v), 0);
+	assert_string_equal(back.session, s);
+	/* no reuse was flagged by looking */
+	assert_family_text(fx, t1, before);
+	free(before);
+	assert_true(session_exists(fx, s));
+	/* unknown and malformed */
+	new_token(forged);
+	assert_int_equal(store_refresh_get(fx->s.st, forged, &back, &v), -1);
+	assert_verdict(&v, VERDICT_REJECT, "unknown refresh token");
+	assert_string_equal(back.session, "");
+	assert_int_equal(store_session_id_new(sid), 0);
+	assert_int_equal(store_refresh_get(fx->s.st, sid, &back, &v), -1);
+	assert_verdict(&v, VERDICT_REJECT, "unknown refresh token");
+	assert_int_equal(store_refresh_get(fx->s.st, NULL, &back, &v), -1);
+	assert_int_equal(v.code, VERDICT_REJECT);
+	step(fx, t1, NOW + 3000, NOW + 2);
 }
 
 /* ---- rotation ------------------------------------------------------------------------------ */
@@ -392,46 +753,59 @@ static void test_refresh_put_needs_live_session(void **state)
 static void test_rotate(void **state)
 {
 	struct fx *fx = *state;
-	char s[65], t1[48], t2[48], t3[48], d1[65], d2[65], d3[65];
+	char s[DIGLEN], f[DIGLEN], d[DIGLEN], t1[TOKLEN], t2[TOKLEN];
 	struct store_refresh back;
 	struct rot r;
 
 	session(fx, "alice", NOW + 3600, 0, s);
-	new_token(t1);
-	new_token(t2);
-	new_token(t3);
-	token_digest(t1, d1);
-	token_digest(t2, d2);
-	token_digest(t3, d3);
-	put_ok(fx, t1, s, NOW + 600, NOW);
-	rotate_ok(fx, t1, t2, NOW + 900, NOW + 10, &r);
-	assert_string_equal(r.rec.digest, d2);
+	family_new(fx, s, NOW + 600, t1);
+	family_of(t1, f);
+	rotate_ok(fx, t1, NOW + 900, NOW + 10, &r);
+	memcpy(t2, r.next, sizeof(t2));
+	assert_string_equal(r.rec.digest, f);
 	assert_string_equal(r.rec.session, s);
 	assert_string_equal(r.rec.user, "alice");
 	assert_int_equal(r.rec.uid, 1234);
-	assert_int_equal(r.rec.created, NOW + 10);
+	assert_int_equal(r.rec.created, NOW); /* the family's, not the token's */
 	assert_int_equal(r.rec.expires, NOW + 900);
-	assert_false(r.rec.used);
+	assert_int_equal(r.rec.rotations, 1);
 	assert_string_equal(r.sess.digest, s);
 	assert_string_equal(r.sess.user, "alice");
-	/* the old one is used and names its successor */
+	/* the family record was rewritten: it knows only the new token */
 	assert_int_equal(refresh_record(fx, t1, &back), 1);
-	assert_true(back.used);
-	assert_string_equal(back.next, d2);
-	assert_int_equal(refresh_record(fx, t2, &back), 1);
-	assert_false(back.used);
+	token_digest(t2, d);
+	assert_string_equal(back.current, d);
+	assert_int_equal(back.rotations, 1);
 	assert_int_equal(back.expires, NOW + 900);
+	assert_int_equal(back.created, NOW);
+	assert_int_equal(dir_entries(fx->s.dir.path, 'r'), 1);
 	/* the new one works next time */
-	rotate_ok(fx, t2, t3, NOW + 1200, NOW + 20, &r);
-	assert_string_equal(r.rec.digest, d3);
+	rotate_ok(fx, t2, NOW + 1200, NOW + 20, &r);
+	assert_int_equal(r.rec.rotations, 2);
+	assert_int_equal(r.rec.expires, NOW + 1200);
 	assert_true(session_exists(fx, s));
+	session_family(fx, s, d);
+	assert_string_equal(d, f);
+	/* rec_out, sess_out, reuse, fn may all be NULL */
+	{
+		char next[TOKLEN];
+		struct verdict v;
+
+		verdict_init(&v);
+		assert_int_equal(store_refresh_rotate(fx->s.st, r.next, next, NOW + 1200, NOW + 30,
+						      NULL, NULL, NULL, NULL, NULL, &v), 0);
+		assert_int_equal(v.code, VERDICT_OK);
+		assert_true(store_refresh_id_looks_like(next, strlen(next)));
+		step(fx, next, NOW + 1200, NOW + 31);
+	}
 }
 
 static void test_rotate_reuse_revokes_family(void **state)
 {
 	struct fx *fx = *state;
-	char s[65], c[65], g[65], other[65], bob[65];
-	char t1[48], t2[48], t3[48], t4[48], t5[48], o1[48], o2[48];
+	char s[DIGLEN], c[DIGLEN], g[DIGLEN], other[DIGLEN], bob[DIGLEN];
+	char t1[TOKLEN], t2[TOKLEN], t3[TOKLEN], ct[TOKLEN], o1[TOKLEN], b1[TOKLEN];
+	struct store_refresh back;
 	struct rot r;
 
 	session(fx, "alice", NOW + 3600, 0, s);
@@ -439,22 +813,20 @@ static void test_rotate_reuse_revokes_family(void **state)
 	child(fx, "alice", c, NOW, g);
 	session(fx, "alice", NOW + 3600, 0, other);
 	session(fx, "bob", NOW + 3600, 0, bob);
-	new_token(t1);
-	new_token(t2);
-	new_token(t3);
-	new_token(t4);
-	new_token(t5);
-	new_token(o1);
-	new_token(o2);
-	put_ok(fx, t1, s, NOW + 3000, NOW);
-	put_ok(fx, o1, other, NOW + 3000, NOW);
-	rotate_ok(fx, t1, t2, NOW + 3000, NOW + 1, &r);
-	rotate_ok(fx, t2, t3, NOW + 3000, NOW + 2, &r);
+	family_new(fx, s, NOW + 3000, t1);
+	family_new(fx, c, NOW + 3000, ct);
+	family_new(fx, other, NOW + 3000, o1);
+	family_new(fx, bob, NOW + 3000, b1);
+	rotate_ok(fx, t1, NOW + 3000, NOW + 1, &r);
+	memcpy(t2, r.next, sizeof(t2));
+	rotate_ok(fx, t2, NOW + 3000, NOW + 2, &r);
+	memcpy(t3, r.next, sizeof(t3));
 
 	/* t1 again: reuse */
-	assert_int_equal(rotate(fx, t1, t4, NOW + 3000, NOW + 3, &r), -1);
-	assert_verdict(&r.v, VERDICT_REJECT, "refresh token reuse: session revoked");
+	assert_int_equal(rotate(fx, t1, NOW + 3000, NOW + 3, &r), -1);
+	assert_verdict(&r.v, VERDICT_REJECT, REUSE_MSG);
 	assert_true(r.reuse);
+	assert_no_successor(&r);
 	assert_string_equal(r.sess.digest, s); /* as it was before it went */
 	assert_string_equal(r.sess.user, "alice");
 	assert_string_equal(r.rec.digest, "");
@@ -467,179 +839,500 @@ static void test_rotate_reuse_revokes_family(void **state)
 	assert_false(session_exists(fx, g));
 	assert_true(session_exists(fx, other));
 	assert_true(session_exists(fx, bob));
-	/* the reused rotation recorded nothing */
-	rotate_refused(fx, t4, t5, NOW + 4, "unknown refresh token");
-	/* the newest token of the family fails now: its session is gone */
-	rotate_refused(fx, t3, t5, NOW + 4, "the session of this refresh token has ended");
-	/* another used token of the family: reuse again, nothing left to revoke */
-	assert_int_equal(rotate(fx, t2, t5, NOW + 3000, NOW + 5, &r), -1);
-	assert_verdict(&r.v, VERDICT_REJECT, "refresh token reuse: session revoked");
+	/* the family went, and so did the descendant's */
+	assert_int_equal(refresh_record(fx, t1, &back), 0);
+	assert_int_equal(refresh_record(fx, ct, &back), 0);
+	assert_int_equal(dir_entries(fx->s.dir.path, 'r'), 2);
+	/* the token that was current is unknown now; so are the spent ones: nothing more
+	 * to revoke, nothing reported */
+	rotate_refused(fx, t3, NOW + 4, "unknown refresh token");
+	rotate_refused(fx, t2, NOW + 5, "unknown refresh token");
+	rotate_refused(fx, t1, NOW + 5, "unknown refresh token");
+	rotate_refused(fx, ct, NOW + 5, "unknown refresh token");
+	/* other families are not affected */
+	step(fx, o1, NOW + 3000, NOW + 6);
+	step(fx, b1, NOW + 3000, NOW + 6);
+	assert_true(session_exists(fx, other));
+	assert_true(session_exists(fx, bob));
+}
+
+struct isolated_rotate {
+	int rc;
+	int code;
+	int reuse;
+	int reason_reuse;
+	char sess[DIGLEN];
+	struct gone gone;
+};
+
+/* store_refresh_rotate of old in a child process with its own store handle, so that a
+ * crash fails one test, not the whole run (a sanitizer aborts the process). 0 and *out
+ * filled in, or -1 with the child's wait status in *status. */
+static int rotate_isolated(struct fx *fx, const char *old, int64_t now,
+			   struct isolated_rotate *out, int *status)
+{
+	int res[2];
+	pid_t pid;
+	ssize_t n;
+
+	memset(out, 0, sizeof(*out));
+	*status = 0;
+	assert_int_equal(pipe(res), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct isolated_rotate rep;
+		struct store_session sess;
+		struct store *st = NULL;
+		struct verdict v;
+		char next[TOKLEN];
+		bool reuse = false;
+
+		/* a crash ends this process: cmocka's handlers must not run the suite on */
+		signal(SIGSEGV, SIG_DFL);
+		signal(SIGBUS, SIG_DFL);
+		signal(SIGILL, SIG_DFL);
+		signal(SIGFPE, SIG_DFL);
+		signal(SIGABRT, SIG_DFL);
+		close(res[0]);
+		memset(&rep, 0, sizeof(rep));
+		verdict_init(&v);
+		if (store_open(fx->s.dir.path, &fx->s.opts, &st, &v) != 0)
+			_exit(10);
+		rep.rc = store_refresh_rotate(st, old, next, NOW + 3000, now, NULL, &sess, &reuse,
+					      gone_cb, &rep.gone, &v);
+		rep.code = (int)v.code;
+		rep.reuse = reuse;
+		rep.reason_reuse = v.reason != NULL && strcmp(v.reason, REUSE_MSG) == 0;
+		memcpy(rep.sess, sess.digest, sizeof(rep.sess));
+		store_close(st);
+		if (write(res[1], &rep, sizeof(rep)) != (ssize_t)sizeof(rep))
+			_exit(20);
+		_exit(0);
+	}
+	close(res[1]);
+	n = read(res[0], out, sizeof(*out));
+	close(res[0]);
+	assert_int_equal(waitpid(pid, status, 0), pid);
+	if (n != (ssize_t)sizeof(*out) || !WIFEXITED(*status) || WEXITSTATUS(*status) != 0)
+		return -1;
+	return 0;
+}
+
+/* Reuse of s's family with `children` direct children: the whole tree goes. */
+static void reuse_tree(struct fx *fx, int children)
+{
+	char s[DIGLEN], c[40][DIGLEN], t1[TOKLEN], spent[TOKLEN];
+	struct isolated_rotate r;
+	int k, status;
+
+	assert_true(children <= 40);
+	session(fx, "alice", NOW + 3600, 0, s);
+	for (k = 0; k < children; k++)
+		child(fx, "alice", s, NOW, c[k]);
+	family_new(fx, s, NOW + 3000, t1);
+	memcpy(spent, t1, sizeof(spent));
+	step(fx, t1, NOW + 3000, NOW + 1);
+	if (rotate_isolated(fx, spent, NOW + 2, &r, &status) != 0)
+		fail_msg("store_refresh_rotate crashed on reuse of a family whose session has "
+			 "%d descendants (%s %d); left behind: the session %s, %zu session(s)",
+			 children, WIFSIGNALED(status) ? "signal" : "exit status",
+			 WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status),
+			 session_exists(fx, s) ? "live" : "gone", dir_entries(fx->s.dir.path, 's'));
+	assert_int_equal(r.rc, -1);
+	assert_int_equal(r.code, VERDICT_REJECT);
+	assert_true(r.reason_reuse);
 	assert_true(r.reuse);
-	assert_int_equal(r.gone.n, 0);
-	/* another family is not affected */
-	rotate_ok(fx, o1, o2, NOW + 3000, NOW + 6, &r);
+	assert_int_equal(r.gone.n, (size_t)children + 1);
+	assert_int_equal(gone_has(&r.gone, s), 1);
+	assert_string_equal(r.sess, s);
+	assert_false(session_exists(fx, s));
+	for (k = 0; k < children; k++) {
+		assert_int_equal(gone_has(&r.gone, c[k]), 1);
+		assert_false(session_exists(fx, c[k]));
+	}
+	assert_int_equal(dir_entries(fx->s.dir.path, 'r'), 0);
+	rotate_refused(fx, t1, NOW + 3, "unknown refresh token");
+}
+
+/* Reuse takes the whole tree, also when it is larger than one revocation transaction
+ * takes (32 sessions): 32 sessions, then 33, then 41. */
+static void test_rotate_reuse_large_tree(void **state)
+{
+	struct fx *fx = *state;
+
+	reuse_tree(fx, 31);
+	reuse_tree(fx, 32);
+	reuse_tree(fx, 40);
+}
+
+/* Every spent token of a family, not only the one spent last, is reuse. */
+static void test_rotate_every_spent_token_is_reuse(void **state)
+{
+	enum { SPENT = 6 };
+	struct fx *fx = *state;
+	char s[DIGLEN], c[DIGLEN], t[SPENT + 1][TOKLEN];
+	int k, i;
+
+	for (k = 0; k < SPENT; k++) {
+		session(fx, "alice", NOW + 3600, 0, s);
+		child(fx, "alice", s, NOW, c);
+		family_new(fx, s, NOW + 3000, t[0]);
+		for (i = 1; i <= SPENT; i++) {
+			memcpy(t[i], t[i - 1], TOKLEN);
+			step(fx, t[i], NOW + 3000, NOW + i);
+		}
+		/* t[SPENT] is current; t[k] was spent SPENT - k rotations ago */
+		rotate_reuse(fx, t[k], NOW + 10, s, 2);
+		assert_false(session_exists(fx, s));
+		assert_false(session_exists(fx, c));
+		assert_int_equal(dir_entries(fx->s.dir.path, 'r'), 0);
+		rotate_refused(fx, t[SPENT], NOW + 11, "unknown refresh token");
+	}
+}
+
+/* A token with the family part of a real one but another secret could only be made by
+ * someone who held a token of the family: reuse. A token of a family the store does not
+ * know is just unknown. */
+static void test_rotate_forged_secret(void **state)
+{
+	struct fx *fx = *state;
+	char s[DIGLEN], s2[DIGLEN], s3[DIGLEN], fa[DIGLEN], fb[DIGLEN];
+	char t1[TOKLEN], t2[TOKLEN], u1[TOKLEN], forged[TOKLEN], stranger[TOKLEN], *before;
+	struct store_refresh back;
+	struct rot r;
+
+	/* forged from the current token, never rotated */
+	session(fx, "alice", NOW + 3600, 0, s);
+	family_new(fx, s, NOW + 3000, t1);
+	forge_secret(t1, 0xff, forged);
+	assert_string_not_equal(forged, t1);
+	family_of(t1, fa);
+	family_of(forged, fb);
+	assert_string_equal(fa, fb);
+	assert_int_equal(rotate(fx, forged, NOW + 3000, NOW + 1, &r), -1);
+	assert_verdict(&r.v, VERDICT_REJECT, REUSE_MSG);
+	assert_true(r.reuse);
+	assert_int_equal(r.gone.n, 1);
+	assert_int_equal(gone_has(&r.gone, s), 1);
+	assert_string_equal(r.sess.digest, s);
+	assert_false(session_exists(fx, s));
+	assert_int_equal(refresh_record(fx, t1, &back), 0);
+	rotate_refused(fx, t1, NOW + 2, "unknown refresh token");
+
+	/* one bit of the secret of a rotated family's current token */
+	session(fx, "alice", NOW + 3600, 0, s2);
+	family_new(fx, s2, NOW + 3000, t2);
+	step(fx, t2, NOW + 3000, NOW + 1);
+	step(fx, t2, NOW + 3000, NOW + 2);
+	{
+		unsigned char raw[STORE_ID_RAW_BYTES];
+
+		token_raw(t2, raw);
+		raw[STORE_ID_RAW_BYTES - 1] ^= 0x80;
+		token_from_raw(raw, forged);
+	}
+	rotate_reuse(fx, forged, NOW + 3, s2, 1);
+	assert_false(session_exists(fx, s2));
+	rotate_refused(fx, t2, NOW + 4, "unknown refresh token");
+
+	/* a token of an unknown family: unknown, nothing revoked, the family untouched */
+	session(fx, "alice", NOW + 3600, 0, s3);
+	family_new(fx, s3, NOW + 3000, u1);
+	step(fx, u1, NOW + 3000, NOW + 1);
+	before = family_text(fx, u1);
+	new_token(stranger);
+	rotate_refused(fx, stranger, NOW + 2, "unknown refresh token");
+	/* u1's secret under another family part */
+	forge_family(u1, stranger);
+	family_of(stranger, fb);
+	family_of(u1, fa);
+	assert_string_not_equal(fa, fb);
+	rotate_refused(fx, stranger, NOW + 2, "unknown refresh token");
+	assert_family_text(fx, u1, before);
+	free(before);
+	assert_true(session_exists(fx, s3));
+	step(fx, u1, NOW + 3000, NOW + 3);
 }
 
 static void test_rotate_refusals(void **state)
 {
 	struct fx *fx = *state;
-	char s[65], s2[65], t1[48], t2[48], t3[48], sid[48];
+	char s[DIGLEN], s2[DIGLEN], s3[DIGLEN], path[256];
+	char t1[TOKLEN], t2[TOKLEN], t3[TOKLEN], sid[TOKLEN], *before;
 	struct store_refresh back;
+	struct verdict v;
 	struct rot r;
 
 	session(fx, "alice", NOW + 3600, 0, s);
-	new_token(t1);
-	new_token(t2);
-	new_token(t3);
-	put_ok(fx, t1, s, NOW + 100, NOW);
+	family_new(fx, s, NOW + 100, t1);
+	before = family_text(fx, t1);
 	/* unknown */
-	rotate_refused(fx, t3, t2, NOW, "unknown refresh token");
-	/* new == old, refused; and the old one is still good */
-	assert_int_equal(rotate(fx, t1, t1, NOW + 100, NOW + 1, &r), -1);
-	assert_int_equal(r.v.code, VERDICT_REJECT);
-	assert_false(r.reuse);
-	assert_int_equal(refresh_record(fx, t1, &back), 1);
-	assert_false(back.used);
+	new_token(t3);
+	rotate_refused(fx, t3, NOW, "unknown refresh token");
 	/* malformed tokens */
 	assert_int_equal(store_session_id_new(sid), 0);
-	assert_int_equal(rotate(fx, sid, t2, NOW + 100, NOW, &r), -1);
+	rotate_refused(fx, sid, NOW, "unknown refresh token");
+	assert_int_equal(rotate(fx, NULL, NOW + 100, NOW, &r), -1);
 	assert_int_equal(r.v.code, VERDICT_REJECT);
-	assert_int_equal(rotate(fx, t1, sid, NOW + 100, NOW, &r), -1);
-	assert_int_equal(r.v.code, VERDICT_REJECT);
-	assert_int_equal(rotate(fx, t1, NULL, NOW + 100, NOW, &r), -1);
+	assert_false(r.reuse);
+	assert_no_successor(&r);
+	/* nowhere to put the successor */
+	verdict_init(&v);
+	assert_int_equal(store_refresh_rotate(fx->s.st, t1, NULL, NOW + 100, NOW, NULL, NULL,
+					      NULL, NULL, NULL, &v), -1);
+	assert_int_equal(v.code, VERDICT_REJECT);
+	assert_family_text(fx, t1, before);
+	/* expired (at its expiry exactly): the family is left as it was, so the token is
+	 * refused again the same way, never taken for reuse */
+	rotate_refused(fx, t1, NOW + 100, "refresh token expired");
+	rotate_refused(fx, t1, NOW + 101, "refresh token expired");
+	assert_family_text(fx, t1, before);
+	assert_true(session_exists(fx, s));
 	assert_int_equal(refresh_record(fx, t1, &back), 1);
-	assert_false(back.used);
-	/* expired (at its expiry exactly); not marked used, so not reuse after */
-	rotate_refused(fx, t1, t2, NOW + 100, "refresh token expired");
-	rotate_refused(fx, t1, t2, NOW + 101, "refresh token expired");
-	assert_int_equal(refresh_record(fx, t2, &back), 0);
+	assert_int_equal(back.rotations, 0);
+	free(before);
 	/* one second before, it works */
 	session(fx, "alice", NOW + 3600, 0, s2);
-	new_token(t1);
-	put_ok(fx, t1, s2, NOW + 100, NOW);
-	rotate_ok(fx, t1, t2, NOW + 200, NOW + 99, &r);
+	family_new(fx, s2, NOW + 100, t2);
+	step(fx, t2, NOW + 200, NOW + 99);
+
+	/* an unreadable family record refuses, and is not taken for reuse */
+	session(fx, "alice", NOW + 3600, 0, s3);
+	family_new(fx, s3, NOW + 1000, t3);
+	family_path(fx, t3, path);
+	write_file(path, "pam_jwt-store 1\nkind=refresh-family\ngarbage\n");
+	rotate_refused(fx, t3, NOW + 1, "refresh token record is unreadable");
+	forge_secret(t3, 0x11, t1);
+	rotate_refused(fx, t1, NOW + 1, "refresh token record is unreadable");
+	assert_true(session_exists(fx, s3));
+	verdict_init(&v);
+	assert_int_equal(store_refresh_get(fx->s.st, t3, &back, &v), -1);
+	assert_verdict(&v, VERDICT_REJECT, "refresh token record is unreadable");
 }
 
 static void test_rotate_session_gone_or_dead(void **state)
 {
 	struct fx *fx = *state;
-	char s[65], e[65], i[65], p[65], c[65], j[65], t[6][48], n[48];
+	char s[DIGLEN], e[DIGLEN], i[DIGLEN], p[DIGLEN], c[DIGLEN], j[DIGLEN], jh[DIGLEN];
+	char t[6][TOKLEN], id[TOKLEN], *before;
+	struct store_refresh back;
 	struct session_login l;
-	char id[48];
+	struct store_session sr;
 	struct verdict v;
 	struct rot r;
-	int k;
 
-	for (k = 0; k < 6; k++)
-		new_token(t[k]);
-	new_token(n);
-	/* deleted */
+	/* deleted: its family goes with it */
 	session(fx, "alice", NOW + 3600, 0, s);
-	put_ok(fx, t[0], s, NOW + 600, NOW);
+	family_new(fx, s, NOW + 600, t[0]);
 	verdict_init(&v);
 	assert_int_equal(store_session_delete(fx->s.st, s, &v), 0);
-	rotate_refused(fx, t[0], n, NOW + 1, "the session of this refresh token has ended");
+	assert_int_equal(refresh_record(fx, t[0], &back), 0);
+	rotate_refused(fx, t[0], NOW + 1, "unknown refresh token");
+
+	/* its record gone but not its family (a writer killed in between) */
+	session(fx, "alice", NOW + 3600, 0, s);
+	family_new(fx, s, NOW + 600, t[5]);
+	unlink_session_file(fx, s);
+	before = family_text(fx, t[5]);
+	rotate_refused(fx, t[5], NOW + 1, "the session of this refresh token has ended");
+	assert_family_text(fx, t[5], before);
+	free(before);
+
 	/* expired (the token outlives it only if recorded so: capped at put) */
 	session(fx, "alice", NOW + 50, 0, e);
-	put_ok(fx, t[1], e, NOW + 50, NOW);
-	assert_int_equal(rotate(fx, t[1], n, NOW + 600, NOW + 50, &r), -1);
+	family_new(fx, e, NOW + 600, t[1]);
+	assert_int_equal(refresh_record(fx, t[1], &back), 1);
+	assert_int_equal(back.expires, NOW + 50);
+	before = family_text(fx, t[1]);
+	assert_int_equal(rotate(fx, t[1], NOW + 600, NOW + 50, &r), -1);
 	assert_int_equal(r.v.code, VERDICT_REJECT);
 	assert_false(r.reuse);
+	assert_int_equal(r.gone.n, 0);
+	assert_no_successor(&r);
+	assert_family_text(fx, t[1], before);
+	free(before);
+
 	/* idle */
 	session(fx, "alice", NOW + 3600, 60, i);
-	put_ok(fx, t[2], i, NOW + 600, NOW);
-	assert_int_equal(rotate(fx, t[2], n, NOW + 600, NOW + 61, &r), -1);
-	assert_int_equal(r.v.code, VERDICT_REJECT);
-	assert_false(r.reuse);
-	assert_non_null(r.v.reason);
-	/* the reason names the session's state, not the caller's initial verdict */
-	if (strcmp(r.v.reason, "session is idle past its limit") != 0 &&
-	    strcmp(r.v.reason, "session expired") != 0)
-		fail_msg("idle session refused with reason \"%s\"", r.v.reason);
+	family_new(fx, i, NOW + 600, t[2]);
+	before = family_text(fx, t[2]);
+	rotate_refused(fx, t[2], NOW + 61, "session is idle past its limit");
+	assert_family_text(fx, t[2], before);
+	free(before);
+	assert_true(session_exists(fx, i));
+
 	/* cut off from its parent */
 	session(fx, "carol", NOW + 3600, 0, p);
-	{
-		struct store_session sr;
-
-		tu_session_fill(&sr, "alice", "sshd", NOW);
-		memcpy(sr.parent, p, sizeof(sr.parent));
-		assert_int_equal(tu_session_put(fx->s.st, &sr, NULL, c, &v), 0);
-	}
-	put_ok(fx, t[3], c, NOW + 600, NOW);
+	tu_session_fill(&sr, "alice", "sshd", NOW);
+	memcpy(sr.parent, p, sizeof(sr.parent));
+	assert_int_equal(tu_session_put(fx->s.st, &sr, NULL, c, &v), 0);
+	family_new(fx, c, NOW + 600, t[3]);
 	assert_int_equal(store_session_delete(fx->s.st, p, &v), 0);
-	rotate_refused(fx, t[3], n, NOW + 1, "the session that opened this one has ended");
+	before = family_text(fx, t[3]);
+	rotate_refused(fx, t[3], NOW + 1, "the session that opened this one has ended");
+	assert_family_text(fx, t[3], before);
+	free(before);
+
 	/* opened by a JWT revoked since */
 	memset(&l, 0, sizeof(l));
 	l.user = "alice";
 	l.service = "sshd";
-	store_digest_hex("jwt-q", 5, c);
-	l.origin_jti = c;
+	store_digest_hex("jwt-q", 5, jh);
+	l.origin_jti = jh;
 	assert_int_equal(session_record_new(fx->s.st, &fx->cfg, &l, NOW, id, j, &v), 0);
-	put_ok(fx, t[4], j, NOW + 600, NOW);
+	family_new(fx, j, NOW + 600, t[4]);
 	assert_int_equal(store_jti_revoke(fx->s.st, "jwt-q", NOW + 600, &v), 0);
-	rotate_refused(fx, t[4], n, NOW + 1, "the token that opened this session is revoked");
-	/* none of these recorded the new token */
-	{
-		struct store_refresh back;
-
-		assert_int_equal(refresh_record(fx, n, &back), 0);
-	}
+	before = family_text(fx, t[4]);
+	rotate_refused(fx, t[4], NOW + 1, "the token that opened this session is revoked");
+	assert_family_text(fx, t[4], before);
+	free(before);
 }
 
 static void test_rotate_caps_expiry(void **state)
 {
 	struct fx *fx = *state;
-	char s[65], t1[48], t2[48], t3[48];
+	char s[DIGLEN], t1[TOKLEN];
 	struct store_refresh back;
 	struct rot r;
 
 	session(fx, "alice", NOW + 1000, 0, s);
-	new_token(t1);
-	new_token(t2);
-	new_token(t3);
-	put_ok(fx, t1, s, NOW + 500, NOW);
-	rotate_ok(fx, t1, t2, NOW + 5000, NOW + 1, &r);
+	family_new(fx, s, NOW + 500, t1);
+	rotate_ok(fx, t1, NOW + 5000, NOW + 1, &r);
 	assert_int_equal(r.rec.expires, NOW + 1000);
-	assert_int_equal(refresh_record(fx, t2, &back), 1);
+	assert_int_equal(refresh_record(fx, t1, &back), 1);
 	assert_int_equal(back.expires, NOW + 1000);
-	/* under the cap it is taken as asked */
-	rotate_ok(fx, t2, t3, NOW + 700, NOW + 2, &r);
+	/* under the cap it is taken as asked (also shorter than before) */
+	memcpy(t1, r.next, sizeof(t1));
+	rotate_ok(fx, t1, NOW + 700, NOW + 2, &r);
 	assert_int_equal(r.rec.expires, NOW + 700);
+	assert_int_equal(refresh_record(fx, t1, &back), 1);
+	assert_int_equal(back.expires, NOW + 700);
+	memcpy(t1, r.next, sizeof(t1));
+	rotate_refused(fx, t1, NOW + 700, "refresh token expired");
 }
 
-/* The successor must be a token never recorded: rotating onto a token the store already
- * holds must not rewrite it (that would clear a used token's mark, and with it the reuse
- * detection for whoever holds it). */
-static void test_rotate_onto_known_token(void **state)
+/* The store holds one record per family however often it rotates: rotating does not add
+ * files (the store-filling attack of a record per token). */
+static void test_rotate_many_times_store_flat(void **state)
 {
 	struct fx *fx = *state;
-	char s[65], t1[48], t2[48], t3[48], t4[48];
+	char s[DIGLEN], f[DIGLEN], tok[TOKLEN], first[TOKLEN], mid[TOKLEN], path[256];
+	struct store_refresh back;
+	struct stat sb;
+	size_t before, before_r;
+	int64_t now = NOW;
+	int i;
+
+	session(fx, "alice", NOW + 10 * MANY_ROTATIONS, 0, s);
+	family_new(fx, s, NOW + 600, tok);
+	family_of(tok, f);
+	memcpy(first, tok, sizeof(first));
+	before = dir_entries(fx->s.dir.path, 0);
+	before_r = dir_entries(fx->s.dir.path, 'r');
+	assert_int_equal(before_r, 1);
+	family_path(fx, tok, path);
+	for (i = 1; i <= MANY_ROTATIONS; i++) {
+		if (i % 2 == 0)
+			now++; /* the clock moves, and also stands still */
+		step(fx, tok, now + 600, now);
+		if (i == MANY_ROTATIONS / 2)
+			memcpy(mid, tok, sizeof(mid));
+		if (i % 1000 == 0 && dir_entries(fx->s.dir.path, 0) != before)
+			fail_msg("after %d rotations the store has %zu entries, not %zu", i,
+				 dir_entries(fx->s.dir.path, 0), before);
+	}
+	assert_int_equal(dir_entries(fx->s.dir.path, 0), before);
+	assert_int_equal(dir_entries(fx->s.dir.path, 'r'), 1);
+	assert_int_equal(refresh_record(fx, tok, &back), 1);
+	assert_int_equal(back.rotations, MANY_ROTATIONS);
+	assert_int_equal(back.created, NOW);
+	assert_string_equal(back.session, s);
+	assert_int_equal(stat(path, &sb), 0);
+	assert_true(sb.st_size < 512);
+	/* spent 5,000 and 10,000 rotations ago: still caught */
+	rotate_reuse(fx, mid, now + 1, s, 1);
+	assert_false(session_exists(fx, s));
+	rotate_refused(fx, first, now + 1, "unknown refresh token");
+	assert_int_equal(dir_entries(fx->s.dir.path, 'r'), 0);
+}
+
+/* max_refreshes_per_minute: the 4th rotation within the minute is refused, which leaves
+ * the presented token current (it rotates the next minute) and flags no reuse. */
+static void test_rotate_rate_limit(void **state)
+{
+	struct fx *fx = *state;
+	char s[DIGLEN], other[DIGLEN], tok[TOKLEN], o1[TOKLEN], *before;
 	struct store_refresh back;
 	struct rot r;
 
+	set_rate_limit(fx, 3);
 	session(fx, "alice", NOW + 3600, 0, s);
-	new_token(t1);
-	new_token(t2);
-	new_token(t3);
-	new_token(t4);
-	put_ok(fx, t1, s, NOW + 3000, NOW);
-	rotate_ok(fx, t1, t2, NOW + 3000, NOW + 1, &r);
-	rotate_ok(fx, t2, t3, NOW + 3000, NOW + 2, &r);
-	/* t3 -> t1 (a used token of the family) */
-	(void)rotate(fx, t3, t1, NOW + 3000, NOW + 3, &r);
-	assert_int_equal(refresh_record(fx, t1, &back), 1);
-	if (!back.used)
-		fail_msg("rotating onto a used token cleared its used mark (rc %d, %s)", r.rc,
-			 r.v.reason);
-	/* whoever holds t1 is still caught */
-	assert_int_equal(rotate(fx, t1, t4, NOW + 3000, NOW + 4, &r), -1);
-	assert_true(r.reuse);
+	session(fx, "alice", NOW + 3600, 0, other);
+	family_new(fx, s, NOW + 3000, tok);
+	family_new(fx, other, NOW + 3000, o1);
+	step(fx, tok, NOW + 3000, NOW + 10);
+	step(fx, tok, NOW + 3000, NOW + 20);
+	step(fx, tok, NOW + 3000, NOW + 30);
+	before = family_text(fx, tok);
+	assert_int_equal(rotate(fx, tok, NOW + 3000, NOW + 40, &r), -1);
+	assert_verdict(&r.v, VERDICT_REJECT, RATE_MSG);
+	assert_string_equal(r.v.detail, "retry in 20 s");
+	assert_false(r.reuse);
+	assert_int_equal(r.gone.n, 0);
+	assert_no_successor(&r);
+	assert_family_text(fx, tok, before);
+	/* refused again until the minute is over; still no reuse */
+	rotate_refused(fx, tok, NOW + 41, RATE_MSG);
+	rotate_refused(fx, tok, NOW + 59, RATE_MSG);
+	assert_family_text(fx, tok, before);
+	free(before);
+	assert_true(session_exists(fx, s));
+	/* per family: another session's is not limited by this one's */
+	step(fx, o1, NOW + 3000, NOW + 41);
+	/* the next minute, the very token presented rotates */
+	rotate_ok(fx, tok, NOW + 3000, NOW + 60, &r);
+	assert_int_equal(r.rec.rotations, 4);
+	assert_int_equal(r.rec.window_count, 1);
+	memcpy(tok, r.next, sizeof(tok));
+	step(fx, tok, NOW + 3000, NOW + 61);
+	step(fx, tok, NOW + 3000, NOW + 62);
+	rotate_refused(fx, tok, NOW + 63, RATE_MSG);
+	rotate_refused(fx, tok, NOW + 119, RATE_MSG);
+	step(fx, tok, NOW + 3000, NOW + 120);
+	assert_int_equal(refresh_record(fx, tok, &back), 1);
+	assert_int_equal(back.rotations, 7);
+	/* the limit does not hide reuse: a spent token is still reuse when limited */
+	{
+		char spent[TOKLEN];
+
+		step(fx, tok, NOW + 3000, NOW + 121);
+		memcpy(spent, tok, sizeof(spent));
+		step(fx, tok, NOW + 3000, NOW + 122);
+		rotate_refused(fx, tok, NOW + 123, RATE_MSG);
+		rotate_reuse(fx, spent, NOW + 124, s, 1);
+	}
 	assert_false(session_exists(fx, s));
+	assert_true(session_exists(fx, other));
 }
 
-/* ---- codec ----------------------------------------------------------------------------------- */
+/* Without a limit (0), rotations within a minute are not counted against anything. */
+static void test_rotate_no_rate_limit(void **state)
+{
+	struct fx *fx = *state;
+	char s[DIGLEN], tok[TOKLEN];
+	int i;
 
-static void fill_rec(struct store_refresh *rec, bool used)
+	set_rate_limit(fx, 0);
+	session(fx, "alice", NOW + 3600, 0, s);
+	family_new(fx, s, NOW + 3000, tok);
+	for (i = 0; i < 100; i++)
+		step(fx, tok, NOW + 3000, NOW + 1);
+}
+
+/* ---- codec --------------------------------------------------------------------------------- */
+
+static void fill_rec(struct store_refresh *rec)
 {
 	memset(rec, 0, sizeof(*rec));
 	memcpy(rec->session, HEX64, sizeof(rec->session));
@@ -647,116 +1340,164 @@ static void fill_rec(struct store_refresh *rec, bool used)
 	rec->uid = 1000;
 	rec->created = NOW;
 	rec->expires = NOW + 600;
-	rec->used = used;
-	if (used)
-		store_digest_hex("next", 4, rec->next);
+	store_digest_hex("current", 7, rec->current);
+	rec->rotations = 7;
+	rec->window_start = NOW + 60;
+	rec->window_count = 2;
+}
+
+static void assert_same_rec(const struct store_refresh *a, const struct store_refresh *b)
+{
+	assert_string_equal(a->session, b->session);
+	assert_string_equal(a->user, b->user);
+	assert_int_equal(a->uid, b->uid);
+	assert_int_equal(a->created, b->created);
+	assert_int_equal(a->expires, b->expires);
+	assert_string_equal(a->current, b->current);
+	assert_int_equal(a->rotations, b->rotations);
+	assert_int_equal(a->window_start, b->window_start);
+	assert_int_equal(a->window_count, b->window_count);
 }
 
 static void test_refresh_codec_round_trip(void **state)
 {
 	struct store_refresh rec, back;
-	char *text, *again;
-	char next[65];
+	char *text, *again, cur[DIGLEN], expect[1024];
 
 	(void)state;
-	fill_rec(&rec, false);
+	fill_rec(&rec);
+	memcpy(cur, rec.current, sizeof(cur));
 	snprintf(rec.digest, sizeof(rec.digest), "ignored");
 	text = store_refresh_format(&rec);
 	assert_non_null(text);
-	assert_string_equal(text, "pam_jwt-store 1\nkind=refresh\nsession=" HEX64 "\n"
-				  "user=alice\nuid=1000\ncreated=1700000000\nexpires=1700000600\n"
-				  "used=0\nnext=\n");
+	snprintf(expect, sizeof(expect),
+		 "pam_jwt-store 1\nkind=refresh-family\nsession=" HEX64 "\nuser=alice\n"
+		 "uid=1000\ncreated=1700000000\nexpires=1700000600\ncurrent=%s\nrotations=7\n"
+		 "window_start=1700000060\nwindow_count=2\n", cur);
+	assert_string_equal(text, expect);
 	assert_int_equal(store_refresh_parse(text, strlen(text), &back), 0);
-	assert_string_equal(back.session, HEX64);
-	assert_string_equal(back.user, "alice");
-	assert_int_equal(back.uid, 1000);
-	assert_int_equal(back.created, NOW);
-	assert_int_equal(back.expires, NOW + 600);
-	assert_false(back.used);
-	assert_string_equal(back.next, "");
+	assert_same_rec(&rec, &back);
 	assert_string_equal(back.digest, ""); /* the name, not the text, carries it */
 	again = store_refresh_format(&back);
+	assert_non_null(again);
 	assert_string_equal(again, text);
 	free(again);
 	free(text);
 
-	fill_rec(&rec, true);
-	store_digest_hex("next", 4, next);
+	/* the extremes */
+	fill_rec(&rec);
+	rec.uid = 4294967294u;
+	rec.created = 0;
+	rec.expires = INT64_MAX;
+	rec.rotations = INT64_MAX;
+	rec.window_start = INT64_MAX;
+	rec.window_count = 0;
 	text = store_refresh_format(&rec);
 	assert_non_null(text);
 	assert_int_equal(store_refresh_parse(text, strlen(text), &back), 0);
-	assert_true(back.used);
-	assert_string_equal(back.next, next);
-	again = store_refresh_format(&back);
-	assert_string_equal(again, text);
-	free(again);
+	assert_same_rec(&rec, &back);
 	free(text);
+
+	/* the writer refuses what it cannot write back as it is */
+	fill_rec(&rec);
+	snprintf(rec.user, sizeof(rec.user), "al\nice");
+	assert_null(store_refresh_format(&rec));
 
 	/* key order is free (one spelling out) */
 	{
-		static const char reordered[] = "pam_jwt-store 1\nkind=refresh\nnext=\nused=0\n"
-						 "expires=5\ncreated=4\nuid=3\nuser=u\n"
-						 "session=" HEX64 "\n";
+		static const char reordered[] = "pam_jwt-store 1\nkind=refresh-family\n"
+						 "window_count=9\nwindow_start=8\nrotations=6\n"
+						 "current=" HEX64 "\nexpires=5\ncreated=4\nuid=3\n"
+						 "user=u\nsession=" HEX64 "\n";
 
 		assert_int_equal(store_refresh_parse(reordered, strlen(reordered), &back), 0);
 		assert_int_equal(back.uid, 3);
+		assert_int_equal(back.created, 4);
 		assert_int_equal(back.expires, 5);
+		assert_string_equal(back.current, HEX64);
+		assert_int_equal(back.rotations, 6);
+		assert_int_equal(back.window_start, 8);
+		assert_int_equal(back.window_count, 9);
+		text = store_refresh_format(&back);
+		assert_non_null(text);
+		assert_string_equal(text, "pam_jwt-store 1\nkind=refresh-family\nsession=" HEX64
+					  "\nuser=u\nuid=3\ncreated=4\nexpires=5\ncurrent=" HEX64
+					  "\nrotations=6\nwindow_start=8\nwindow_count=9\n");
+		free(text);
 	}
 }
 
+#define RHEAD "pam_jwt-store 1\nkind=refresh-family\n"
+#define RSESS "session=" HEX64 "\n"
 #define RBODY "user=alice\nuid=1000\ncreated=1\nexpires=2\n"
+#define RCUR "current=" HEX64 "\n"
+#define RTAIL "rotations=3\nwindow_start=4\nwindow_count=5\n"
+#define HEX63 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde"
 
 static void test_refresh_codec_strict(void **state)
 {
 	static const char *const bad[] = {
 		"",
 		"pam_jwt-store 1\n",
-		"pam_jwt-store 1\nkind=refresh\n",
-		"pam_jwt-store 1\nkind=session\nsession=" HEX64 "\n" RBODY "used=0\nnext=\n",
-		/* used=1 needs next, used=0 needs it empty */
-		"pam_jwt-store 1\nkind=refresh\nsession=" HEX64 "\n" RBODY "used=1\nnext=\n",
-		"pam_jwt-store 1\nkind=refresh\nsession=" HEX64 "\n" RBODY "used=0\nnext=" HEX64
-		"\n",
-		/* used is 0 or 1 */
-		"pam_jwt-store 1\nkind=refresh\nsession=" HEX64 "\n" RBODY "used=2\nnext=" HEX64
-		"\n",
-		"pam_jwt-store 1\nkind=refresh\nsession=" HEX64 "\n" RBODY "used=9\nnext=" HEX64
-		"\n",
-		"pam_jwt-store 1\nkind=refresh\nsession=" HEX64 "\n" RBODY "used=01\nnext=" HEX64
-		"\n",
-		"pam_jwt-store 1\nkind=refresh\nsession=" HEX64 "\n" RBODY "used=\nnext=\n",
+		RHEAD,
+		"pam_jwt-store 2\nkind=refresh-family\n" RSESS RBODY RCUR RTAIL,
+		"pam_jwt-store 1\nkind=session\n" RSESS RBODY RCUR RTAIL,
+		/* the model before families: a record per token */
+		"pam_jwt-store 1\nkind=refresh\n" RSESS RBODY "used=0\nnext=\n",
+		"pam_jwt-store 1\nkind=refresh\n" RSESS RBODY "used=1\nnext=" HEX64 "\n",
+		"pam_jwt-store 1\nkind=refresh\n" RSESS RBODY RCUR RTAIL,
+		RHEAD RSESS RBODY "used=0\nnext=\n",
+		RHEAD RSESS RBODY RCUR RTAIL "used=0\n",
+		RHEAD RSESS RBODY RCUR RTAIL "next=\n",
+		/* current must be a digest */
+		RHEAD RSESS RBODY "current=\n" RTAIL,
+		RHEAD RSESS RBODY "current=xyz\n" RTAIL,
+		RHEAD RSESS RBODY "current=" HEX63 "\n" RTAIL,
+		RHEAD RSESS RBODY "current=" HEX64 "0\n" RTAIL,
+		RHEAD RSESS RBODY "current=0123456789ABCDEF0123456789abcdef0123456789abcdef"
+		"0123456789abcdef\n" RTAIL,
 		/* session must be a digest */
-		"pam_jwt-store 1\nkind=refresh\nsession=\n" RBODY "used=0\nnext=\n",
-		"pam_jwt-store 1\nkind=refresh\nsession=abc\n" RBODY "used=0\nnext=\n",
-		"pam_jwt-store 1\nkind=refresh\nsession=0123456789ABCDEF0123456789abcdef0123456789"
-		"abcdef0123456789abcdef\n" RBODY "used=0\nnext=\n",
-		"pam_jwt-store 1\nkind=refresh\nsession=" HEX64 "0\n" RBODY "used=0\nnext=\n",
-		/* next must be a digest */
-		"pam_jwt-store 1\nkind=refresh\nsession=" HEX64 "\n" RBODY "used=1\nnext=xyz\n",
-		"pam_jwt-store 1\nkind=refresh\nsession=" HEX64 "\n" RBODY
-		"used=1\nnext=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde\n",
+		RHEAD "session=\n" RBODY RCUR RTAIL,
+		RHEAD "session=abc\n" RBODY RCUR RTAIL,
+		RHEAD "session=" HEX63 "\n" RBODY RCUR RTAIL,
+		RHEAD "session=" HEX64 "0\n" RBODY RCUR RTAIL,
+		RHEAD "session=0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef\n"
+		RBODY RCUR RTAIL,
 		/* unknown, duplicate and missing keys */
-		"pam_jwt-store 1\nkind=refresh\nsession=" HEX64 "\n" RBODY "used=0\nnext=\nx=1\n",
-		"pam_jwt-store 1\nkind=refresh\nsession=" HEX64 "\n" RBODY "used=0\nnext=\nused=0\n",
-		"pam_jwt-store 1\nkind=refresh\nsession=" HEX64 "\nsession=" HEX64 "\n" RBODY
-		"used=0\nnext=\n",
-		"pam_jwt-store 1\nkind=refresh\nsession=" HEX64 "\n" RBODY "used=0\n",
-		"pam_jwt-store 1\nkind=refresh\nsession=" HEX64 "\nuid=1000\ncreated=1\nexpires=2\n"
-		"used=0\nnext=\n",
-		"pam_jwt-store 1\nkind=refresh\nkind=refresh\nsession=" HEX64 "\n" RBODY
-		"used=0\nnext=\n",
-		/* user not empty; numbers strict; no final newline; CR */
-		"pam_jwt-store 1\nkind=refresh\nsession=" HEX64 "\nuser=\nuid=1\ncreated=1\n"
-		"expires=2\nused=0\nnext=\n",
-		"pam_jwt-store 1\nkind=refresh\nsession=" HEX64 "\nuser=a\nuid=4294967295\n"
-		"created=1\nexpires=2\nused=0\nnext=\n",
-		"pam_jwt-store 1\nkind=refresh\nsession=" HEX64 "\nuser=a\nuid=1\ncreated=-1\n"
-		"expires=2\nused=0\nnext=\n",
-		"pam_jwt-store 1\nkind=refresh\nsession=" HEX64 "\n" RBODY "used=0\nnext=",
-		"pam_jwt-store 1\nkind=refresh\r\nsession=" HEX64 "\n" RBODY "used=0\nnext=\n",
+		RHEAD RSESS RBODY RCUR RTAIL "x=1\n",
+		RHEAD RSESS RBODY RCUR RTAIL "rotations=3\n",
+		RHEAD RSESS RBODY RCUR RCUR RTAIL,
+		RHEAD RSESS RSESS RBODY RCUR RTAIL,
+		"pam_jwt-store 1\nkind=refresh-family\nkind=refresh-family\n" RSESS RBODY RCUR RTAIL,
+		RHEAD RBODY RCUR RTAIL,
+		RHEAD RSESS RBODY RTAIL,
+		RHEAD RSESS RBODY RCUR "window_start=4\nwindow_count=5\n",
+		RHEAD RSESS RBODY RCUR "rotations=3\nwindow_count=5\n",
+		RHEAD RSESS RBODY RCUR "rotations=3\nwindow_start=4\n",
+		RHEAD RSESS "uid=1000\ncreated=1\nexpires=2\n" RCUR RTAIL,
+		RHEAD RSESS "user=alice\ncreated=1\nexpires=2\n" RCUR RTAIL,
+		RHEAD RSESS "user=alice\nuid=1000\nexpires=2\n" RCUR RTAIL,
+		RHEAD RSESS "user=alice\nuid=1000\ncreated=1\n" RCUR RTAIL,
+		/* user not empty; numbers strict */
+		RHEAD RSESS "user=\nuid=1\ncreated=1\nexpires=2\n" RCUR RTAIL,
+		RHEAD RSESS "user=a\nuid=4294967295\ncreated=1\nexpires=2\n" RCUR RTAIL,
+		RHEAD RSESS "user=a\nuid=1\ncreated=-1\nexpires=2\n" RCUR RTAIL,
+		RHEAD RSESS RBODY RCUR "rotations=-1\nwindow_start=4\nwindow_count=5\n",
+		RHEAD RSESS RBODY RCUR "rotations=03\nwindow_start=4\nwindow_count=5\n",
+		RHEAD RSESS RBODY RCUR "rotations=+3\nwindow_start=4\nwindow_count=5\n",
+		RHEAD RSESS RBODY RCUR "rotations=\nwindow_start=4\nwindow_count=5\n",
+		RHEAD RSESS RBODY RCUR "rotations=3 \nwindow_start=4\nwindow_count=5\n",
+		RHEAD RSESS RBODY RCUR "rotations=1e3\nwindow_start=4\nwindow_count=5\n",
+		RHEAD RSESS RBODY RCUR "rotations=3\nwindow_start=9223372036854775808\n"
+		"window_count=5\n",
+		RHEAD RSESS RBODY RCUR "rotations=3\nwindow_start=4\n"
+		"window_count=99999999999999999999\n",
+		/* no final newline; CR */
+		RHEAD RSESS RBODY RCUR "rotations=3\nwindow_start=4\nwindow_count=5",
+		"pam_jwt-store 1\nkind=refresh-family\r\n" RSESS RBODY RCUR RTAIL,
+		RHEAD RSESS RBODY RCUR "rotations=3\r\nwindow_start=4\nwindow_count=5\n",
 	};
-	static const char good[] =
-		"pam_jwt-store 1\nkind=refresh\nsession=" HEX64 "\n" RBODY "used=1\nnext=" HEX64 "\n";
+	static const char good[] = RHEAD RSESS RBODY RCUR RTAIL;
 	struct store_refresh rec;
 	size_t i;
 
@@ -764,11 +1505,26 @@ static void test_refresh_codec_strict(void **state)
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		memset(&rec, 0x5a, sizeof(rec));
 		if (store_refresh_parse(bad[i], strlen(bad[i]), &rec) == 0)
-			fail_msg("accepted bad refresh record %zu", i);
+			fail_msg("accepted bad refresh record %zu:\n%s", i, bad[i]);
+		/* a refusal leaves nothing half-filled */
+		assert_string_equal(rec.session, "");
+		assert_string_equal(rec.current, "");
 	}
 	assert_int_equal(store_refresh_parse(good, strlen(good), &rec), 0);
-	assert_true(rec.used);
-	assert_string_equal(rec.next, HEX64);
+	assert_string_equal(rec.session, HEX64);
+	assert_string_equal(rec.current, HEX64);
+	assert_int_equal(rec.rotations, 3);
+	assert_int_equal(rec.window_start, 4);
+	assert_int_equal(rec.window_count, 5);
+	/* the largest numbers */
+	{
+		static const char big[] = RHEAD RSESS RBODY RCUR "rotations=9223372036854775807\n"
+					  "window_start=9223372036854775807\nwindow_count=0\n";
+
+		assert_int_equal(store_refresh_parse(big, strlen(big), &rec), 0);
+		assert_int_equal(rec.rotations, INT64_MAX);
+		assert_int_equal(rec.window_start, INT64_MAX);
+	}
 	/* an embedded NUL */
 	{
 		char text[sizeof(good)];
@@ -777,12 +1533,14 @@ static void test_refresh_codec_strict(void **state)
 		text[40] = '\0';
 		assert_int_equal(store_refresh_parse(text, sizeof(good) - 1, &rec), -1);
 	}
+	/* the length counts, not the NUL */
+	assert_int_equal(store_refresh_parse(good, strlen(good) - 1, &rec), -1);
 	assert_int_equal(store_refresh_parse(NULL, 0, &rec), -1);
 	assert_int_equal(store_refresh_parse(good, strlen(good), NULL), -1);
 	assert_null(store_refresh_format(NULL));
 }
 
-/* ---- races ----------------------------------------------------------------------------------- */
+/* ---- races --------------------------------------------------------------------------------- */
 
 struct race_report {
 	int rc;
@@ -792,11 +1550,11 @@ struct race_report {
 	int gone_n;
 	int gone_is_session;
 	int exit_code;     /* 0, or where the child failed */
+	char next[TOKLEN]; /* the successor, if it won */
 };
 
 static void race_child(const char *dir, const struct store_options *opts, int go_fd,
-		       int report_fd, const char *old_tok, const char *new_tok,
-		       const char *session_digest)
+		       int report_fd, const char *old_tok, const char *session_digest)
 {
 	struct race_report rep;
 	struct store *st = NULL;
@@ -816,12 +1574,11 @@ static void race_child(const char *dir, const struct store_options *opts, int go
 	while (read(go_fd, &c, 1) < 0 && errno == EINTR)
 		;
 	if (rep.exit_code == 0) {
-		rep.rc = store_refresh_rotate(st, old_tok, new_tok, NOW + 600, NOW + 1, &rec,
+		rep.rc = store_refresh_rotate(st, old_tok, rep.next, NOW + 600, NOW + 1, &rec,
 					      &sess, &reuse, gone_cb, &gone, &v);
 		rep.code = (int)v.code;
 		rep.reuse = reuse;
-		rep.reason_reuse = v.reason != NULL &&
-				   strcmp(v.reason, "refresh token reuse: session revoked") == 0;
+		rep.reason_reuse = v.reason != NULL && strcmp(v.reason, REUSE_MSG) == 0;
 		rep.gone_n = (int)gone.n;
 		rep.gone_is_session = gone.n == 1 && strcmp(gone.digest[0], session_digest) == 0;
 	}
@@ -831,22 +1588,20 @@ static void race_child(const char *dir, const struct store_options *opts, int go
 	_exit(0);
 }
 
+/* Two clients present the same current token at once: one gets the successor, the other
+ * is reuse (the lock orders them), which revokes the session once. */
 static void test_rotate_race(void **state)
 {
 	struct fx *fx = *state;
-	char s[65], old_tok[48], new_tok[RACERS][48];
+	char s[DIGLEN], old_tok[TOKLEN], winner[TOKLEN];
 	struct race_report rep[RACERS];
 	pid_t pids[RACERS];
 	int go[2], res[2], round, k, status, wins, reuses, forked, exited_ok;
 	struct store_refresh back;
-	struct rot r;
 
 	for (round = 0; round < RACE_ROUNDS; round++) {
 		session(fx, "alice", NOW + 3600, 0, s);
-		new_token(old_tok);
-		put_ok(fx, old_tok, s, NOW + 600, NOW);
-		for (k = 0; k < RACERS; k++)
-			new_token(new_tok[k]);
+		family_new(fx, s, NOW + 600, old_tok);
 		assert_int_equal(pipe(go), 0);
 		assert_int_equal(pipe(res), 0);
 		for (forked = 0; forked < RACERS; forked++) {
@@ -856,8 +1611,7 @@ static void test_rotate_race(void **state)
 			if (pids[forked] == 0) {
 				close(go[1]);
 				close(res[0]);
-				race_child(fx->s.dir.path, &fx->s.opts, go[0], res[1], old_tok,
-					   new_tok[forked], s);
+				race_child(fx->s.dir.path, &fx->s.opts, go[0], res[1], old_tok, s);
 			}
 		}
 		close(go[0]);
@@ -879,12 +1633,16 @@ static void test_rotate_race(void **state)
 		assert_int_equal(forked, RACERS);
 		assert_int_equal(exited_ok, RACERS);
 		wins = reuses = 0;
+		winner[0] = '\0';
 		for (k = 0; k < RACERS; k++) {
 			assert_int_equal(rep[k].exit_code, 0);
 			if (rep[k].rc == 0) {
 				assert_int_equal(rep[k].code, VERDICT_OK);
 				assert_false(rep[k].reuse);
 				assert_int_equal(rep[k].gone_n, 0);
+				assert_true(store_refresh_id_looks_like(
+					rep[k].next, strnlen(rep[k].next, TOKLEN)));
+				memcpy(winner, rep[k].next, sizeof(winner));
 				wins++;
 				continue;
 			}
@@ -893,6 +1651,8 @@ static void test_rotate_race(void **state)
 			assert_int_equal(rep[k].code, VERDICT_REJECT);
 			assert_true(rep[k].reuse);
 			assert_true(rep[k].reason_reuse);
+			assert_false(store_refresh_id_looks_like(
+				rep[k].next, strnlen(rep[k].next, TOKLEN)));
 			reuses += rep[k].gone_n;
 			if (rep[k].gone_n == 1)
 				assert_true(rep[k].gone_is_session);
@@ -901,87 +1661,124 @@ static void test_rotate_race(void **state)
 			fail_msg("round %d: %d rotations succeeded", round, wins);
 		assert_int_equal(reuses, 1); /* the session went once, reported once */
 		assert_false(session_exists(fx, s));
-		/* the old token is used, naming exactly one successor, which no longer works */
-		assert_int_equal(refresh_record(fx, old_tok, &back), 1);
-		assert_true(back.used);
-		for (k = 0; k < RACERS; k++) {
-			char d[65];
-
-			token_digest(new_tok[k], d);
-			if (strcmp(back.next, d) == 0)
-				break;
-		}
-		assert_true(k < RACERS);
-		assert_int_equal(rotate(fx, new_tok[k], old_tok, NOW + 600, NOW + 2, &r), -1);
-		assert_verdict(&r.v, VERDICT_REJECT, "the session of this refresh token has ended");
+		/* the family went with it: the winner's successor is worth nothing */
+		assert_int_equal(refresh_record(fx, old_tok, &back), 0);
+		rotate_refused(fx, winner, NOW + 2, "unknown refresh token");
 	}
+	assert_int_equal(dir_entries(fx->s.dir.path, 'r'), 0);
 }
 
-/* ---- gc ------------------------------------------------------------------------------------------ */
+/* ---- gc ------------------------------------------------------------------------------------ */
 
 static void test_gc_refresh(void **state)
 {
 	struct fx *fx = *state;
-	char s[65], gone_s[65], live[48], expired[48], orphan[48], used[48], next[48], n[48];
+	char s[DIGLEN], s2[DIGLEN], orphan_s[DIGLEN], ended[DIGLEN], p[DIGLEN], c[DIGLEN];
+	char live[TOKLEN], spent[TOKLEN], expired[TOKLEN], orphan[TOKLEN], ended_t[TOKLEN];
+	char broken_t[TOKLEN];
+	struct store_refresh back;
+	struct store_session sr;
+	struct gone gone;
+	struct verdict v;
+	size_t removed = 0;
+
+	session(fx, "alice", NOW + 3600, 0, s);
+	session(fx, "alice", NOW + 3600, 0, s2);
+	session(fx, "alice", NOW + 3600, 0, orphan_s);
+	session(fx, "alice", NOW + 100, 0, ended);
+	session(fx, "carol", NOW + 3600, 0, p);
+	tu_session_fill(&sr, "alice", "sshd", NOW);
+	memcpy(sr.parent, p, sizeof(sr.parent));
+	assert_int_equal(tu_session_put(fx->s.st, &sr, NULL, c, &v), 0);
+	family_new(fx, s, NOW + 1000, live);
+	memcpy(spent, live, sizeof(spent));
+	step(fx, live, NOW + 1000, NOW + 1);
+	family_new(fx, s2, NOW + 100, expired);
+	family_new(fx, orphan_s, NOW + 1000, orphan);
+	family_new(fx, ended, NOW + 1000, ended_t); /* capped: NOW + 100 */
+	family_new(fx, c, NOW + 1000, broken_t);
+	unlink_session_file(fx, orphan_s); /* the family outlived its session */
+	verdict_init(&v);
+	assert_int_equal(store_session_delete(fx->s.st, p, &v), 0); /* c's lineage broke */
+	assert_int_equal(dir_entries(fx->s.dir.path, 'r'), 5);
+
+	memset(&gone, 0, sizeof(gone));
+	assert_int_equal(store_gc(fx->s.st, NOW + 100, gone_cb, &gone, &removed, &v), 0);
+	assert_int_equal(v.code, VERDICT_OK);
+	/* families: expired, orphan, ended's (expired with it); sessions: ended, c; and c's
+	 * family went with c */
+	assert_int_equal(refresh_record(fx, expired, &back), 0);
+	assert_int_equal(refresh_record(fx, orphan, &back), 0);
+	assert_int_equal(refresh_record(fx, ended_t, &back), 0);
+	assert_int_equal(refresh_record(fx, broken_t, &back), 0);
+	assert_false(session_exists(fx, ended));
+	assert_false(session_exists(fx, c));
+	/* 6 records went (4 families, 2 sessions); the count of a family that goes with
+	 * its session is pinned by test_gc_counts_family_of_removed_session */
+	assert_true(removed >= 5 && removed <= 6);
+	/* only the session whose lineage broke is reported (its login must end) */
+	assert_int_equal(gone.n, 1);
+	assert_int_equal(gone_has(&gone, c), 1);
+	/* kept: the live family and with it what catches reuse of its spent token */
+	assert_int_equal(refresh_record(fx, live, &back), 1);
+	assert_int_equal(back.rotations, 1);
+	assert_int_equal(dir_entries(fx->s.dir.path, 'r'), 1);
+	assert_true(session_exists(fx, s));
+	assert_true(session_exists(fx, s2));
+	rotate_refused(fx, expired, NOW + 100, "unknown refresh token");
+	rotate_refused(fx, orphan, NOW + 100, "unknown refresh token");
+	/* a second gc finds nothing more */
+	memset(&gone, 0, sizeof(gone));
+	assert_int_equal(store_gc(fx->s.st, NOW + 100, gone_cb, &gone, &removed, &v), 0);
+	assert_int_equal(removed, 0);
+	assert_int_equal(gone.n, 0);
+	/* the spent token still catches reuse after gc */
+	rotate_reuse(fx, spent, NOW + 101, s, 1);
+	assert_false(session_exists(fx, s));
+	assert_int_equal(dir_entries(fx->s.dir.path, 'r'), 0);
+	/* and at its expiry, gc takes a live family with its session */
+	family_new(fx, s2, NOW + 99999, live); /* capped at s2's expiry: NOW + 3600 */
+	assert_int_equal(store_gc(fx->s.st, NOW + 3599, NULL, NULL, &removed, &v), 0);
+	assert_int_equal(removed, 0);
+	assert_int_equal(refresh_record(fx, live, &back), 1);
+	assert_int_equal(store_gc(fx->s.st, NOW + 3600, NULL, NULL, &removed, &v), 0);
+	assert_int_equal(refresh_record(fx, live, &back), 0);
+	assert_false(session_exists(fx, s2));
+	assert_int_equal(dir_entries(fx->s.dir.path, 'r'), 0);
+}
+
+/* store_gc: "*removed gets how many records went". A session that gc removes takes its
+ * refresh family along: two records went. */
+static void test_gc_counts_family_of_removed_session(void **state)
+{
+	struct fx *fx = *state;
+	char idle[DIGLEN], tok[TOKLEN];
 	struct store_refresh back;
 	struct verdict v;
 	size_t removed = 0;
-	struct rot r;
 
-	session(fx, "alice", NOW + 3600, 0, s);
-	session(fx, "alice", NOW + 3600, 0, gone_s);
-	new_token(live);
-	new_token(expired);
-	new_token(orphan);
-	new_token(used);
-	new_token(next);
-	new_token(n);
-	put_ok(fx, live, s, NOW + 1000, NOW);
-	put_ok(fx, expired, s, NOW + 100, NOW);
-	put_ok(fx, orphan, gone_s, NOW + 1000, NOW);
-	put_ok(fx, used, s, NOW + 1000, NOW);
-	rotate_ok(fx, used, next, NOW + 1000, NOW + 1, &r);
+	session(fx, "alice", NOW + 3600, 60, idle);
+	family_new(fx, idle, NOW + 3000, tok);
+	assert_int_equal(dir_entries(fx->s.dir.path, 'r'), 1);
 	verdict_init(&v);
-	assert_int_equal(store_session_delete(fx->s.st, gone_s, &v), 0);
-
-	assert_int_equal(store_gc(fx->s.st, NOW + 100, &removed, &v), 0);
-	assert_int_equal(v.code, VERDICT_OK);
-	assert_int_equal(removed, 2);
-	assert_int_equal(refresh_record(fx, expired, &back), 0);
-	assert_int_equal(refresh_record(fx, orphan, &back), 0);
-	assert_int_equal(refresh_record(fx, live, &back), 1);
-	assert_int_equal(refresh_record(fx, next, &back), 1);
-	assert_int_equal(refresh_record(fx, used, &back), 1); /* kept: it catches reuse */
-	rotate_refused(fx, expired, n, NOW + 100, "unknown refresh token");
-	/* a second gc finds nothing more */
-	assert_int_equal(store_gc(fx->s.st, NOW + 100, &removed, &v), 0);
-	assert_int_equal(removed, 0);
-	/* the used token still catches reuse after gc */
-	assert_int_equal(rotate(fx, used, n, NOW + 1000, NOW + 101, &r), -1);
-	assert_true(r.reuse);
-	assert_false(session_exists(fx, s));
-	/* and with the session gone, gc takes the family's tokens */
-	assert_int_equal(store_gc(fx->s.st, NOW + 102, &removed, &v), 0);
-	assert_int_equal(removed, 3);
-	assert_int_equal(refresh_record(fx, live, &back), 0);
-	assert_int_equal(refresh_record(fx, used, &back), 0);
-	assert_int_equal(refresh_record(fx, next, &back), 0);
+	assert_int_equal(store_gc(fx->s.st, NOW + 61, NULL, NULL, &removed, &v), 0);
+	assert_false(session_exists(fx, idle));
+	assert_int_equal(refresh_record(fx, tok, &back), 0);
+	assert_int_equal(dir_entries(fx->s.dir.path, 'r'), 0);
+	if (removed != 2)
+		fail_msg("gc removed a session and its refresh family but reported %zu record(s)",
+			 removed);
 }
 
-/* ---- import of revocations ------------------------------------------------------------------- */
+/* ---- import of revocations ----------------------------------------------------------------- */
 
 static void write_named(const char *dir, char kind, const char *what, const char *text)
 {
-	char digest[STORE_DIGEST_HEX_LEN + 1], path[256];
-	FILE *f;
+	char digest[DIGLEN], path[256];
 
 	store_digest_hex(what, strlen(what), digest);
 	snprintf(path, sizeof(path), "%s/%c-%s", dir, kind, digest);
-	f = fopen(path, "w");
-	assert_non_null(f);
-	assert_int_equal(fputs(text, f) >= 0, 1);
-	assert_int_equal(fclose(f), 0);
-	assert_int_equal(chmod(path, 0600), 0);
+	write_file(path, text);
 }
 
 static int open_from(struct tu_store *from)
@@ -1086,16 +1883,24 @@ int main(void)
 		cmocka_unit_test(test_refresh_id_shape),
 		T(test_refresh_put),
 		T(test_refresh_put_needs_live_session),
+		T(test_refresh_put_replaces_family),
+		T(test_refresh_get),
 		T(test_rotate),
 		T(test_rotate_reuse_revokes_family),
+		T(test_rotate_reuse_large_tree),
+		T(test_rotate_every_spent_token_is_reuse),
+		T(test_rotate_forged_secret),
 		T(test_rotate_refusals),
 		T(test_rotate_session_gone_or_dead),
 		T(test_rotate_caps_expiry),
-		T(test_rotate_onto_known_token),
+		T(test_rotate_many_times_store_flat),
+		T(test_rotate_rate_limit),
+		T(test_rotate_no_rate_limit),
 		cmocka_unit_test(test_refresh_codec_round_trip),
 		cmocka_unit_test(test_refresh_codec_strict),
 		T(test_rotate_race),
 		T(test_gc_refresh),
+		T(test_gc_counts_family_of_removed_session),
 		T(test_import_revocations),
 		T(test_import_keeps_longer_lock),
 	};

@@ -175,7 +175,8 @@ static void put_ok(struct fx *fx, const char *user, char *id, char *digest)
 {
 	struct verdict v;
 
-	assert_int_equal(put(fx, user, "sshd", NOW + 3600, 0, id, digest, &v), 0);
+	if (put(fx, user, "sshd", NOW + 3600, 0, id, digest, &v) != 0)
+		fail_msg("put for %s: %s", user, v.reason);
 	assert_int_equal(v.code, VERDICT_OK);
 }
 
@@ -291,7 +292,7 @@ static void test_format_parse_round_trip(void **state)
 				  "service=sshd\ntty=pts/3\nrhost=192.0.2.7\npid=4242\n"
 				  "created=1700000000\nexpires=1700003600\nidle=900\n"
 				  "last_seen=1700000005\nleader_start=0\nparent=\norigin_jti=\n"
-				  "tokens=0\n");
+				  "tokens=0\nowner=alice\nfamily=\n");
 	assert_int_equal(store_session_parse(text, strlen(text), &back), 0);
 	assert_string_equal(back.digest, "");
 	assert_string_equal(back.user, "alice");
@@ -334,7 +335,7 @@ static void test_format_parse_round_trip(void **state)
 
 #define GOOD_BODY                                                                          \
 	"uid=1000\nservice=sshd\ntty=pts/3\nrhost=h\npid=1\ncreated=1\nexpires=2\nidle=0\n" \
-	"last_seen=1\nleader_start=0\nparent=\norigin_jti=\ntokens=0\n"
+	"last_seen=1\nleader_start=0\nparent=\norigin_jti=\ntokens=0\nowner=alice\nfamily=\n"
 
 static void test_parse_strict(void **state)
 {
@@ -454,7 +455,7 @@ static void test_text_fields(void **state)
 					     "pam_jwt-store 1\nkind=session\nuser=%s\nuid=1000\n"
 					     "service=%s\ntty=%s\nrhost=%s\npid=1\ncreated=1\n"
 					     "expires=2\nidle=0\nlast_seen=1\nleader_start=0\n"
-					     "parent=\norigin_jti=\ntokens=0\n",
+					     "parent=\norigin_jti=\ntokens=0\nowner=alice\nfamily=\n",
 					     k == 0 ? bad_text[i] : "a", k == 1 ? bad_text[i] : "s",
 					     k == 2 ? bad_text[i] : "t", k == 3 ? bad_text[i] : "h");
 			memset(&back, 0x5a, sizeof(back));
@@ -948,9 +949,9 @@ static void test_jti_revoke(void **state)
 	assert_int_equal(store_jti_check(fx->st, "jti-1", NOW + 50, &v), -1);
 	/* past exp the record is garbage */
 	assert_int_equal(store_jti_check(fx->st, "jti-1", NOW + 101, &v), 0);
-	assert_int_equal(store_gc(fx->st, NOW + 100, &removed, &v), 0);
+	assert_int_equal(store_gc(fx->st, NOW + 100, NULL, NULL, &removed, &v), 0);
 	assert_int_equal(removed, 0);
-	assert_int_equal(store_gc(fx->st, NOW + 101, &removed, &v), 0);
+	assert_int_equal(store_gc(fx->st, NOW + 101, NULL, NULL, &removed, &v), 0);
 	assert_int_equal(removed, 1);
 	assert_int_equal(store_jti_check(fx->st, "jti-1", NOW, &v), 0);
 	assert_int_equal(store_jti_revoke(fx->st, "", NOW, &v), -1);
@@ -1039,7 +1040,7 @@ static void test_user_lock(void **state)
 	assert_int_equal(store_user_check(fx->st, "alice", NOW + 100, &v), 0);
 	assert_int_equal(store_user_check(fx->st, "alice", INT64_MIN, &v), -1);
 	assert_int_equal(store_user_lock(fx->st, "bob", 0, &v), 0);
-	assert_int_equal(store_gc(fx->st, NOW + 101, &removed, &v), 0);
+	assert_int_equal(store_gc(fx->st, NOW + 101, NULL, NULL, &removed, &v), 0);
 	assert_int_equal(removed, 1);
 	assert_int_equal(store_user_check(fx->st, "bob", NOW + 101, &v), -1);
 	assert_int_equal(store_user_lock(fx->st, "a\nb", 0, &v), -1);
@@ -1070,9 +1071,9 @@ static void test_gc(void **state)
 	assert_int_equal(store_user_lock(fx->st, "l-forever", 0, &v), 0);
 	write_file(fx, ".tmp.0123456789abcdef", "half a record", 13);
 
-	assert_int_equal(store_gc(fx->st, NOW, &removed, &v), 0);
+	assert_int_equal(store_gc(fx->st, NOW, NULL, NULL, &removed, &v), 0);
 	assert_int_equal(removed, 0);
-	assert_int_equal(store_gc(fx->st, NOW + 60, &removed, &v), 0);
+	assert_int_equal(store_gc(fx->st, NOW + 60, NULL, NULL, &removed, &v), 0);
 	assert_int_equal(v.code, VERDICT_OK);
 	assert_int_equal(removed, 5); /* dead, idle, old jti, old use, old lock */
 	assert_int_equal(store_session_get(fx->st, live, &s, &v), 0);
@@ -1138,7 +1139,7 @@ static void test_crash_tolerance(void **state)
 		free(patched);
 	}
 	free(text);
-	assert_int_equal(store_gc(fx->st, NOW, &removed, &v), 0);
+	assert_int_equal(store_gc(fx->st, NOW, NULL, NULL, &removed, &v), 0);
 	text = read_record_file(fx, iname);
 	assert_non_null(text);
 	assert_null(strstr(text, d1));
@@ -1446,7 +1447,7 @@ static void test_bad_other_records(void **state)
 
 	/* gc keeps what it cannot read */
 	write_file(fx, name, "junk", 4);
-	assert_int_equal(store_gc(fx->st, NOW + 1000000, &removed, &v), 0);
+	assert_int_equal(store_gc(fx->st, NOW + 1000000, NULL, NULL, &removed, &v), 0);
 	check_lock_refused(fx, "alice");
 }
 
@@ -1483,7 +1484,7 @@ static void test_text_fields_store(void **state)
 	len = snprintf(rec, sizeof(rec),
 		       "pam_jwt-store 1\nkind=session\nuser=alice\nuid=1000\nservice=sshd\n"
 		       "tty=pts\xff\nrhost=h\npid=1\ncreated=%lld\nexpires=%lld\nidle=0\n"
-		       "last_seen=%lld\nleader_start=0\nparent=\norigin_jti=\ntokens=0\n",
+		       "last_seen=%lld\nleader_start=0\nparent=\norigin_jti=\ntokens=0\nowner=alice\nfamily=\n",
 		       NOW, NOW + 3600, NOW);
 	write_file(fx, name, rec, (size_t)len);
 	check_session_refused(fx, id);
