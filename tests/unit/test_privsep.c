@@ -130,7 +130,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	char path[PATH_MAX + 32];
-	int fd;
+	int fd, i;
 
 	(void)state;
 	if (caller > 0) {
@@ -145,7 +145,16 @@ static int teardown(void **state)
 			(void)!write(fd, "0", 1);
 			close(fd);
 		}
-		(void)rmdir(cgroup_dir);
+		/* after a failure a frozen child may still be in it: kill what is left */
+		for (i = 0; rmdir(cgroup_dir) != 0 && errno == EBUSY && i < 100; i++) {
+			snprintf(path, sizeof(path), "%s/cgroup.kill", cgroup_dir);
+			fd = open(path, O_WRONLY | O_CLOEXEC);
+			if (fd >= 0) {
+				(void)!write(fd, "1", 1);
+				close(fd);
+			}
+			sleep_ms(20);
+		}
 		cgroup_dir[0] = '\0';
 	}
 	if (lock_dir[0] != '\0') {
