@@ -589,8 +589,20 @@ static char *random_jti(void)
 	return b64url_encode_alloc(raw, sizeof(raw));
 }
 
+/* The answer to a client that names an audience the admin did not allow. */
+#define AUDIENCE_REFUSED "pam-jwtd does not mint tokens for this audience (see token_audiences)"
+
+/* Whether a client may have a token for the audience it named (NULL: none named, the
+ * configured audience). Tokens are bearer credentials that every process of their user can
+ * read, so an audience that another service (sudo) accepts must never be theirs to ask for. */
+static bool audience_allowed(const struct daemon *d, const char *aud)
+{
+	return aud == NULL || config_token_audience_allowed(&d->cfg, aud);
+}
+
 /* An access token for a live session: sub (and the configured user claim), sid, jti, iat,
- * exp (no later than the session), iss and aud when known. */
+ * exp (no later than the session), iss and aud when known. aud (NULL: the configured one)
+ * must be allowed: callers check first, to answer with AUDIENCE_REFUSED. */
 static char *mint_access(struct daemon *d, const struct store_session *sess, const char *aud,
 			 int64_t now, int64_t *exp_out)
 {
@@ -601,6 +613,8 @@ static char *mint_access(struct daemon *d, const struct store_session *sess, con
 
 	if (exp > sess->expires)
 		exp = sess->expires;
+	if (!audience_allowed(d, aud))
+		goto out;
 	if (aud == NULL)
 		aud = d->cfg.audience;
 	if (claims == NULL || jti == NULL)
@@ -883,6 +897,10 @@ static char *op_open(struct daemon *d, const struct proto_request *req)
 	verdict_init(&v);
 	memset(&rec, 0, sizeof(rec));
 	refresh[0] = '\0';
+	if (!audience_allowed(d, req->aud)) {
+		msg = proto_answer_error(AUDIENCE_REFUSED);
+		goto out;
+	}
 	if (store_session_get_digest(d->st, req->session, &sess, &v) != 0 ||
 	    store_user_check(d->st, sess.user, now, &v) != 0 ||
 	    store_session_check(d->st, &sess, sess.user, NULL, false, now, &v) != 0) {
@@ -1016,6 +1034,10 @@ static char *op_token(struct daemon *d, const struct caller *c, const struct pro
 	verdict_init(&v);
 	if (own_session(d, c, req->session_id, now, &sess, &v) != 0) {
 		msg = answer_verdict(&v);
+		goto out;
+	}
+	if (!audience_allowed(d, req->aud)) {
+		msg = proto_answer_error(AUDIENCE_REFUSED);
 		goto out;
 	}
 	token = mint_access(d, &sess, req->aud, now, &exp);

@@ -74,7 +74,8 @@ write_conf() {
 		[issuer]=$ISS [audience]=$AUD [jwks]=$K/k1.jwks [store_dir]=$PJ_STORE
 		[persist_dir]=$PJ_TMP/persist [signing_key]=$K/k1.key [socket_path]=$SOCK
 		[issue_tokens]=yes [keyring]=yes [max_sessions_per_user]=0 [access_ttl]=4s
-		[refresh_ahead]=3s [revoke_kill_after]=1s [sweep_interval]=1s)
+		[refresh_ahead]=3s [revoke_kill_after]=1s [sweep_interval]=1s
+		[token_audiences]="other-aud, root-aud, git.example, pipelined")
 	for kv; do val[${kv%%=*}]=${kv#*=}; done
 	for kv in "${!val[@]}"; do printf '%s = %s\n' "$kv" "${val[$kv]}"; done >"$f.tmp" &&
 		chmod 0600 "$f.tmp" && mv -f "$f.tmp" "$f"
@@ -296,6 +297,7 @@ q "$UA" \
 	"$(refresh_req refresh "$A1_R")" \
 	"$(token_req token "$A1_SID")" \
 	"$(token_req token_aud "$A1_SID" other-aud)" \
+	"$(token_req token_badaud "$A1_SID" "$AUD-sudo")" \
 	"$(logout_req logout "$A2_SID")" \
 	"revoke {\"op\":\"revoke\",\"session\":\"${B3_D:0:12}\"}" \
 	"revoke_user {\"op\":\"revoke\",\"user\":\"$UB\"}" \
@@ -323,6 +325,9 @@ check "... it verifies for $UA with the config's audience, sid = session digest,
 ans "user: token with aud -> ok" token_aud 'OK'
 T=$(field token_aud access_token)
 check "... its aud is the one asked for" test "$(claim "$T" aud)" = other-aud
+AUD_REFUSED="pam-jwtd does not mint tokens for this audience (see token_audiences)"
+ans "user: token with an aud outside token_audiences -> \"$AUD_REFUSED\"" token_badaud \
+	'ERR == "'"$AUD_REFUSED"'" and "access_token" not in a'
 ans "user: logout of an own session -> ok, revoked 1" logout 'OK and a["revoked"] == 1'
 check "... that session is gone from the store" eval '! listed "$UA" "$A2_D"'
 for op in revoke revoke_user revoke_jti lock unlock gc reload; do
@@ -341,6 +346,8 @@ q root \
 	'ping {"op":"ping"}' \
 	'status {"op":"status"}' \
 	"open {\"op\":\"open\",\"session\":\"$B1_D\",\"aud\":\"root-aud\"}" \
+	"open_badaud {\"op\":\"open\",\"session\":\"$B1_D\",\"aud\":\"$AUD-sudo\"}" \
+	"$(token_req token_badaud "$B1_SID" "$AUD-sudo")" \
 	"open_unknown {\"op\":\"open\",\"session\":\"$(sha256_of nothing)\"}" \
 	"$(refresh_req refresh "$B1_R")" \
 	"$(token_req token "$B1_SID")" \
@@ -365,6 +372,10 @@ ans "root: open for $UB's session -> access and refresh token, the session diges
 check "... the access token's aud is the one asked for, sid the session's digest, sub $UB" \
 	eval 'T=$(field open access_token); [ "$(claim "$T" aud)" = root-aud ] && [ "$(claim "$T" sid)" = "$B1_D" ] && [ "$(claim "$T" sub)" = "$UB" ]'
 B1_ROOTR=$(field open refresh_token)
+ans "root: open with an aud outside token_audiences -> \"$AUD_REFUSED\", no tokens" open_badaud \
+	'ERR == "'"$AUD_REFUSED"'" and "refresh_token" not in a'
+ans "root: token with an aud outside token_audiences -> refused the same way" token_badaud \
+	'ERR == "'"$AUD_REFUSED"'"'
 ans "root: open for an unknown session digest -> \"unknown session\"" open_unknown 'ERR == "unknown session"'
 ans "root: refresh of $UB's refresh token -> ok" refresh 'OK and a["refresh_token"].startswith("pjr_")'
 B1_R2=$(field refresh refresh_token)
@@ -527,6 +538,10 @@ if [ "$(claim "$out" aud)" = git.example ] && [ "$(claim "$out" sid)" = "$A3_D" 
 else not_ok "pam-jwtctl token --aud as $UA (got ${out:0:80})"; fi
 check "... its signature verifies with the daemon's key (verify --jws-only)" \
 	eval '"$PJ_CTL" verify --jws-only --key "$K/k1.jwks" "$out" >/dev/null 2>&1'
+rc=0
+out=$(as_user "$UA" "$PJ_CTL" token --socket "$SOCK" --aud "$AUD-sudo" 2>&1) || rc=$?
+check "pam-jwtctl token --aud $AUD-sudo (not in token_audiences) as $UA: exit 1, \"refused: $AUD_REFUSED\"" \
+	eval '[ "$rc" = 1 ] && [ "$out" = "refused: $AUD_REFUSED" ]'
 out=$(as_user "$UA" "$PJ_CTL" refresh --socket "$SOCK" 2>&1)
 R_NOW=$(kr_get "$UA" pam_jwt:refresh)
 check "pam-jwtctl refresh as $UA prints a new access token that verifies for $UA" \
