@@ -46,7 +46,9 @@
 #define PAM_JWTD_VERSION "1"
 #define MAX_CLIENTS 256
 /* Connections of one unprivileged uid at most, and slots only root may fill, so that no
- * user can take the daemon from the others or from the module (which connects as root). */
+ * user can take the daemon from the others or from the module (which connects as root).
+ * A connection counts against the uid proto_peer_account_uid names: a set-user-ID program
+ * (sudo) that its user can stop holds a slot of that user, not of root. */
 #define MAX_CLIENTS_PER_UID 16
 #define ROOT_RESERVED_CLIENTS 32
 /* A connection that sends nothing for this long is closed (milliseconds). */
@@ -70,7 +72,8 @@
 
 struct client {
 	int fd;
-	uid_t uid;
+	uid_t uid;      /* SO_PEERCRED: who the caller is */
+	uid_t acct_uid; /* whose slots it takes (see MAX_CLIENTS_PER_UID) */
 	gid_t gid;
 	int64_t last_ms; /* last request (or connect), monotonic */
 };
@@ -1297,17 +1300,21 @@ static void client_accept(struct daemon *d)
 {
 	struct client *cl = NULL;
 	size_t i, in_use = 0, of_uid = 0;
-	uid_t uid = (uid_t)-1;
+	uid_t uid = (uid_t)-1, acct;
 	gid_t gid = (gid_t)-1;
+	pid_t pid = 0;
 	int fd;
 
 	fd = accept4(d->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	if (fd < 0)
 		return;
-	if (proto_peer_cred(fd, &uid, &gid, NULL) != 0) {
+	if (proto_peer_cred(fd, &uid, &gid, &pid) != 0) {
 		close(fd); /* no credentials: nobody is served blind */
 		return;
 	}
+	/* unreadable ids count as an unprivileged uid of their own: served, but not from
+	 * root's reserve */
+	acct = proto_peer_account_uid(pid, uid);
 	for (i = 0; i < MAX_CLIENTS; i++) {
 		if (d->clients[i].fd < 0) {
 			if (cl == NULL)
@@ -1315,15 +1322,16 @@ static void client_accept(struct daemon *d)
 			continue;
 		}
 		in_use++;
-		of_uid += d->clients[i].uid == uid;
+		of_uid += d->clients[i].acct_uid == acct;
 	}
-	if (cl == NULL || (uid != 0 && (of_uid >= MAX_CLIENTS_PER_UID ||
-					in_use >= MAX_CLIENTS - ROOT_RESERVED_CLIENTS))) {
+	if (cl == NULL || (acct != 0 && (of_uid >= MAX_CLIENTS_PER_UID ||
+					 in_use >= MAX_CLIENTS - ROOT_RESERVED_CLIENTS))) {
 		close(fd);
 		return;
 	}
 	cl->fd = fd;
 	cl->uid = uid;
+	cl->acct_uid = acct;
 	cl->gid = gid;
 	cl->last_ms = monotonic_ms();
 }

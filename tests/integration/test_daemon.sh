@@ -464,6 +464,41 @@ ans "... and so is another user ($UA)" p OK
 wait "$CPID"
 q "$UB" 'p {"op":"ping"}'
 ans "$UB is served again once its connections are closed" p OK
+# A set-user-ID program run by a user (sudo: real uid the user's, effective uid 0) that the
+# user stops holds its connection as long as the user likes. It counts against the user's
+# 16, not against root's reserve (issue 9). setuid_conns R E S N: daemon_client.py conns
+# with N connections, run in a process with real, effective and saved uid R, E, S (in the
+# same process: an exec would make the saved uid the effective one)
+setuid_conns() {
+	"$PJ_PY" -c 'import os, runpy, sys
+os.setresuid(*[int(x) for x in sys.argv[1:4]])
+sys.argv = sys.argv[4:]
+runpy.run_path(sys.argv[0], run_name="__main__")' "$1" "$2" "$3" "$DC" conns "$SOCK" "$4" 6 \
+		>"$S/conns" 2>&1 &
+	CPID=$!
+	for _ in $(seq 1 200); do grep -q HELD "$S/conns" && break; sleep 0.05; done
+}
+setuid_conns "$UB_UID" 0 0 40
+kill -STOP "$CPID"
+check "a process with real uid $UB and effective uid 0 (a sudo of $UB's) gets 16 of 40 connections" \
+	eval '[ "$(grep -c "^[0-9]* ok$" "$S/conns")" = 16 ] && [ "$(grep -c "^[0-9]* closed$" "$S/conns")" = 24 ]'
+q root 'p {"op":"ping"}'
+ans "... while it holds them, stopped, root is served" p OK
+q "$UB" 'p {"op":"ping"}'
+check "... and they count as $UB's: $UB's own connection is closed without an answer" \
+	test "$(answer p)" = "#closed"
+q "$UA" 'p {"op":"ping"}'
+ans "... another user ($UA) is served" p OK
+kill -CONT "$CPID"
+wait "$CPID"
+setuid_conns 0 0 "$UB_UID" 17
+check "real and effective uid 0 but saved uid $UB: 16 connections, the 17th closed" \
+	eval '[ "$(grep -c "^[0-9]* ok$" "$S/conns")" = 16 ] && grep -qx "17 closed" "$S/conns"'
+wait "$CPID"
+setuid_conns 0 0 0 40
+check "a process that is root in real, effective and saved uid has no per-uid limit (40 of 40)" \
+	test "$(grep -c '^[0-9]* ok$' "$S/conns")" = 40
+wait "$CPID"
 
 echo "# --- 2. ownership"
 # UA's current refresh token is A1_R2 (A1_R is used); UB's current one is B1_R2.
