@@ -41,6 +41,7 @@
 #include "proto.h"
 #include "session.h"
 #include "store.h"
+#include "user.h"
 #include "verdict.h"
 
 #define PAM_JWTD_VERSION "1"
@@ -1098,7 +1099,7 @@ static void persist(struct daemon *d, enum session_persist_change what, const ch
 
 static char *op_revoke(struct daemon *d, const struct proto_request *req)
 {
-	char digest[STORE_DIGEST_HEX_LEN + 1];
+	char digest[STORE_DIGEST_HEX_LEN + 1], account[STORE_FIELD_MAX];
 	json_t *kept = NULL, *kept_error = NULL;
 	struct verdict v;
 	size_t count = 0;
@@ -1117,11 +1118,13 @@ static char *op_revoke(struct daemon *d, const struct proto_request *req)
 		msg = answer_with("revoked", json_integer((json_int_t)count), "session",
 				  json_string(digest), NULL);
 	} else if (req->user != NULL) {
-		if (store_revoke_user(d->st, req->user, end_login, d, &count, &v) != 0) {
+		/* sessions are recorded under the account name (see core/user.h) */
+		if (user_canonical_name(req->user, account, sizeof(account), &v) < 0 ||
+		    store_revoke_user(d->st, account, end_login, d, &count, &v) != 0) {
 			msg = answer_verdict(&v);
 			goto out;
 		}
-		say(LOG_NOTICE, "all %zu session(s) of user %s revoked", count, req->user);
+		say(LOG_NOTICE, "all %zu session(s) of user %s revoked", count, account);
 		msg = answer_with("revoked", json_integer((json_int_t)count), NULL);
 	} else {
 		exp = req->has_exp ? req->exp : now + 30 * 24 * 3600;
@@ -1151,23 +1154,25 @@ static char *op_lock(struct daemon *d, const struct proto_request *req, bool loc
 	const struct passwd *pw;
 	struct verdict v;
 	int64_t until = req->has_until ? req->until : 0;
-	char *msg = NULL;
+	char *msg = NULL, account[STORE_FIELD_MAX];
 
 	verdict_init(&v);
 	if (lock && until != 0 && until <= clock_now()) {
 		msg = proto_answer_error("until is in the past");
 		goto out;
 	}
-	if ((lock ? store_user_lock(d->st, req->user, until, &v) :
-		    store_user_unlock(d->st, req->user, &v)) != 0) {
+	/* a lock is keyed by the account name (see core/user.h) */
+	if (user_canonical_name(req->user, account, sizeof(account), &v) < 0 ||
+	    (lock ? store_user_lock(d->st, account, until, &v) :
+		    store_user_unlock(d->st, account, &v)) != 0) {
 		msg = answer_verdict(&v);
 		goto out;
 	}
-	say(LOG_NOTICE, "user %s %s", req->user, lock ? "locked" : "unlocked");
-	pw = lock ? NULL : getpwnam(req->user);
+	say(LOG_NOTICE, "user %s %s", account, lock ? "locked" : "unlocked");
+	pw = lock ? NULL : getpwnam(account);
 	if (pw != NULL)
 		tracked_resume_uid(d, pw->pw_uid);
-	persist(d, lock ? SESSION_PERSIST_LOCK : SESSION_PERSIST_UNLOCK, req->user, until, &kept,
+	persist(d, lock ? SESSION_PERSIST_LOCK : SESSION_PERSIST_UNLOCK, account, until, &kept,
 		&kept_error);
 	msg = answer_with("persisted", kept, "persist_error", kept_error, NULL);
 out:
