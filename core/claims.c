@@ -108,9 +108,17 @@ static int claims_check_time(const struct config *cfg, const json_t *claims, int
 			goto out;
 		}
 	}
-	if (auth_time_json != NULL && claims_numeric_date(auth_time_json, &auth_time) != 0) {
-		verdict_set(v, VERDICT_REJECT, "auth_time is not a NumericDate");
-		goto out;
+	if (auth_time_json != NULL) {
+		if (claims_numeric_date(auth_time_json, &auth_time) != 0) {
+			verdict_set(v, VERDICT_REJECT, "auth_time is not a NumericDate");
+			goto out;
+		}
+		/* a login that has not happened yet would make any max_age hold */
+		if (sat_add(now, cfg->leeway) < auth_time) {
+			verdict_setf_seconds(v, VERDICT_REJECT, "authenticated in the future",
+					     "by %lld s", (long long)sat_sub(auth_time, now));
+			goto out;
+		}
 	}
 	if (cfg->max_age >= 0) {
 		/* auth_time, when present, is when the user last authenticated; else iat. */

@@ -16,7 +16,7 @@
 
 enum config_type {
 	CT_STRING, CT_PATH, CT_DURATION, CT_SIZE, CT_BOOL, CT_KEY, CT_CLAIM, CT_COUNT, CT_ACCEPT,
-	CT_SOURCE, CT_PATH_OR_NONE
+	CT_SOURCE, CT_PATH_OR_NONE, CT_AUDIENCES
 };
 
 struct config_option {
@@ -66,6 +66,7 @@ static const struct config_option config_options[] = {
 	OPT("revoke_kill_after", CT_DURATION, revoke_kill_after),
 	OPT("sweep_interval", CT_DURATION, sweep_interval),
 	OPT("end_on_refresh_failure", CT_BOOL, end_on_refresh_failure),
+	{ "token_audiences", CT_AUDIENCES, 0 },
 };
 #undef OPT
 
@@ -140,12 +141,22 @@ static void config_claims_clear(struct config *cfg)
 	cfg->required_count = 0;
 }
 
+static void config_audiences_clear(struct config *cfg)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->token_audience_count; i++)
+		free(cfg->token_audiences[i]);
+	cfg->token_audience_count = 0;
+}
+
 void config_free(struct config *cfg)
 {
 	if (cfg == NULL)
 		return;
 	config_keys_clear(cfg);
 	config_claims_clear(cfg);
+	config_audiences_clear(cfg);
 	free(cfg->config_path);
 	free(cfg->issuer);
 	free(cfg->audience);
@@ -338,6 +349,72 @@ out:
 	return rc;
 }
 
+static bool audience_listed(const struct config *cfg, const char *aud, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->token_audience_count; i++)
+		if (strlen(cfg->token_audiences[i]) == len &&
+		    memcmp(cfg->token_audiences[i], aud, len) == 0)
+			return true;
+	return false;
+}
+
+/* token_audiences: AUD[,AUD...], spaces around items allowed; added to the list (a value
+ * already listed is not added twice). Nothing is added unless the whole value is good. */
+static int parse_audiences(struct config *cfg, const char *value, struct verdict *v)
+{
+	const char *p = value, *start, *end;
+	size_t before = cfg->token_audience_count, len;
+	int rc = -1;
+
+	for (;;) {
+		while (*p == ' ' || *p == '\t')
+			p++;
+		start = p;
+		while (*p != '\0' && *p != ',')
+			p++;
+		end = p;
+		while (end > start && (end[-1] == ' ' || end[-1] == '\t'))
+			end--;
+		len = (size_t)(end - start);
+		if (len == 0 || len > CONFIG_MAX_AUDIENCE_LEN) {
+			verdict_set(v, VERDICT_BAD_CONFIG, "token_audiences must list audiences of "
+				    "1..255 bytes, separated by commas");
+			goto out;
+		}
+		if (!audience_listed(cfg, start, len)) {
+			if (cfg->token_audience_count >= CONFIG_MAX_AUDIENCES) {
+				verdict_set(v, VERDICT_BAD_CONFIG, "too many token_audiences entries");
+				goto out;
+			}
+			cfg->token_audiences[cfg->token_audience_count] = strndup(start, len);
+			if (cfg->token_audiences[cfg->token_audience_count] == NULL) {
+				verdict_set(v, VERDICT_UNAVAILABLE, "out of memory");
+				goto out;
+			}
+			cfg->token_audience_count++;
+		}
+		if (*p == '\0')
+			break;
+		p++;
+	}
+	rc = 0;
+out:
+	while (rc != 0 && cfg->token_audience_count > before)
+		free(cfg->token_audiences[--cfg->token_audience_count]);
+	return rc;
+}
+
+bool config_token_audience_allowed(const struct config *cfg, const char *aud)
+{
+	if (aud == NULL)
+		return false;
+	if (cfg->audience != NULL && strcmp(cfg->audience, aud) == 0)
+		return true;
+	return audience_listed(cfg, aud, strlen(aud));
+}
+
 static int parse_token_source(const char *s, enum config_token_source *out)
 {
 	int rc = 0;
@@ -453,6 +530,10 @@ int config_set(struct config *cfg, const char *key, const char *value, struct ve
 		if (parse_claim_spec(cfg, value, v) != 0)
 			goto out;
 		break;
+	case CT_AUDIENCES:
+		if (parse_audiences(cfg, value, v) != 0)
+			goto out;
+		break;
 	}
 	rc = 0;
 out:
@@ -541,7 +622,7 @@ int config_from_args(struct config *cfg, int argc, const char **argv, struct ver
 	const char *path = NULL;
 	char name[64];
 	const char *eq, *value;
-	bool keys_replaced = false, claims_replaced = false;
+	bool keys_replaced = false, claims_replaced = false, audiences_replaced = false;
 	struct stat st;
 	int i, rc = -1;
 
@@ -585,6 +666,9 @@ int config_from_args(struct config *cfg, int argc, const char **argv, struct ver
 		} else if (strcmp(name, "require_claim") == 0 && !claims_replaced) {
 			config_claims_clear(cfg);
 			claims_replaced = true;
+		} else if (strcmp(name, "token_audiences") == 0 && !audiences_replaced) {
+			config_audiences_clear(cfg);
+			audiences_replaced = true;
 		}
 		if (config_set(cfg, name, value, v) != 0)
 			goto out;

@@ -14,6 +14,9 @@
 #define CONFIG_DEFAULT_SOCKET_PATH "/run/pam-jwtd.sock"
 #define CONFIG_MAX_KEYS 16
 #define CONFIG_MAX_REQUIRED 16
+/* token_audiences: entries, and the longest one (what a pam-jwtd request can carry) */
+#define CONFIG_MAX_AUDIENCES 16
+#define CONFIG_MAX_AUDIENCE_LEN 255
 #define CONFIG_MAX_LINE 4096
 #define CONFIG_MAX_COUNT 100000000ULL
 
@@ -85,6 +88,9 @@ struct config {
 	int64_t revoke_kill_after;  /* default 10s: SIGHUP, then SIGKILL after this */
 	int64_t sweep_interval;     /* default 60s */
 	bool end_on_refresh_failure; /* end the live login when its tokens cannot be renewed */
+	/* pam-jwtd: the audiences a client may name for an access token, besides `audience` */
+	char *token_audiences[CONFIG_MAX_AUDIENCES];
+	size_t token_audience_count;
 };
 
 int config_init(struct config *cfg);
@@ -102,5 +108,8 @@ int config_from_args(struct config *cfg, int argc, const char **argv, struct ver
 int config_parse_duration(const char *s, int64_t *out);
 /* Final consistency check (at least one key source, ...). */
 int config_validate(const struct config *cfg, struct verdict *v);
+/* Whether pam-jwtd may mint an access token whose aud is `aud`: the configured audience
+ * (which the tokens it mints by itself carry) or one listed in token_audiences. */
+bool config_token_audience_allowed(const struct config *cfg, const char *aud);
 
 #endif

@@ -6,11 +6,14 @@
 #include "proto.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <malloc.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/statfs.h>
 #include <sys/time.h>
 #include <sys/un.h>
 #include <time.h>
@@ -961,6 +964,111 @@ int proto_peer_cred(int fd, uid_t *uid, gid_t *gid, pid_t *pid)
 	rc = 0;
 out:
 	return rc;
+}
+
+/* /proc/PID/status holds its "Uid:" line well within this (the name before it is at most
+ * 64 bytes, escaped). */
+#define PROC_STATUS_HEAD 4096
+/* statfs(2) f_type of procfs */
+#define PROC_FS_MAGIC 0x9fa0
+
+/* The four ids of a "Uid:" line's value: real, effective, saved, file system, separated by
+ * tabs and ended by a newline. 0, or -1 if it is not exactly that. */
+static int parse_uid_line(const char *p, const char *end, uid_t ids[4])
+{
+	unsigned long long n;
+	size_t i;
+	int rc = -1;
+
+	for (i = 0; i < 4; i++) {
+		if (p >= end || *p != '\t')
+			goto out;
+		p++;
+		if (p >= end || *p < '0' || *p > '9')
+			goto out;
+		for (n = 0; p < end && *p >= '0' && *p <= '9'; p++) {
+			n = n * 10 + (unsigned long long)(*p - '0');
+			if (n >= PROTO_UID_UNKNOWN)
+				goto out;
+		}
+		ids[i] = (uid_t)n;
+	}
+	if (p >= end || *p != '\n')
+		goto out;
+	rc = 0;
+out:
+	return rc;
+}
+
+/* The real, effective, saved and file system user IDs of pid, from /proc/PID/status,
+ * opened below a checked procfs without following links. 0, or -1. */
+static int proc_status_uids(pid_t pid, uid_t ids[4])
+{
+	static const char key[] = "Uid:";
+	char name[24], buf[PROC_STATUS_HEAD];
+	struct statfs sfs;
+	const char *line, *end;
+	size_t used = 0;
+	ssize_t n;
+	int proc = -1, dir = -1, fd = -1, rc = -1;
+
+	if (pid <= 0)
+		goto out;
+	proc = open("/proc", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (proc < 0 || fstatfs(proc, &sfs) != 0 || sfs.f_type != PROC_FS_MAGIC)
+		goto out;
+	snprintf(name, sizeof(name), "%d", (int)pid);
+	dir = openat(proc, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dir < 0)
+		goto out;
+	fd = openat(dir, "status", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		goto out;
+	while (used < sizeof(buf)) {
+		n = read(fd, buf + used, sizeof(buf) - used);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		used += (size_t)n;
+	}
+	/* the first line that starts with the key; a name cannot hold a newline (escaped) */
+	end = buf + used;
+	for (line = buf; line < end; line++) {
+		if ((size_t)(end - line) > strlen(key) && memcmp(line, key, strlen(key)) == 0) {
+			rc = parse_uid_line(line + strlen(key), end, ids);
+			break;
+		}
+		line = memchr(line, '\n', (size_t)(end - line));
+		if (line == NULL)
+			break;
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	if (dir >= 0)
+		close(dir);
+	if (proc >= 0)
+		close(proc);
+	return rc;
+}
+
+uid_t proto_peer_account_uid(pid_t pid, uid_t euid)
+{
+	uid_t ids[4], account = euid;
+
+	if (euid != 0)
+		goto out;
+	if (proc_status_uids(pid, ids) != 0)
+		account = PROTO_UID_UNKNOWN;
+	else if (ids[0] != 0)
+		account = ids[0];
+	else if (ids[2] != 0)
+		account = ids[2];
+	else if (ids[1] != 0)
+		account = ids[1]; /* no longer root since it connected */
+out:
+	return account;
 }
 
 enum proto_recv_result proto_recv_request(int fd, char buf[PROTO_REQUEST_MAX + 1],

@@ -163,6 +163,19 @@ int proto_call(const char *socket_path, const char *request, size_t request_len,
  * taken by the kernel at connect time). Each output may be NULL. 0, or -1 with errno. */
 int proto_peer_cred(int fd, uid_t *uid, gid_t *gid, pid_t *pid);
 
+/* What proto_peer_account_uid gives for a peer whose ids cannot be read: no user's, and
+ * never root's. */
+#define PROTO_UID_UNKNOWN ((uid_t)-1)
+/* Server side: the user ID a connection counts against in the daemon's per-user limits,
+ * for a peer with effective user ID euid and process ID pid (both from SO_PEERCRED). As a
+ * rule euid. But a peer that runs as root on a user's behalf, as a set-user-ID program
+ * (sudo, su) does, counts as that user, since the user can stop it and so hold its
+ * connection: when euid is 0, the real user ID from the "Uid:" line of /proc/PID/status,
+ * else the saved one, else the effective one now, whichever first is not 0. If that line cannot be read (no such process, pid
+ * 0 from another PID namespace, /proc hidden or not procfs), PROTO_UID_UNKNOWN. Only what
+ * a connection is counted against: the caller's permissions stay those of euid. */
+uid_t proto_peer_account_uid(pid_t pid, uid_t euid);
+
 enum proto_recv_result {
 	PROTO_RECV_MESSAGE,   /* buf holds a request of *len bytes, NUL-terminated */
 	PROTO_RECV_TOO_LARGE, /* a message longer than PROTO_REQUEST_MAX was discarded:

@@ -24,6 +24,7 @@
 #include "secmem.h"
 #include "session.h"
 #include "store.h"
+#include "user.h"
 #include "verdict.h"
 
 #include "jwtctl.h"
@@ -601,6 +602,23 @@ static int valid_user_arg(const char *user)
 	return 1;
 }
 
+/* A user named on the command line, as the account name NSS gives for it: with an NSS
+ * source that folds case, "Alice" is the account "alice", and locks, sessions and
+ * revocations are keyed by that name. A name NSS does not know is kept as given. 0 with
+ * out filled, or an exit code after a message. */
+static int account_name_arg(const char *arg, char out[STORE_FIELD_MAX])
+{
+	struct verdict v;
+	int rc = EXIT_ACCEPTED;
+
+	verdict_init(&v);
+	if (user_canonical_name(arg, out, STORE_FIELD_MAX, &v) < 0) {
+		print_verdict(&v);
+		rc = exit_for(v.code);
+	}
+	return rc;
+}
+
 /* "45s", "12m", "3h05m", "2d04h"; "-" for negative. */
 static void format_span(int64_t secs, char *buf, size_t size)
 {
@@ -685,6 +703,7 @@ static int cmd_sessions(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *config_path = NULL, *user = NULL;
+	char account[STORE_FIELD_MAX];
 	struct list_ctx ctx;
 	struct config cfg;
 	struct store *st = NULL;
@@ -706,6 +725,12 @@ static int cmd_sessions(int argc, char **argv)
 	if (optind != argc || (user != NULL && !valid_user_arg(user))) {
 		usage(stderr);
 		goto out;
+	}
+	if (user != NULL) {
+		rc = account_name_arg(user, account);
+		if (rc != EXIT_ACCEPTED)
+			goto out;
+		user = account;
 	}
 	rc = store_from_config(config_path, &cfg, &st);
 	if (rc != EXIT_ACCEPTED)
@@ -917,7 +942,7 @@ static int cmd_revoke(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *config_path = NULL, *user = NULL, *jti = NULL, *exp_arg = NULL;
-	char *session = NULL;
+	char *session = NULL, account[STORE_FIELD_MAX];
 	/* without --exp the revocation outlives any sensibly short token: 30 days */
 	int64_t now = clock_now(), exp = now + 30 * 24 * 3600;
 	struct config cfg;
@@ -949,6 +974,13 @@ static int cmd_revoke(int argc, char **argv)
 	if ((user != NULL && !valid_user_arg(user)) || (jti != NULL && jti[0] == '\0')) {
 		fprintf(stderr, "pam-jwtctl: bad user name or jti\n");
 		goto out;
+	}
+	if (user != NULL) {
+		rc = account_name_arg(user, account);
+		if (rc != EXIT_ACCEPTED)
+			goto out;
+		user = account;
+		rc = EXIT_UNAVAILABLE;
 	}
 	if (exp_arg != NULL && (parse_time(exp_arg, now, &exp) != 0 || exp <= now)) {
 		fprintf(stderr, "pam-jwtctl: bad --exp (a future epoch time or a duration like 2h)\n");
@@ -1009,6 +1041,7 @@ static int cmd_lock(int argc, char **argv, int lock)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *config_path = NULL, *until_arg = NULL, *user;
+	char account[STORE_FIELD_MAX];
 	int64_t now = clock_now(), until = 0;
 	struct config cfg;
 	struct store *st = NULL;
@@ -1039,11 +1072,14 @@ static int cmd_lock(int argc, char **argv, int lock)
 		usage(stderr);
 		goto out;
 	}
-	user = argv[optind];
 	if (until_arg != NULL && (parse_time(until_arg, now, &until) != 0 || until <= now)) {
 		fprintf(stderr, "pam-jwtctl: bad --until (a future epoch time or a duration like 2h)\n");
 		goto out;
 	}
+	rc = account_name_arg(argv[optind], account);
+	if (rc != EXIT_ACCEPTED)
+		goto out;
+	user = account;
 	rc = store_from_config(config_path, &cfg, &st);
 	if (rc != EXIT_ACCEPTED)
 		goto out;

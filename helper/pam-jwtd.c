@@ -41,12 +41,15 @@
 #include "proto.h"
 #include "session.h"
 #include "store.h"
+#include "user.h"
 #include "verdict.h"
 
 #define PAM_JWTD_VERSION "1"
 #define MAX_CLIENTS 256
 /* Connections of one unprivileged uid at most, and slots only root may fill, so that no
- * user can take the daemon from the others or from the module (which connects as root). */
+ * user can take the daemon from the others or from the module (which connects as root).
+ * A connection counts against the uid proto_peer_account_uid names: a set-user-ID program
+ * (sudo) that its user can stop holds a slot of that user, not of root. */
 #define MAX_CLIENTS_PER_UID 16
 #define ROOT_RESERVED_CLIENTS 32
 /* A connection that sends nothing for this long is closed (milliseconds). */
@@ -70,7 +73,8 @@
 
 struct client {
 	int fd;
-	uid_t uid;
+	uid_t uid;      /* SO_PEERCRED: who the caller is */
+	uid_t acct_uid; /* whose slots it takes (see MAX_CLIENTS_PER_UID) */
 	gid_t gid;
 	int64_t last_ms; /* last request (or connect), monotonic */
 };
@@ -589,8 +593,20 @@ static char *random_jti(void)
 	return b64url_encode_alloc(raw, sizeof(raw));
 }
 
+/* The answer to a client that names an audience the admin did not allow. */
+#define AUDIENCE_REFUSED "pam-jwtd does not mint tokens for this audience (see token_audiences)"
+
+/* Whether a client may have a token for the audience it named (NULL: none named, the
+ * configured audience). Tokens are bearer credentials that every process of their user can
+ * read, so an audience that another service (sudo) accepts must never be theirs to ask for. */
+static bool audience_allowed(const struct daemon *d, const char *aud)
+{
+	return aud == NULL || config_token_audience_allowed(&d->cfg, aud);
+}
+
 /* An access token for a live session: sub (and the configured user claim), sid, jti, iat,
- * exp (no later than the session), iss and aud when known. */
+ * exp (no later than the session), iss and aud when known. aud (NULL: the configured one)
+ * must be allowed: callers check first, to answer with AUDIENCE_REFUSED. */
 static char *mint_access(struct daemon *d, const struct store_session *sess, const char *aud,
 			 int64_t now, int64_t *exp_out)
 {
@@ -601,6 +617,8 @@ static char *mint_access(struct daemon *d, const struct store_session *sess, con
 
 	if (exp > sess->expires)
 		exp = sess->expires;
+	if (!audience_allowed(d, aud))
+		goto out;
 	if (aud == NULL)
 		aud = d->cfg.audience;
 	if (claims == NULL || jti == NULL)
@@ -884,6 +902,10 @@ static char *op_open(struct daemon *d, const struct proto_request *req)
 	verdict_init(&v);
 	memset(&rec, 0, sizeof(rec));
 	refresh[0] = '\0';
+	if (!audience_allowed(d, req->aud)) {
+		msg = proto_answer_error(AUDIENCE_REFUSED);
+		goto out;
+	}
 	if (store_session_get_digest(d->st, req->session, &sess, &v) != 0 ||
 	    store_user_check(d->st, sess.user, now, &v) != 0 ||
 	    store_session_check(d->st, &sess, sess.user, NULL, false, now, &v) != 0) {
@@ -1020,6 +1042,10 @@ static char *op_token(struct daemon *d, const struct caller *c, const struct pro
 		msg = answer_verdict(&v);
 		goto out;
 	}
+	if (!audience_allowed(d, req->aud)) {
+		msg = proto_answer_error(AUDIENCE_REFUSED);
+		goto out;
+	}
 	token = mint_access(d, &sess, req->aud, now, &exp);
 	if (token == NULL) {
 		msg = proto_answer_error("cannot make tokens");
@@ -1075,7 +1101,7 @@ static void persist(struct daemon *d, enum session_persist_change what, const ch
 
 static char *op_revoke(struct daemon *d, const struct proto_request *req)
 {
-	char digest[STORE_DIGEST_HEX_LEN + 1];
+	char digest[STORE_DIGEST_HEX_LEN + 1], account[STORE_FIELD_MAX];
 	json_t *kept = NULL, *kept_error = NULL;
 	struct verdict v;
 	size_t count = 0;
@@ -1094,11 +1120,13 @@ static char *op_revoke(struct daemon *d, const struct proto_request *req)
 		msg = answer_with("revoked", json_integer((json_int_t)count), "session",
 				  json_string(digest), NULL);
 	} else if (req->user != NULL) {
-		if (store_revoke_user(d->st, req->user, end_login, d, &count, &v) != 0) {
+		/* sessions are recorded under the account name (see core/user.h) */
+		if (user_canonical_name(req->user, account, sizeof(account), &v) < 0 ||
+		    store_revoke_user(d->st, account, end_login, d, &count, &v) != 0) {
 			msg = answer_verdict(&v);
 			goto out;
 		}
-		say(LOG_NOTICE, "all %zu session(s) of user %s revoked", count, req->user);
+		say(LOG_NOTICE, "all %zu session(s) of user %s revoked", count, account);
 		msg = answer_with("revoked", json_integer((json_int_t)count), NULL);
 	} else {
 		exp = req->has_exp ? req->exp : now + 30 * 24 * 3600;
@@ -1128,23 +1156,25 @@ static char *op_lock(struct daemon *d, const struct proto_request *req, bool loc
 	const struct passwd *pw;
 	struct verdict v;
 	int64_t until = req->has_until ? req->until : 0;
-	char *msg = NULL;
+	char *msg = NULL, account[STORE_FIELD_MAX];
 
 	verdict_init(&v);
 	if (lock && until != 0 && until <= clock_now()) {
 		msg = proto_answer_error("until is in the past");
 		goto out;
 	}
-	if ((lock ? store_user_lock(d->st, req->user, until, &v) :
-		    store_user_unlock(d->st, req->user, &v)) != 0) {
+	/* a lock is keyed by the account name (see core/user.h) */
+	if (user_canonical_name(req->user, account, sizeof(account), &v) < 0 ||
+	    (lock ? store_user_lock(d->st, account, until, &v) :
+		    store_user_unlock(d->st, account, &v)) != 0) {
 		msg = answer_verdict(&v);
 		goto out;
 	}
-	say(LOG_NOTICE, "user %s %s", req->user, lock ? "locked" : "unlocked");
-	pw = lock ? NULL : getpwnam(req->user);
+	say(LOG_NOTICE, "user %s %s", account, lock ? "locked" : "unlocked");
+	pw = lock ? NULL : getpwnam(account);
 	if (pw != NULL)
 		tracked_resume_uid(d, pw->pw_uid);
-	persist(d, lock ? SESSION_PERSIST_LOCK : SESSION_PERSIST_UNLOCK, req->user, until, &kept,
+	persist(d, lock ? SESSION_PERSIST_LOCK : SESSION_PERSIST_UNLOCK, account, until, &kept,
 		&kept_error);
 	msg = answer_with("persisted", kept, "persist_error", kept_error, NULL);
 out:
@@ -1277,17 +1307,21 @@ static void client_accept(struct daemon *d)
 {
 	struct client *cl = NULL;
 	size_t i, in_use = 0, of_uid = 0;
-	uid_t uid = (uid_t)-1;
+	uid_t uid = (uid_t)-1, acct;
 	gid_t gid = (gid_t)-1;
+	pid_t pid = 0;
 	int fd;
 
 	fd = accept4(d->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	if (fd < 0)
 		return;
-	if (proto_peer_cred(fd, &uid, &gid, NULL) != 0) {
+	if (proto_peer_cred(fd, &uid, &gid, &pid) != 0) {
 		close(fd); /* no credentials: nobody is served blind */
 		return;
 	}
+	/* unreadable ids count as an unprivileged uid of their own: served, but not from
+	 * root's reserve */
+	acct = proto_peer_account_uid(pid, uid);
 	for (i = 0; i < MAX_CLIENTS; i++) {
 		if (d->clients[i].fd < 0) {
 			if (cl == NULL)
@@ -1295,15 +1329,16 @@ static void client_accept(struct daemon *d)
 			continue;
 		}
 		in_use++;
-		of_uid += d->clients[i].uid == uid;
+		of_uid += d->clients[i].acct_uid == acct;
 	}
-	if (cl == NULL || (uid != 0 && (of_uid >= MAX_CLIENTS_PER_UID ||
-					in_use >= MAX_CLIENTS - ROOT_RESERVED_CLIENTS))) {
+	if (cl == NULL || (acct != 0 && (of_uid >= MAX_CLIENTS_PER_UID ||
+					 in_use >= MAX_CLIENTS - ROOT_RESERVED_CLIENTS))) {
 		close(fd);
 		return;
 	}
 	cl->fd = fd;
 	cl->uid = uid;
+	cl->acct_uid = acct;
 	cl->gid = gid;
 	cl->last_ms = monotonic_ms();
 }

@@ -154,6 +154,50 @@ ctl_is "unlock with --until: exit 2" 2 'usage' unlock -c "$CONF" "$ME" --until 2
 check "refused lock commands changed nothing in the store" test "$(store_state)" = "$before"
 verify_is "the user is still unlocked" 0 '^accepted' "$T2"
 
+# --- a user named in another case ------------------------------------------------------
+# NSS sources that fold case (sssd or winbind with case-insensitive names) give "ALICE" the
+# account "alice"; logins are keyed by the account name, so a lock must be too (issue 9).
+# A getpwnam_r shim in LD_PRELOAD folds $ME the same way here.
+UP=$(printf '%s' "$ME" | tr '[:lower:]' '[:upper:]')
+cat >"$PJ_TMP/nss_fold.c" <<'EOF'
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <pwd.h>
+#include <stdlib.h>
+#include <strings.h>
+
+typedef int (*getpwnam_r_fn)(const char *, struct passwd *, char *, size_t, struct passwd **);
+
+/* getpwnam_r as a case-folding NSS source answers it, for the user $PJ_FOLD_USER */
+int getpwnam_r(const char *name, struct passwd *pwd, char *buf, size_t buflen,
+	       struct passwd **result)
+{
+	getpwnam_r_fn real = (getpwnam_r_fn)dlsym(RTLD_NEXT, "getpwnam_r");
+	const char *fold = getenv("PJ_FOLD_USER");
+
+	if (fold != NULL && strcasecmp(name, fold) == 0)
+		name = fold;
+	return real(name, pwd, buf, buflen, result);
+}
+EOF
+if [ "$UP" = "$ME" ]; then
+	skip "lock by a name in another case (the user name $ME has no letters)"
+elif ! ${CC:-cc} -shared -fPIC -o "$PJ_TMP/nss_fold.so" "$PJ_TMP/nss_fold.c" -ldl; then
+	not_ok "build the case-folding getpwnam_r shim"
+else
+	ctl_is "lock $UP, a name NSS does not know: the lock is on that name" 0 \
+		"^locked user $UP until unlocked$" lock -c "$CONF" "$UP"
+	verify_is "... which is not the account $ME: verify for $ME accepted" 0 '^accepted' "$T2"
+	ctl unlock -c "$CONF" "$UP"
+	CTL=(env LD_PRELOAD="$PJ_TMP/nss_fold.so" PJ_FOLD_USER="$ME" "$PJ_CTL")
+	ctl_is "with an NSS that folds case, lock $UP locks the account $ME" 0 \
+		"^locked user $ME until unlocked$" lock -c "$CONF" "$UP"
+	verify_is "... verify for $ME: refused: user is locked" 1 '^refused: user is locked' "$T2"
+	ctl_is "... unlock ${ME^} unlocks $ME" 0 "^unlocked user $ME$" unlock -c "$CONF" "${ME^}"
+	verify_is "... verify for $ME accepted again" 0 '^accepted' "$T2"
+	CTL=("$PJ_CTL")
+fi
+
 # --- sessions made through libpam ----------------------------------------------------
 HAVE_CONFDIR=0
 "$PJ_PY" -c 'import ctypes; ctypes.CDLL("libpam.so.0").pam_start_confdir' 2>/dev/null &&

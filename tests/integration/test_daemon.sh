@@ -74,7 +74,8 @@ write_conf() {
 		[issuer]=$ISS [audience]=$AUD [jwks]=$K/k1.jwks [store_dir]=$PJ_STORE
 		[persist_dir]=$PJ_TMP/persist [signing_key]=$K/k1.key [socket_path]=$SOCK
 		[issue_tokens]=yes [keyring]=yes [max_sessions_per_user]=0 [access_ttl]=4s
-		[refresh_ahead]=3s [revoke_kill_after]=1s [sweep_interval]=1s)
+		[refresh_ahead]=3s [revoke_kill_after]=1s [sweep_interval]=1s
+		[token_audiences]="other-aud, root-aud, git.example, pipelined")
 	for kv; do val[${kv%%=*}]=${kv#*=}; done
 	for kv in "${!val[@]}"; do printf '%s = %s\n' "$kv" "${val[$kv]}"; done >"$f.tmp" &&
 		chmod 0600 "$f.tmp" && mv -f "$f.tmp" "$f"
@@ -296,6 +297,7 @@ q "$UA" \
 	"$(refresh_req refresh "$A1_R")" \
 	"$(token_req token "$A1_SID")" \
 	"$(token_req token_aud "$A1_SID" other-aud)" \
+	"$(token_req token_badaud "$A1_SID" "$AUD-sudo")" \
 	"$(logout_req logout "$A2_SID")" \
 	"revoke {\"op\":\"revoke\",\"session\":\"${B3_D:0:12}\"}" \
 	"revoke_user {\"op\":\"revoke\",\"user\":\"$UB\"}" \
@@ -323,6 +325,9 @@ check "... it verifies for $UA with the config's audience, sid = session digest,
 ans "user: token with aud -> ok" token_aud 'OK'
 T=$(field token_aud access_token)
 check "... its aud is the one asked for" test "$(claim "$T" aud)" = other-aud
+AUD_REFUSED="pam-jwtd does not mint tokens for this audience (see token_audiences)"
+ans "user: token with an aud outside token_audiences -> \"$AUD_REFUSED\"" token_badaud \
+	'ERR == "'"$AUD_REFUSED"'" and "access_token" not in a'
 ans "user: logout of an own session -> ok, revoked 1" logout 'OK and a["revoked"] == 1'
 check "... that session is gone from the store" eval '! listed "$UA" "$A2_D"'
 for op in revoke revoke_user revoke_jti lock unlock gc reload; do
@@ -341,6 +346,8 @@ q root \
 	'ping {"op":"ping"}' \
 	'status {"op":"status"}' \
 	"open {\"op\":\"open\",\"session\":\"$B1_D\",\"aud\":\"root-aud\"}" \
+	"open_badaud {\"op\":\"open\",\"session\":\"$B1_D\",\"aud\":\"$AUD-sudo\"}" \
+	"$(token_req token_badaud "$B1_SID" "$AUD-sudo")" \
 	"open_unknown {\"op\":\"open\",\"session\":\"$(sha256_of nothing)\"}" \
 	"$(refresh_req refresh "$B1_R")" \
 	"$(token_req token "$B1_SID")" \
@@ -365,6 +372,10 @@ ans "root: open for $UB's session -> access and refresh token, the session diges
 check "... the access token's aud is the one asked for, sid the session's digest, sub $UB" \
 	eval 'T=$(field open access_token); [ "$(claim "$T" aud)" = root-aud ] && [ "$(claim "$T" sid)" = "$B1_D" ] && [ "$(claim "$T" sub)" = "$UB" ]'
 B1_ROOTR=$(field open refresh_token)
+ans "root: open with an aud outside token_audiences -> \"$AUD_REFUSED\", no tokens" open_badaud \
+	'ERR == "'"$AUD_REFUSED"'" and "refresh_token" not in a'
+ans "root: token with an aud outside token_audiences -> refused the same way" token_badaud \
+	'ERR == "'"$AUD_REFUSED"'"'
 ans "root: open for an unknown session digest -> \"unknown session\"" open_unknown 'ERR == "unknown session"'
 ans "root: refresh of $UB's refresh token -> ok" refresh 'OK and a["refresh_token"].startswith("pjr_")'
 B1_R2=$(field refresh refresh_token)
@@ -453,6 +464,41 @@ ans "... and so is another user ($UA)" p OK
 wait "$CPID"
 q "$UB" 'p {"op":"ping"}'
 ans "$UB is served again once its connections are closed" p OK
+# A set-user-ID program run by a user (sudo: real uid the user's, effective uid 0) that the
+# user stops holds its connection as long as the user likes. It counts against the user's
+# 16, not against root's reserve (issue 9). setuid_conns R E S N: daemon_client.py conns
+# with N connections, run in a process with real, effective and saved uid R, E, S (in the
+# same process: an exec would make the saved uid the effective one)
+setuid_conns() {
+	"$PJ_PY" -c 'import os, runpy, sys
+os.setresuid(*[int(x) for x in sys.argv[1:4]])
+sys.argv = sys.argv[4:]
+runpy.run_path(sys.argv[0], run_name="__main__")' "$1" "$2" "$3" "$DC" conns "$SOCK" "$4" 6 \
+		>"$S/conns" 2>&1 &
+	CPID=$!
+	for _ in $(seq 1 200); do grep -q HELD "$S/conns" && break; sleep 0.05; done
+}
+setuid_conns "$UB_UID" 0 0 40
+kill -STOP "$CPID"
+check "a process with real uid $UB and effective uid 0 (a sudo of $UB's) gets 16 of 40 connections" \
+	eval '[ "$(grep -c "^[0-9]* ok$" "$S/conns")" = 16 ] && [ "$(grep -c "^[0-9]* closed$" "$S/conns")" = 24 ]'
+q root 'p {"op":"ping"}'
+ans "... while it holds them, stopped, root is served" p OK
+q "$UB" 'p {"op":"ping"}'
+check "... and they count as $UB's: $UB's own connection is closed without an answer" \
+	test "$(answer p)" = "#closed"
+q "$UA" 'p {"op":"ping"}'
+ans "... another user ($UA) is served" p OK
+kill -CONT "$CPID"
+wait "$CPID"
+setuid_conns 0 0 "$UB_UID" 17
+check "real and effective uid 0 but saved uid $UB: 16 connections, the 17th closed" \
+	eval '[ "$(grep -c "^[0-9]* ok$" "$S/conns")" = 16 ] && grep -qx "17 closed" "$S/conns"'
+wait "$CPID"
+setuid_conns 0 0 0 40
+check "a process that is root in real, effective and saved uid has no per-uid limit (40 of 40)" \
+	test "$(grep -c '^[0-9]* ok$' "$S/conns")" = 40
+wait "$CPID"
 
 echo "# --- 2. ownership"
 # UA's current refresh token is A1_R2 (A1_R is used); UB's current one is B1_R2.
@@ -527,6 +573,10 @@ if [ "$(claim "$out" aud)" = git.example ] && [ "$(claim "$out" sid)" = "$A3_D" 
 else not_ok "pam-jwtctl token --aud as $UA (got ${out:0:80})"; fi
 check "... its signature verifies with the daemon's key (verify --jws-only)" \
 	eval '"$PJ_CTL" verify --jws-only --key "$K/k1.jwks" "$out" >/dev/null 2>&1'
+rc=0
+out=$(as_user "$UA" "$PJ_CTL" token --socket "$SOCK" --aud "$AUD-sudo" 2>&1) || rc=$?
+check "pam-jwtctl token --aud $AUD-sudo (not in token_audiences) as $UA: exit 1, \"refused: $AUD_REFUSED\"" \
+	eval '[ "$rc" = 1 ] && [ "$out" = "refused: $AUD_REFUSED" ]'
 out=$(as_user "$UA" "$PJ_CTL" refresh --socket "$SOCK" 2>&1)
 R_NOW=$(kr_get "$UA" pam_jwt:refresh)
 check "pam-jwtctl refresh as $UA prints a new access token that verifies for $UA" \

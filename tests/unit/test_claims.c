@@ -1,5 +1,6 @@
-/* Claim checks: exp/nbf/iat with leeway (overflow-safe), iss, aud, user, required claims,
- * typ, max_age. Time is passed in explicitly; nothing sleeps. */
+/* Claim checks: exp/nbf/iat/auth_time with leeway (overflow-safe), iss, aud, user, required
+ * claims, typ, max_age. Time is passed in explicitly or comes from an injected clock; nothing
+ * sleeps. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -9,6 +10,7 @@
 #include <string.h>
 
 #include "claims.h"
+#include "clock.h"
 #include "config.h"
 
 #define NOW 1700000000
@@ -219,6 +221,78 @@ static void test_max_age(void **state)
 		       "max_age is set but the token has no iat or auth_time");
 }
 
+/* The clock the module reads (clock_now), set by the test. */
+static int64_t fake_clock(void *ctx)
+{
+	return *(const int64_t *)ctx;
+}
+
+/* Check `claims_json` for alice at whatever time the injected clock says. */
+static struct verdict check_at_clock(const char *claims_json)
+{
+	json_t *claims = json_loads(claims_json, 0, NULL);
+	json_t *header = json_loads("{\"alg\":\"HS256\"}", 0, NULL);
+	struct verdict v;
+
+	assert_non_null(claims);
+	assert_non_null(header);
+	verdict_init(&v);
+	claims_check(&cfg, header, claims, "alice", clock_now(), &v);
+	json_decref(claims);
+	json_decref(header);
+	return v;
+}
+
+/* A time claim from the future must not turn max_age's age negative (issue 9): auth_time
+ * and iat later than now + leeway are refused, with or without max_age. */
+static void test_future_auth_time(void **state)
+{
+	int64_t now = NOW;
+	struct verdict v;
+
+	(void)state;
+	clock_set(fake_clock, &now);
+	cfg.max_age = 300;
+	/* the attack: a stale iat, and an auth_time a year ahead */
+	v = check_at_clock("{" BASE ",\"exp\":1700000600,\"iat\":1699000000,"
+			   "\"auth_time\":1731536000}");
+	assert_int_equal(v.code, VERDICT_REJECT);
+	assert_string_equal(v.reason, "authenticated in the future");
+	assert_string_equal(v.detail, "by 31536000 s");
+	/* at the edge of the 60 s leeway: accepted; one second past it: refused */
+	assert_int_equal(check_at_clock("{" BASE ",\"exp\":1700000600,\"auth_time\":1700000060}")
+				 .code, VERDICT_OK);
+	v = check_at_clock("{" BASE ",\"exp\":1700000600,\"auth_time\":1700000061}");
+	assert_int_equal(v.code, VERDICT_REJECT);
+	assert_string_equal(v.reason, "authenticated in the future");
+	/* as far ahead as a NumericDate goes: no wrap-around into a small age */
+	v = check_at_clock("{" BASE ",\"exp\":1700000600,\"auth_time\":9223372036854775807}");
+	assert_string_equal(v.reason, "authenticated in the future");
+	v = check_at_clock("{" BASE ",\"exp\":1700000600,\"auth_time\":9.1e18}");
+	assert_string_equal(v.reason, "authenticated in the future");
+	/* iat is the fallback for max_age: the same rule */
+	v = check_at_clock("{" BASE ",\"exp\":1700000600,\"iat\":1731536000}");
+	assert_string_equal(v.reason, "issued in the future");
+	/* a future auth_time with a fresh iat is refused too: auth_time is the one max_age uses */
+	v = check_at_clock("{" BASE ",\"exp\":1700000600,\"iat\":1699999990,"
+			   "\"auth_time\":1700003600}");
+	assert_string_equal(v.reason, "authenticated in the future");
+	/* the clock moves on: the same claims are judged at the new time */
+	now = NOW + 3600;
+	assert_int_equal(check_at_clock("{" BASE ",\"exp\":1700003700,\"auth_time\":1700003600}")
+				 .code, VERDICT_OK);
+	now = NOW + 3600 + 300 + 60 + 1;
+	v = check_at_clock("{" BASE ",\"exp\":1700009000,\"auth_time\":1700003600}");
+	assert_string_equal(v.reason, "authentication is too old");
+	/* without max_age a future auth_time is refused all the same */
+	now = NOW;
+	cfg.max_age = -1;
+	v = check_at_clock("{" BASE ",\"exp\":1700000600,\"auth_time\":1700000100}");
+	assert_int_equal(v.code, VERDICT_REJECT);
+	assert_string_equal(v.reason, "authenticated in the future");
+	clock_set(NULL, NULL);
+}
+
 static void test_jti_must_be_string(void **state)
 {
 	(void)state;
@@ -246,7 +320,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_valid), T(test_exp), T(test_time_overflow), T(test_nbf_iat),
 		T(test_iss_aud), T(test_aud_without_configured_audience), T(test_user_claim),
-		T(test_required_claims), T(test_typ), T(test_max_age), T(test_jti_must_be_string),
+		T(test_required_claims), T(test_typ), T(test_max_age), T(test_future_auth_time),
+		T(test_jti_must_be_string),
 		T(test_numeric_date),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

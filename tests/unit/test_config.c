@@ -479,6 +479,117 @@ static void test_validate_session_only_needs_no_keys(void **state)
 	config_free(&cfg);
 }
 
+/* token_audiences: what pam-jwtd may mint besides `audience` (issue 9: a user named any
+ * audience, including sudo's). */
+static void test_token_audiences(void **state)
+{
+	static const char *const bad[] = {
+		"a,,b", ",a", "a,", " , ", "a, ,b",
+	};
+	char long_aud[CONFIG_MAX_AUDIENCE_LEN + 2], list[16 * 4 + 8];
+	struct config cfg;
+	struct verdict v;
+	size_t i;
+
+	(void)state;
+	/* default: the daemon's own audience alone; nothing at all without one */
+	assert_int_equal(config_init(&cfg), 0);
+	assert_int_equal(cfg.token_audience_count, 0);
+	assert_false(config_token_audience_allowed(&cfg, "ssh.example"));
+	assert_false(config_token_audience_allowed(&cfg, NULL));
+	config_free(&cfg);
+	assert_int_equal(load(&cfg, "audience = ssh.example\n", &v), 0);
+	assert_true(config_token_audience_allowed(&cfg, "ssh.example"));
+	assert_false(config_token_audience_allowed(&cfg, "sudo.example"));
+	assert_false(config_token_audience_allowed(&cfg, "ssh.example "));
+	assert_false(config_token_audience_allowed(&cfg, ""));
+	config_free(&cfg);
+
+	/* comma-separated and repeatable; exact matches only; a repeat is listed once */
+	assert_int_equal(load(&cfg, "audience = ssh.example\n"
+			      "token_audiences = git.example ,  ci.example\n"
+			      "token_audiences = web.example,git.example\n"
+			      "token_audiences = a b\n", &v), 0);
+	assert_int_equal(cfg.token_audience_count, 4);
+	assert_string_equal(cfg.token_audiences[0], "git.example");
+	assert_string_equal(cfg.token_audiences[1], "ci.example");
+	assert_string_equal(cfg.token_audiences[2], "web.example");
+	assert_string_equal(cfg.token_audiences[3], "a b");
+	assert_true(config_token_audience_allowed(&cfg, "ssh.example"));
+	assert_true(config_token_audience_allowed(&cfg, "ci.example"));
+	assert_true(config_token_audience_allowed(&cfg, "a b"));
+	assert_false(config_token_audience_allowed(&cfg, "GIT.example"));
+	assert_false(config_token_audience_allowed(&cfg, "git"));
+	assert_false(config_token_audience_allowed(&cfg, "sudo.example"));
+	config_free(&cfg);
+
+	/* bad values are errors and leave the list as it was */
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		verdict_init(&v);
+		assert_int_equal(config_init(&cfg), 0);
+		assert_int_equal(config_set(&cfg, "token_audiences", "keep", &v), 0);
+		if (config_set(&cfg, "token_audiences", bad[i], &v) != -1)
+			fail_msg("token_audiences = \"%s\" was accepted", bad[i]);
+		assert_int_equal(v.code, VERDICT_BAD_CONFIG);
+		assert_int_equal(cfg.token_audience_count, 1);
+		config_free(&cfg);
+	}
+	assert_int_equal(load(&cfg, "token_audiences =\n", &v), -1);
+	assert_string_equal(v.reason, "option needs a value");
+	config_free(&cfg);
+	memset(long_aud, 'a', sizeof(long_aud) - 1);
+	long_aud[sizeof(long_aud) - 1] = '\0';
+	verdict_init(&v);
+	assert_int_equal(config_init(&cfg), 0);
+	assert_int_equal(config_set(&cfg, "token_audiences", long_aud, &v), -1);
+	long_aud[CONFIG_MAX_AUDIENCE_LEN] = '\0';
+	assert_int_equal(config_set(&cfg, "token_audiences", long_aud, &v), 0);
+	config_free(&cfg);
+
+	/* at most CONFIG_MAX_AUDIENCES; a value that would pass it adds nothing */
+	list[0] = '\0';
+	for (i = 0; i < CONFIG_MAX_AUDIENCES; i++)
+		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%sa%zu",
+			 i > 0 ? "," : "", i);
+	verdict_init(&v);
+	assert_int_equal(config_init(&cfg), 0);
+	assert_int_equal(config_set(&cfg, "token_audiences", list, &v), 0);
+	assert_int_equal(cfg.token_audience_count, CONFIG_MAX_AUDIENCES);
+	assert_int_equal(config_set(&cfg, "token_audiences", "a3", &v), 0); /* listed already */
+	assert_int_equal(config_set(&cfg, "token_audiences", "a3, one-more", &v), -1);
+	assert_string_equal(v.reason, "too many token_audiences entries");
+	assert_int_equal(cfg.token_audience_count, CONFIG_MAX_AUDIENCES);
+	config_free(&cfg);
+}
+
+/* Given as module arguments, token_audiences replaces the file's list (as key does). */
+static void test_token_audiences_args(void **state)
+{
+	char dir[] = "/tmp/pam_jwt_cfg.XXXXXX";
+	char *path = write_config(dir, "audience = ssh\ntoken_audiences = git, ci\n");
+	char config_arg[256];
+	const char *argv[] = { config_arg, "token_audiences=web", "token_audiences=ops,web" };
+	struct config cfg;
+	struct verdict v;
+
+	(void)state;
+	snprintf(config_arg, sizeof(config_arg), "config=%s", path);
+	verdict_init(&v);
+	assert_int_equal(config_init(&cfg), 0);
+	assert_int_equal(config_from_args(&cfg, 1, argv, &v), 0);
+	assert_int_equal(cfg.token_audience_count, 2);
+	config_free(&cfg);
+	assert_int_equal(config_init(&cfg), 0);
+	assert_int_equal(config_from_args(&cfg, 3, argv, &v), 0);
+	assert_int_equal(cfg.token_audience_count, 2);
+	assert_string_equal(cfg.token_audiences[0], "web");
+	assert_string_equal(cfg.token_audiences[1], "ops");
+	assert_false(config_token_audience_allowed(&cfg, "git"));
+	assert_true(config_token_audience_allowed(&cfg, "ssh"));
+	config_free(&cfg);
+	remove_config(dir, path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -499,6 +610,8 @@ int main(void)
 		cmocka_unit_test(test_session_bad_values),
 		cmocka_unit_test(test_session_args),
 		cmocka_unit_test(test_validate_session_only_needs_no_keys),
+		cmocka_unit_test(test_token_audiences),
+		cmocka_unit_test(test_token_audiences_args),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1272,6 +1272,81 @@ static void test_server_helpers(void **state)
 	assert_int_equal(errno, EBADF);
 }
 
+/* A child with the given real, effective and saved uids, stopped as an attacker would
+ * leave a sudo; its pid, or -1. */
+static pid_t child_with_uids(uid_t r, uid_t e, uid_t s)
+{
+	int ready[2];
+	char c = 0;
+	pid_t pid;
+
+	if (pipe(ready) != 0)
+		return -1;
+	pid = fork();
+	if (pid == 0) {
+		close(ready[0]);
+		if (setresuid(r, e, s) != 0)
+			_exit(1);
+		c = 1;
+		if (write(ready[1], &c, 1) != 1)
+			_exit(1);
+		raise(SIGSTOP);
+		_exit(0);
+	}
+	close(ready[1]);
+	if (pid > 0 && (read(ready[0], &c, 1) != 1 || c != 1)) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		pid = -1;
+	}
+	close(ready[0]);
+	return pid;
+}
+
+static void reap(pid_t pid)
+{
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}
+
+/* The uid a daemon connection counts against (issue 9: a stopped sudo held a root slot). */
+static void test_peer_account_uid(void **state)
+{
+	uid_t r = 0, e = 0, s = 0;
+	pid_t pid;
+
+	(void)state;
+	assert_int_equal(getresuid(&r, &e, &s), 0);
+	/* an unprivileged peer counts as itself, whatever its pid */
+	assert_int_equal(proto_peer_account_uid(getpid(), 1234), 1234);
+	assert_int_equal(proto_peer_account_uid(0, 1234), 1234);
+	/* euid 0 and nothing to read: never root's */
+	assert_int_equal(proto_peer_account_uid(0, 0), PROTO_UID_UNKNOWN);
+	assert_int_equal(proto_peer_account_uid(-1, 0), PROTO_UID_UNKNOWN);
+	assert_int_equal(proto_peer_account_uid(INT32_MAX, 0), PROTO_UID_UNKNOWN);
+	/* this process: real, else saved, else effective */
+	assert_int_equal(proto_peer_account_uid(getpid(), 0), r != 0 ? r : s != 0 ? s : e);
+	if (e != 0)
+		return; /* the set-user-ID cases need root to set up */
+	/* sudo as the user runs it: real uid the user's, effective and saved root's */
+	pid = child_with_uids(65534, 0, 0);
+	assert_true(pid > 0);
+	assert_int_equal(proto_peer_account_uid(pid, 0), 65534);
+	reap(pid);
+	/* only the saved uid left to the user */
+	pid = child_with_uids(0, 0, 65533);
+	assert_true(pid > 0);
+	assert_int_equal(proto_peer_account_uid(pid, 0), 65533);
+	reap(pid);
+	/* root through and through */
+	pid = child_with_uids(0, 0, 0);
+	assert_true(pid > 0);
+	assert_int_equal(proto_peer_account_uid(pid, 0), 0);
+	reap(pid);
+	/* gone: unknown */
+	assert_int_equal(proto_peer_account_uid(pid, 0), PROTO_UID_UNKNOWN);
+}
+
 static void test_json_wipe_on_free(void **state)
 {
 	json_malloc_t m = NULL;
@@ -1297,6 +1372,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_every_op),
+		cmocka_unit_test(test_peer_account_uid),
 		cmocka_unit_test(test_rejects_not_an_object),
 		cmocka_unit_test(test_rejects_bad_op),
 		cmocka_unit_test(test_rejects_members),
