@@ -510,7 +510,7 @@ static void write_conf(const char *path, const char *keydir, const char *kid,
 
 	snprintf(text, sizeof(text),
 		 "issuer = %s\naudience = %s\njwks = %s/%s.jwks\nsigning_key = %s/%s.key\n"
-		 "store_dir = %s\nsocket_path = %s\npersist_dir = none\nissue_tokens = yes\n"
+		 "store_dir = %s\nsocket_path = %s\npersist_dir = none\nmax_refreshes_per_minute = 0\nissue_tokens = yes\n"
 		 "keyring = yes\nmax_sessions_total = 0\nmax_sessions_per_user = 0\n",
 		 ISSUER, AUDIENCE, keydir, kid, keydir, kid, store, sock);
 	write_text(path, text);

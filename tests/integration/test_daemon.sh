@@ -75,6 +75,7 @@ write_conf() {
 		[persist_dir]=$PJ_TMP/persist [signing_key]=$K/k1.key [socket_path]=$SOCK
 		[issue_tokens]=yes [keyring]=yes [max_sessions_per_user]=0 [access_ttl]=4s
 		[refresh_ahead]=3s [revoke_kill_after]=1s [sweep_interval]=1s
+		[max_refreshes_per_minute]=0
 		[token_audiences]="other-aud, root-aud, git.example, pipelined")
 	for kv; do val[${kv%%=*}]=${kv#*=}; done
 	for kv in "${!val[@]}"; do printf '%s = %s\n' "$kv" "${val[$kv]}"; done >"$f.tmp" &&

@@ -85,6 +85,7 @@ keyring = yes
 revoke_kill_after = 2s
 access_ttl = 6s
 refresh_ahead = 4s
+max_refreshes_per_minute = 0
 EOF
 chmod 0644 "$CONF"
 
