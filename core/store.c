@@ -177,6 +177,31 @@ static int refresh_load(const struct store *st, const char *digest, struct store
 	return rc;
 }
 
+/* A session's family list is well formed: digests, then only empty entries. */
+static bool families_ok(const struct store_session *sess)
+{
+	size_t i;
+	bool end = false;
+
+	for (i = 0; i < STORE_SESSION_FAMILIES; i++) {
+		if (sess->family[i][0] == '\0')
+			end = true;
+		else if (end || !store_digest_looks_like(sess->family[i]))
+			return false;
+	}
+	return true;
+}
+
+/* Delete the refresh families of a session that went (best effort: a family whose session
+ * is gone refreshes nothing, and gc removes it). */
+static void families_drop(const struct store *st, const struct store_session *sess)
+{
+	size_t i;
+
+	for (i = 0; i < STORE_SESSION_FAMILIES && sess->family[i][0] != '\0'; i++)
+		(void)st->be->ops->del(st->be, STORE_KIND_REFRESH, sess->family[i], NULL);
+}
+
 static int refresh_write(const struct store *st, const struct store_refresh *rec)
 {
 	return small_put(st, STORE_KIND_REFRESH, rec->digest, store_refresh_format(rec),
@@ -319,8 +344,7 @@ static int owner_drop_stale(const struct store *st, const char *owner, struct di
 		if (session_load(st, stale.d[i], &sess) == STORE_REC_PRESENT &&
 		    st->be->ops->del(st->be, STORE_KIND_SESSION, stale.d[i], owner) != 0)
 			goto out;
-		if (sess.family[0] != '\0')
-			(void)st->be->ops->del(st->be, STORE_KIND_REFRESH, sess.family, NULL);
+		families_drop(st, &sess);
 	}
 	dl_free(dl);
 	rc = st->be->ops->index(st->be, owner, dl);
@@ -417,7 +441,7 @@ int store_session_put(struct store *st, const char *session_id,
 	if (!store_field_ok(sess->user, true) || !store_field_ok(sess->service, false) ||
 	    !store_field_ok(sess->tty, false) || !store_field_ok(sess->rhost, false) ||
 	    !store_field_ok(sess->owner, false) || !store_digest_or_empty(sess->parent) ||
-	    !store_digest_or_empty(sess->origin_jti) || !store_digest_or_empty(sess->family)) {
+	    !store_digest_or_empty(sess->origin_jti) || !families_ok(sess)) {
 		verdict_set(v, VERDICT_BAD_CONFIG, "session text has control or non-UTF-8 bytes");
 		goto out;
 	}
@@ -605,8 +629,8 @@ static int session_remove(const struct store *st, const char *digest, struct sto
 	if (st->be->ops->del(st->be, STORE_KIND_SESSION, digest,
 			     status == STORE_REC_PRESENT ? sess->owner : NULL) != 0)
 		goto out;
-	if (status == STORE_REC_PRESENT && sess->family[0] != '\0')
-		(void)st->be->ops->del(st->be, STORE_KIND_REFRESH, sess->family, NULL);
+	if (status == STORE_REC_PRESENT)
+		families_drop(st, sess);
 	rc = status == STORE_REC_PRESENT;
 out:
 	return rc;
@@ -969,6 +993,8 @@ static int refresh_put_txn(void *arg, struct verdict *v)
 	struct refresh_put_ctx *c = arg;
 	struct store_refresh *rec = &c->rec, old;
 	struct store_session sess;
+	char dropped[STORE_DIGEST_HEX_LEN + 1];
+	size_t n;
 	int rc = -1;
 
 	if (session_get_by_digest(c->st, rec->session, &sess, v) != 0 ||
@@ -986,19 +1012,30 @@ static int refresh_put_txn(void *arg, struct verdict *v)
 	rec->rotations = 0;
 	rec->window_start = c->now;
 	rec->window_count = 0;
-	/* one family per session: the one it had goes (its tokens become unknown) */
-	if (refresh_write(c->st, rec) != 0 ||
-	    (sess.family[0] != '\0' &&
-	     c->st->be->ops->del(c->st->be, STORE_KIND_REFRESH, sess.family, NULL) != 0)) {
+	/* a session keeps STORE_SESSION_FAMILIES at most: at that number, its oldest goes
+	 * (that family's tokens become unknown) once the session names the new one */
+	memcpy(dropped, sess.family[0], sizeof(dropped));
+	for (n = 0; n < STORE_SESSION_FAMILIES && sess.family[n][0] != '\0'; n++)
+		;
+	if (n == STORE_SESSION_FAMILIES) {
+		memmove(sess.family[0], sess.family[1],
+			(STORE_SESSION_FAMILIES - 1) * sizeof(sess.family[0]));
+		n--;
+	} else {
+		dropped[0] = '\0';
+	}
+	memcpy(sess.family[n], rec->digest, sizeof(sess.family[n]));
+	if (refresh_write(c->st, rec) != 0) {
 		verdict_set(v, VERDICT_UNAVAILABLE, "cannot write to the session store");
 		goto out;
 	}
-	memcpy(sess.family, rec->digest, sizeof(sess.family));
 	if (session_write(c->st, &sess) != 0) {
 		(void)c->st->be->ops->del(c->st->be, STORE_KIND_REFRESH, rec->digest, NULL);
 		verdict_set(v, VERDICT_UNAVAILABLE, "cannot write to the session store");
 		goto out;
 	}
+	if (dropped[0] != '\0')
+		(void)c->st->be->ops->del(c->st->be, STORE_KIND_REFRESH, dropped, NULL);
 	verdict_ok(v);
 	rc = 0;
 out:
@@ -1493,7 +1530,7 @@ int store_gc(struct store *st, int64_t now, store_session_fn fn, void *ctx, size
 	struct store_refresh rec;
 	struct verdict lineage;
 	struct gc_ctx c;
-	size_t i, n = 0, families = 0;
+	size_t i, j, n = 0, families = 0;
 	int rc = -1;
 
 	if (removed != NULL)
@@ -1525,8 +1562,10 @@ int store_gc(struct store *st, int64_t now, store_session_fn fn, void *ctx, size
 			continue;
 		if (dl_add(list, names.d[i], STORE_DIGEST_HEX_LEN) != 0)
 			goto oom;
-		if (sess.family[0] != '\0' && refresh_load(st, sess.family, &rec) == STORE_REC_PRESENT)
-			families++; /* goes with its session */
+		for (j = 0; j < STORE_SESSION_FAMILIES && sess.family[j][0] != '\0'; j++) {
+			if (refresh_load(st, sess.family[j], &rec) == STORE_REC_PRESENT)
+				families++; /* goes with its session */
+		}
 	}
 	if (revoke_list(st, &ended, NULL, NULL, &n, v) != 0 ||
 	    revoke_list(st, &broken, fn, ctx, &n, v) != 0)

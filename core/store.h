@@ -27,6 +27,8 @@
 #include "verdict.h"
 
 #define STORE_FIELD_MAX 256
+/* refresh token families one session keeps at most */
+#define STORE_SESSION_FAMILIES 3
 
 struct store;
 struct store_session;
@@ -64,10 +66,13 @@ struct store_session {
 	char owner[STORE_FIELD_MAX]; /* whom the session counts against (limits, index): the
 				      * user, or for sudo and su the user who invoked it;
 				      * "" at put: the user */
-	char family[STORE_DIGEST_HEX_LEN + 1]; /* its refresh token family; "": none */
+	char family[STORE_SESSION_FAMILIES][STORE_DIGEST_HEX_LEN + 1];
+				     /* its refresh token families, oldest first; "" after the
+				      * last */
 };
 
-/* A refresh token family: "r-<hex sha256(family part)>", one per session at most. Only
+/* A refresh token family: "r-<hex sha256(family part)>", at most STORE_SESSION_FAMILIES
+ * per session (each "open" for a session starts one; the oldest goes first). Only
  * the digest of the family's current token is kept: a token of the family that is not the
  * current one was spent (or forged by someone who held one of its tokens), and presenting
  * it is reuse, which revokes the session. So a session's refresh state is one record
@@ -148,7 +153,8 @@ int store_session_set_tokens(struct store *st, const char *digest, bool tokens,
 
 /* Refresh tokens ("pjr_" + 43 base64url: credid.h). Record the family of a new token
  * (store_refresh_id_new) for a live session (rec->session); rec->expires is capped at
- * the session's expiry; rec is filled in. A family the session had before is dropped. */
+ * the session's expiry; rec is filled in. A session keeps STORE_SESSION_FAMILIES families
+ * at most: at that number its oldest is dropped (its tokens become unknown). */
 int store_refresh_put(struct store *st, const char *token, struct store_refresh *rec,
 		      int64_t now, struct verdict *v);
 /* Read a refresh token's family (read-only: e.g. to check whose it is). Any token of the

@@ -359,6 +359,54 @@ out:
 
 /* ---- session codec ------------------------------------------------------------------- */
 
+/* The `family` field: the session's family digests, oldest first, separated by ","; empty
+ * for none. Strict: each a digest, none twice, at most STORE_SESSION_FAMILIES. */
+static int families_parse(const char *s,
+			  char out[STORE_SESSION_FAMILIES][STORE_DIGEST_HEX_LEN + 1])
+{
+	size_t n = 0, i;
+	int rc = -1;
+
+	memset(out, 0, STORE_SESSION_FAMILIES * (STORE_DIGEST_HEX_LEN + 1));
+	while (*s != '\0') {
+		if (n == STORE_SESSION_FAMILIES ||
+		    strnlen(s, STORE_DIGEST_HEX_LEN) != STORE_DIGEST_HEX_LEN ||
+		    !store_hex_lower(s, STORE_DIGEST_HEX_LEN))
+			goto out;
+		memcpy(out[n], s, STORE_DIGEST_HEX_LEN);
+		for (i = 0; i < n; i++) {
+			if (memcmp(out[i], out[n], STORE_DIGEST_HEX_LEN) == 0)
+				goto out;
+		}
+		n++;
+		s += STORE_DIGEST_HEX_LEN;
+		if (*s == ',' && s[1] != '\0')
+			s++;
+		else if (*s != '\0')
+			goto out;
+	}
+	rc = 0;
+out:
+	if (rc != 0)
+		memset(out, 0, STORE_SESSION_FAMILIES * (STORE_DIGEST_HEX_LEN + 1));
+	return rc;
+}
+
+static void families_format(const char in[STORE_SESSION_FAMILIES][STORE_DIGEST_HEX_LEN + 1],
+			    char out[STORE_SESSION_FAMILIES * (STORE_DIGEST_HEX_LEN + 1)])
+{
+	size_t i, len = 0;
+
+	out[0] = '\0';
+	for (i = 0; i < STORE_SESSION_FAMILIES && in[i][0] != '\0'; i++) {
+		if (i > 0)
+			out[len++] = ',';
+		memcpy(out + len, in[i], STORE_DIGEST_HEX_LEN);
+		len += STORE_DIGEST_HEX_LEN;
+		out[len] = '\0';
+	}
+}
+
 int store_session_parse(const char *text, size_t len, struct store_session *out)
 {
 	struct rec_vals vals;
@@ -386,9 +434,8 @@ int store_session_parse(const char *text, size_t len, struct store_session *out)
 	memcpy(out->owner, vals.str[SF_OWNER], STORE_FIELD_MAX);
 	if (!store_digest_or_empty(vals.str[SF_PARENT]) ||
 	    !store_digest_or_empty(vals.str[SF_ORIGIN_JTI]) ||
-	    !store_digest_or_empty(vals.str[SF_FAMILY]))
+	    families_parse(vals.str[SF_FAMILY], out->family) != 0)
 		goto out;
-	memcpy(out->family, vals.str[SF_FAMILY], STORE_DIGEST_HEX_LEN + 1);
 	memcpy(out->parent, vals.str[SF_PARENT], STORE_DIGEST_HEX_LEN + 1);
 	memcpy(out->origin_jti, vals.str[SF_ORIGIN_JTI], STORE_DIGEST_HEX_LEN + 1);
 	rc = 0;
@@ -401,6 +448,7 @@ out:
 char *store_session_format(const struct store_session *sess)
 {
 	struct textbuf tb = { 0 };
+	char families[STORE_SESSION_FAMILIES * (STORE_DIGEST_HEX_LEN + 1)];
 
 	if (sess == NULL)
 		return NULL;
@@ -420,7 +468,8 @@ char *store_session_format(const struct store_session *sess)
 	tb_field(&tb, "origin_jti", sess->origin_jti);
 	tb_num(&tb, "tokens", sess->tokens ? 1 : 0);
 	tb_field(&tb, "owner", sess->owner[0] != '\0' ? sess->owner : sess->user);
-	tb_field(&tb, "family", sess->family);
+	families_format(sess->family, families);
+	tb_field(&tb, "family", families);
 	return tb_finish(&tb);
 }
 

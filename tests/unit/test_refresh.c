@@ -1,6 +1,6 @@
 /*
  * Refresh tokens and their families: the token shape (a family part and a secret),
- * recording a family for a live session (one per session: a new one replaces the old),
+ * recording a family for a live session (a few per session: a new one drops the oldest),
  * rotation (the store makes the successor; presenting any token of the family that is not
  * the current one, spent or forged, is reuse and revokes the session and its
  * descendants), the rate limit, a store that stays flat however often a family rotates,
@@ -335,16 +335,27 @@ static int session_exists(struct fx *fx, const char *digest)
 	return store_session_get_digest(fx->s.st, digest, &s, &v) == 0;
 }
 
-/* The session's `family` field. */
-static void session_family(struct fx *fx, const char *digest, char out[DIGLEN])
+/* The session's newest family ("" if it has none); *count (may be NULL) gets how many. */
+static void session_families(struct fx *fx, const char *digest, char out[DIGLEN],
+			     size_t *count)
 {
 	struct store_session s;
 	struct verdict v;
+	size_t n = 0;
 
 	verdict_init(&v);
 	if (store_session_get_digest(fx->s.st, digest, &s, &v) != 0)
 		fail_msg("session %.12s: %s", digest, v.reason);
-	memcpy(out, s.family, DIGLEN);
+	while (n < STORE_SESSION_FAMILIES && s.family[n][0] != '\0')
+		n++;
+	memcpy(out, n > 0 ? s.family[n - 1] : "", n > 0 ? DIGLEN : 1);
+	if (count != NULL)
+		*count = n;
+}
+
+static void session_family(struct fx *fx, const char *digest, char out[DIGLEN])
+{
+	session_families(fx, digest, out, NULL);
 }
 
 static void family_path(struct fx *fx, const char *tok, char path[256])
@@ -661,51 +672,78 @@ static void test_refresh_put_needs_live_session(void **state)
 	assert_int_equal(dir_entries(fx->s.dir.path, 'r'), 0);
 }
 
-/* One family per session: a second put drops the first (its tokens become unknown, and
- * are not reuse: nothing is revoked). */
-static void test_refresh_put_replaces_family(void **state)
+/* A session keeps STORE_SESSION_FAMILIES families (one per "open" for it, each rotating
+ * on its own); the next put drops the oldest, whose tokens, current and spent, become
+ * unknown and are not reuse: nothing is revoked. */
+static void test_refresh_put_keeps_bounded_families(void **state)
 {
 	struct fx *fx = *state;
-	char s[DIGLEN], other[DIGLEN], f1[DIGLEN], f2[DIGLEN], d[DIGLEN];
-	char t1[TOKLEN], spent[TOKLEN], t2[TOKLEN], o1[TOKLEN];
+	char s[DIGLEN], other[DIGLEN], f1[DIGLEN], fnew[DIGLEN], d[DIGLEN];
+	char t[STORE_SESSION_FAMILIES][TOKLEN], first[TOKLEN], spent[TOKLEN], o1[TOKLEN];
+	char tn[TOKLEN];
 	struct store_refresh rec, back;
 	struct verdict v;
+	size_t i, n;
 
 	session(fx, "alice", NOW + 3600, 0, s);
 	session(fx, "alice", NOW + 3600, 0, other);
 	family_new(fx, other, NOW + 3000, o1);
-	new_token(t1);
-	assert_int_equal(put(fx, t1, s, NOW + 3000, NOW, &rec, &v), 0);
-	memcpy(f1, rec.digest, sizeof(f1));
-	memcpy(spent, t1, sizeof(spent));
-	step(fx, t1, NOW + 3000, NOW + 1); /* spent: spent, current: t1 */
-	assert_int_equal(dir_entries(fx->s.dir.path, 'r'), 2);
+	for (i = 0; i < STORE_SESSION_FAMILIES; i++) {
+		new_token(t[i]);
+		assert_int_equal(put(fx, t[i], s, NOW + 3000, NOW, &rec, &v), 0);
+		if (i == 0) {
+			memcpy(f1, rec.digest, sizeof(f1));
+			memcpy(first, t[0], sizeof(first));
+			memcpy(spent, t[0], sizeof(spent));
+			step(fx, t[0], NOW + 3000, NOW + 1); /* spent: first; current: t[0] */
+		}
+	}
+	session_families(fx, s, d, &n);
+	assert_int_equal(n, STORE_SESSION_FAMILIES);
+	assert_int_equal(dir_entries(fx->s.dir.path, 'r'), STORE_SESSION_FAMILIES + 1);
+	/* every family rotates on its own */
+	for (i = 0; i < STORE_SESSION_FAMILIES; i++)
+		step(fx, t[i], NOW + 3000, NOW + 2);
+	assert_true(session_exists(fx, s));
 
-	new_token(t2);
-	assert_int_equal(put(fx, t2, s, NOW + 3000, NOW + 2, &rec, &v), 0);
-	memcpy(f2, rec.digest, sizeof(f2));
-	assert_string_not_equal(f1, f2);
+	/* one more: the oldest goes, the count stays */
+	new_token(tn);
+	assert_int_equal(put(fx, tn, s, NOW + 3000, NOW + 3, &rec, &v), 0);
+	memcpy(fnew, rec.digest, sizeof(fnew));
+	assert_string_not_equal(f1, fnew);
 	assert_int_equal(rec.rotations, 0);
-	assert_int_equal(rec.created, NOW + 2);
-	session_family(fx, s, d);
-	assert_string_equal(d, f2);
-	assert_int_equal(refresh_record(fx, t1, &back), 0); /* the first family went */
-	assert_int_equal(refresh_record(fx, t2, &back), 1);
-	assert_int_equal(dir_entries(fx->s.dir.path, 'r'), 2);
+	assert_int_equal(rec.created, NOW + 3);
+	session_families(fx, s, d, &n);
+	assert_int_equal(n, STORE_SESSION_FAMILIES);
+	assert_string_equal(d, fnew);
+	assert_int_equal(refresh_record(fx, t[0], &back), 0); /* the first family went */
+	assert_int_equal(refresh_record(fx, tn, &back), 1);
+	assert_int_equal(dir_entries(fx->s.dir.path, 'r'), STORE_SESSION_FAMILIES + 1);
 	verdict_init(&v);
-	assert_int_equal(store_refresh_get(fx->s.st, t1, &back, &v), -1);
+	assert_int_equal(store_refresh_get(fx->s.st, t[0], &back, &v), -1);
 	assert_verdict(&v, VERDICT_REJECT, "unknown refresh token");
 
 	/* its current and its spent tokens are unknown now, and revoke nothing */
-	rotate_refused(fx, t1, NOW + 3, "unknown refresh token");
-	rotate_refused(fx, spent, NOW + 3, "unknown refresh token");
+	rotate_refused(fx, t[0], NOW + 4, "unknown refresh token");
+	rotate_refused(fx, spent, NOW + 4, "unknown refresh token");
+	rotate_refused(fx, first, NOW + 4, "unknown refresh token");
 	assert_true(session_exists(fx, s));
-	/* the new family works; the other session's is untouched */
-	step(fx, t2, NOW + 3000, NOW + 4);
-	step(fx, o1, NOW + 3000, NOW + 4);
+	/* the kept families and the new one work; the other session's is untouched */
+	memcpy(spent, t[1], sizeof(spent));
+	for (i = 1; i < STORE_SESSION_FAMILIES; i++)
+		step(fx, t[i], NOW + 3000, NOW + 5);
+	step(fx, tn, NOW + 3000, NOW + 5);
+	step(fx, o1, NOW + 3000, NOW + 5);
 	session_family(fx, other, d);
 	family_of(o1, f1);
 	assert_string_equal(d, f1);
+
+	/* reuse in any family ends the session, and every family goes with it */
+	rotate_reuse(fx, spent, NOW + 6, s, 1);
+	assert_false(session_exists(fx, s));
+	assert_int_equal(dir_entries(fx->s.dir.path, 'r'), 1);
+	rotate_refused(fx, tn, NOW + 7, "unknown refresh token");
+	step(fx, o1, NOW + 3000, NOW + 7);
 }
 
 /* store_refresh_get finds the family by any token of it, and is read-only. */
@@ -1883,7 +1921,7 @@ int main(void)
 		cmocka_unit_test(test_refresh_id_shape),
 		T(test_refresh_put),
 		T(test_refresh_put_needs_live_session),
-		T(test_refresh_put_replaces_family),
+		T(test_refresh_put_keeps_bounded_families),
 		T(test_refresh_get),
 		T(test_rotate),
 		T(test_rotate_reuse_revokes_family),
