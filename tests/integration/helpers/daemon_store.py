@@ -3,40 +3,50 @@ pam-jwtd was killed in the middle of the traffic (tests/integration/test_daemon.
 
 Usage: daemon_store.py STORE_DIR CHAIN_LOG...
 
-Every record file must parse (the record syntax of core/store.h: "pam_jwt-store 1", then
-"kind=KIND" matching the name, then key=value lines, each key once, no control characters,
-numbers without leading zeros, a trailing newline, at most 4096 bytes; refresh records
-with exactly their fields, used=1 exactly when next is set).
+Every record file must parse (the record syntax of core/store_record.h: "pam_jwt-store 1",
+then "kind=KIND" matching the name, then key=value lines, each key once, no control
+characters, numbers without leading zeros, a trailing newline, at most 4096 bytes; a
+refresh family with exactly its fields, its current token a digest).
 
-Each chain is t0, t1, ..., tn, where t(k+1) is what the daemon answered to t(k). Then:
-- every token the client saw rotated (t0..t(n-1)) is recorded as used, with next = the
-  digest of its successor: a token used once never becomes unused again;
-- the newest token tn, if the client was not waiting for its answer when the daemon died,
-  is recorded unused;
-- if the client was waiting (its answer lost to the crash), the rotation either did not
-  happen (tn unused: the client can retry) or did entirely (tn used, and next names an
-  unused record of the same session and user: the successor that nobody received);
-- the chain's session record is still there (no crash made a reuse).
+A refresh token is "pjr_" + base64url of 32 bytes; the first 16 name its family, whose
+record is "r-<hex sha256(those 16 bytes)>" and keeps only the digest of the family's
+current token and how often it rotated. Each chain is t0, t1, ..., tn, where t(k+1) is
+what the daemon answered to t(k), all of one family opened with t0. Then:
+- the family record is there, of the chain's session, and that session record too (no
+  crash made a reuse);
+- if the client was not waiting for an answer when the daemon died, tn is current and
+  the family rotated n times (no rotation was lost or made twice);
+- if it was waiting (its answer lost to the crash), the rotation either did not happen
+  (tn current, n rotations: the client can retry) or did entirely (the current token is
+  one nobody received, n + 1 rotations; tn is spent).
+The tokens t0..t(n-1) are spent whichever way: only the current one is kept.
 
 Prints "PASS ..." / "FAIL ..." lines, then "RETRY CHAIN TOKEN" for each tn that must still
 refresh, and "COMMITTED CHAIN TOKEN" for each tn whose rotation committed with its answer
 lost (presenting it again is reuse).
 """
+import base64
 import hashlib
 import os
 import re
 import sys
 
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
-KINDS = {"s": "session", "r": "refresh", "j": "revoked-jti", "u": "used-jti", "l": "lock",
+KINDS = {"s": "session", "r": "refresh-family", "j": "revoked-jti", "u": "used-jti", "l": "lock",
          "i": "index"}
-REFRESH_FIELDS = ["session", "user", "uid", "created", "expires", "used", "next"]
+REFRESH_FIELDS = ["session", "user", "uid", "created", "expires", "current", "rotations",
+                  "window_start", "window_count"]
 NUMERIC = {"uid", "pid", "created", "expires", "idle", "last_seen", "leader_start", "tokens",
-           "used", "exp", "until", "n"}
+           "exp", "until", "n", "rotations", "window_start", "window_count"}
 
 
 def digest(text):
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def family_of(token):
+    raw = base64.urlsafe_b64decode(token[4:] + "=")
+    return hashlib.sha256(raw[:16]).hexdigest()
 
 
 def parse_record(name, data):
@@ -81,15 +91,15 @@ def parse_record(name, data):
             raise ValueError("unexpected record name")
     if kind != want:
         raise ValueError("kind %s in a %s record" % (kind, want))
-    if kind == "refresh":
+    if kind == "refresh-family":
         if sorted(fields) != sorted(REFRESH_FIELDS):
             raise ValueError("refresh fields %s" % ",".join(sorted(fields)))
-        if not HEX64.match(fields["session"]) or fields["used"] not in ("0", "1"):
-            raise ValueError("refresh session/used malformed")
-        if (fields["used"] == "1") != bool(fields["next"]):
-            raise ValueError("used and next disagree")
-        if fields["next"] and not HEX64.match(fields["next"]):
-            raise ValueError("next is no digest")
+        if not HEX64.match(fields["session"]) or not HEX64.match(fields["current"]):
+            raise ValueError("refresh session/current is no digest")
+    if kind == "session" and fields.get("family"):
+        fams = fields["family"].split(",")
+        if len(fams) > 3 or len(set(fams)) != len(fams) or not all(HEX64.match(f) for f in fams):
+            raise ValueError("session family list malformed")
     return kind, fields
 
 
@@ -149,17 +159,13 @@ def main():
     if bad:
         fail("%d record(s) do not parse: %s" % (len(bad), "; ".join(bad[:5])))
     else:
-        print("PASS all %d record files parse (%d refresh, %d session; %d writer temp "
+        print("PASS all %d record files parse (%d refresh families, %d sessions; %d writer temp "
               "file(s) left by the crash)" % (
-                  len(records), sum(k == "refresh" for k, _ in records.values()),
+                  len(records), sum(k == "refresh-family" for k, _ in records.values()),
                   sum(k == "session" for k, _ in records.values()), len(leftovers)))
 
-    def rec(tok):
-        r = records.get("r-" + digest(tok))
-        return r[1] if r else None
-
     chains = read_chains(logs)
-    rotated = used_ok = 0
+    rotated = 0
     retry = []
     committed = []
     chain_fail = []
@@ -171,50 +177,51 @@ def main():
             continue
         if not toks:
             continue
-        first = rec(toks[0])
-        session = first["session"] if first else None
-        if session is None or ("s-" + session) not in records:
+        fam = family_of(toks[0])
+        if any(family_of(t) != fam for t in toks):
+            chain_fail.append("%s: a successor is of another family" % name)
+            continue
+        r = records.get("r-" + fam)
+        if r is None or r[0] != "refresh-family":
+            chain_fail.append("%s: its family record is gone" % name)
+            continue
+        r = r[1]
+        session = r["session"]
+        srec = records.get("s-" + session)
+        if srec is None:
             chain_fail.append("%s: its session record is gone" % name)
             continue
-        for k in range(len(toks) - 1):
-            rotated += 1
-            r = rec(toks[k])
-            if r is None:
-                chain_fail.append("%s: token %d has no record" % (name, k))
-                break
-            if r["used"] != "1" or r["next"] != digest(toks[k + 1]) or r["session"] != session:
-                chain_fail.append("%s: rotated token %d recorded used=%s next=%s" % (
-                    name, k, r["used"], r["next"][:12]))
-                break
-            used_ok += 1
-        else:
-            last = rec(toks[-1])
-            if last is None:
-                chain_fail.append("%s: newest token has no record" % name)
-            elif last["session"] != session:
-                chain_fail.append("%s: newest token belongs to another session" % name)
-            elif last["used"] == "0":
-                retry.append((name, toks[-1]))
-            elif not c["inflight"]:
-                chain_fail.append("%s: newest token (answer received, never presented "
-                                  "again) is recorded used" % name)
+        if fam not in srec[1].get("family", "").split(","):
+            chain_fail.append("%s: its session does not name the family" % name)
+            continue
+        n = len(toks) - 1
+        rotated += n
+        rotations = int(r["rotations"])
+        if r["current"] == digest(toks[-1]):
+            if rotations != n:
+                chain_fail.append("%s: newest token current after %d rotations, family "
+                                  "says %d" % (name, n, rotations))
             else:
-                succ = records.get("r-" + last["next"])
-                if (succ is None or succ[0] != "refresh" or succ[1]["used"] != "0" or
-                        succ[1]["session"] != session or succ[1]["user"] != last["user"]):
-                    chain_fail.append("%s: the lost rotation's successor is not an unused "
-                                      "token of the same session" % name)
-                else:
-                    committed.append((name, toks[-1]))
+                retry.append((name, toks[-1]))
+        elif any(r["current"] == digest(t) for t in toks[:-1]):
+            chain_fail.append("%s: a spent token is current again" % name)
+        elif not c["inflight"]:
+            chain_fail.append("%s: newest token (answer received, never presented again) "
+                              "is not current" % name)
+        elif rotations != n + 1:
+            chain_fail.append("%s: the lost rotation committed, but the family says %d "
+                              "rotations (want %d)" % (name, rotations, n + 1))
+        else:
+            committed.append((name, toks[-1]))
     if chain_fail:
         for m in chain_fail[:10]:
             fail("chain %s" % m)
     else:
         inflight = sum(c["inflight"] for c in chains.values())
-        print("PASS %d chains consistent: %d rotated tokens recorded used with the right "
-              "successor; newest token unused in %d chains, rotation committed with the "
-              "answer lost in %d (%d chains had a request in flight)" % (
-                  len(chains), used_ok, len(retry), len(committed), inflight))
+        print("PASS %d chains consistent: %d rotations counted by their families; newest "
+              "token current in %d chains, rotation committed with the answer lost in %d "
+              "(%d chains had a request in flight)" % (
+                  len(chains), rotated, len(retry), len(committed), inflight))
     for name, tok in retry:
         print("RETRY %s %s" % (name, tok))
     for name, tok in committed:
