@@ -30,6 +30,7 @@
 #include "session.h"
 #include "store.h"
 #include "tokens.h"
+#include "user.h"
 #include "verdict.h"
 
 #define PAM_JWT_EXPORT __attribute__((visibility("default")))
@@ -497,11 +498,11 @@ PAM_JWT_EXPORT int pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const
 	return rc;
 }
 
-/* For every login: refuse a user locked in the store. For a login this module authenticated
- * in this process: re-check the claims of the token (it may have expired since, or the
- * account line may ask for more; its signature was verified in the auth phase, so no key is
- * read again) and its revocation, or that the session that authenticated it is still live.
- * Nothing is consumed again. A store directory that does not exist holds no locks: then
+/* For every login: refuse a user locked in the store (under the account's name). For a
+ * login this module authenticated in this process: re-check the claims of the token (it may
+ * have expired since, or the account line may ask for more; its signature was verified in
+ * the auth phase, so no key is read again) and its revocation, or that the session that
+ * authenticated it is still live. Nothing is consumed again. A store directory that does not exist holds no locks: then
  * logins we did not authenticate are ignored. */
 PAM_JWT_EXPORT int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
@@ -510,6 +511,7 @@ PAM_JWT_EXPORT int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, con
 	struct store *st = NULL;
 	const void *jwt_data = NULL, *session_data = NULL;
 	const char *user, *service;
+	char account[STORE_FIELD_MAX];
 	int64_t now = clock_now();
 	bool ours;
 	int rc;
@@ -540,7 +542,11 @@ PAM_JWT_EXPORT int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, con
 		rc = PAM_IGNORE;
 		goto out;
 	}
-	if (store_user_check(st, user, now, &v) != 0)
+	/* Locks are on the account name (pw_name), which an NSS source that folds case gives
+	 * for other spellings too: the name another module let in may be one of those. */
+	if (user_canonical_name(user, account, sizeof(account), &v) < 0 ||
+	    store_user_check(st, account, now, &v) != 0 ||
+	    (strcmp(account, user) != 0 && store_user_check(st, user, now, &v) != 0))
 		goto refused;
 	if (!ours) {
 		rc = PAM_IGNORE;

@@ -332,6 +332,31 @@ else
 		drive full "$PJ_TMP/sid5" authenticate acct_mgmt
 	check_rc "close_session after a session login through the stack: success" 0 \
 		drive full "$PJ_TMP/sid5" authenticate open_session close_session
+
+	# --- the account check of a login another module let in, by a name in another case
+	# pam_unix or sssd may let "ALICE" in as the account "alice": the lock on the account
+	# must stop that login in pam_jwt's account phase.
+	cat >"$PAMD/other" <<EOF
+auth     required pam_permit.so
+account  required $PJ_MOD config=$CONF
+account  required pam_permit.so
+EOF
+	fold_drive() { # USER: authenticate + acct_mgmt through "other" with the folding shim
+		env LD_PRELOAD="$PJ_TMP/nss_fold.so" PJ_FOLD_USER="$ME" "$PJ_PY" "$DRIVE" \
+			--confdir "$PAMD" other "$1" "$T2" authenticate acct_mgmt >"$OUT" 2>"$ERR"
+	}
+	if [ "$UP" != "$ME" ] && [ -f "$PJ_TMP/nss_fold.so" ]; then
+		check_rc "another module's login of $UP (NSS folds it to $ME), not locked: accepted" 0 \
+			fold_drive "$UP"
+		ctl lock -c "$CONF" "$ME"
+		check_rc "... with $ME locked, the account phase refuses $UP: PAM_PERM_DENIED" 6 \
+			fold_drive "$UP"
+		check_rc "... and $ME itself: PAM_PERM_DENIED" 6 fold_drive "$ME"
+		ctl unlock -c "$CONF" "$ME"
+		check_rc "... after unlock, $UP is accepted again" 0 fold_drive "$UP"
+	else
+		not_ok "the account phase under a name NSS folds (no shim was built)"
+	fi
 fi
 
 # --- gc --------------------------------------------------------------------------------
