@@ -939,6 +939,27 @@ out:
 	return msg;
 }
 
+/* The keyring of a login could not take its new tokens (the user's key quota may be full:
+ * the user can fill it). Its refresh token there is spent now, and presenting it later
+ * would look like theft and end the session: so the login's keyring entries go (when the
+ * keyring still holds this session), and the daemon stops keeping them fresh. */
+static void keyring_write_failed(struct daemon *d, const struct store_session *sess,
+				 const char *reason)
+{
+	const char *why = NULL;
+	bool removed = false;
+
+	if (keyring_remove_session(sess->uid, sess->digest, &removed, &why) != 0)
+		say(LOG_ERR, "session %.*s: new tokens not put in the keyring (%s), and its "
+		    "spent refresh token could not be removed from there: %s",
+		    SESSION_DIGEST_SHOWN, sess->digest, reason, why);
+	else
+		say(LOG_WARNING, "session %.*s: new tokens not put in the keyring (%s): its "
+		    "keyring entries were removed, so that no spent refresh token stays there",
+		    SESSION_DIGEST_SHOWN, sess->digest, reason);
+	tracked_remove(d, sess->digest);
+}
+
 static char *op_refresh(struct daemon *d, const struct caller *c, const struct proto_request *req)
 {
 	char fresh[STORE_SESSION_ID_LEN + 1], *token = NULL, *msg = NULL;
@@ -999,8 +1020,7 @@ static char *op_refresh(struct daemon *d, const struct caller *c, const struct p
 	else if (t != NULL && reason == NULL)
 		tracked_remove(d, sess.digest); /* its keyring holds another session, or none */
 	else if (t != NULL)
-		say(LOG_WARNING, "session %.*s: new tokens not put in the keyring: %s",
-		    SESSION_DIGEST_SHOWN, sess.digest, reason);
+		keyring_write_failed(d, &sess, reason);
 	msg = answer_with("access_token", json_string(token), "refresh_token", json_string(fresh),
 			  "token_type", json_string("Bearer"), "expires_in", json_integer(exp - now),
 			  NULL);

@@ -662,6 +662,50 @@ check "a second pam-jwtctl refresh works too (exit $rc: ${out:0:60})" test "$rc"
 check "... and the session is still there" listed "$UA" "$L_D"
 "$PJ_CTL" revoke -c "$CONF" --session "$L_D" >/dev/null 2>&1
 
+echo "# --- 8c. a keyring that cannot take the new tokens"
+# The user can fill their own key quota, so that the daemon cannot put a rotation's new
+# refresh token in their keyring (the user's own keyring-less refresh of the token read
+# before does exactly that). The spent token must not stay there: presenting it later
+# would be taken for theft and end the session. The daemon removes the login's keyring
+# entries instead; the session lives on.
+if login "$UA"; then ok "a new login of $UA with tokens in the keyring"; else not_ok "a new login of $UA"; fi
+Q_D=$DIGEST
+REUSE0=$(status_field reuse_detected)
+# fill_quota: as UA, a session keyring of keys until the user's key quota is exhausted
+# (largest first, down to single bytes), held until $S/quota.release appears
+cat >"$PJ_TMP/fill_quota.sh" <<'EOF'
+for size in 8192 2048 512 128 32 8 2 1; do
+	while head -c "$size" /dev/zero | tr '\0' x | keyctl padd user "f$size.$RANDOM$RANDOM" @s >/dev/null 2>&1; do :; done
+done
+touch "$1/quota.full"
+while [ ! -e "$1/quota.release" ]; do sleep 0.1; done
+EOF
+chmod 0755 "$PJ_TMP/fill_quota.sh"
+mkdir -m 0777 "$PJ_TMP/quota"
+rm -f "$PJ_TMP/quota/quota.full" "$PJ_TMP/quota/quota.release"
+as_user "$UA" keyctl session - bash "$PJ_TMP/fill_quota.sh" "$PJ_TMP/quota" &
+QPID=$!
+pj_defer touch "$PJ_TMP/quota/quota.release"
+for _ in $(seq 1 200); do [ -e "$PJ_TMP/quota/quota.full" ] && break; sleep 0.05; done
+check "$UA filled their key quota" test -e "$PJ_TMP/quota/quota.full"
+# (pam-jwtctl itself cannot reach a keyring then: the user sends the keyring's token)
+q "$UA" "$(refresh_req qfull "$KR_REFRESH")"
+ans "a refresh of the keyring's token with the quota full: ok, new tokens" qfull \
+	'OK and a["refresh_token"].startswith("pjr_")'
+for _ in $(seq 1 100); do grep -q "session ${Q_D:0:12}.*keyring entries were removed" "$DLOG" && break; sleep 0.05; done
+check "... the daemon logs that the login's keyring entries were removed" \
+	grep -q "session ${Q_D:0:12}: new tokens not put in the keyring (.*): its keyring entries were removed" "$DLOG"
+check "... $UA's keyring holds none of the pam_jwt keys (no spent refresh token stays)" kr_none "$UA"
+touch "$PJ_TMP/quota/quota.release"
+wait "$QPID"
+rc=0
+out=$(as_user "$UA" "$PJ_CTL" refresh --socket "$SOCK" 2>&1) || rc=$?
+check "pam-jwtctl refresh afterwards: exit 1, \"no refresh token in your keyring\", not reuse" \
+	eval '[ "$rc" = 1 ] && [[ $out == "refused: no refresh token in your keyring"* ]]'
+check "... the session is still there, and no reuse was detected" \
+	eval 'listed "$UA" "$Q_D" && [ "$(status_field reuse_detected)" = "$REUSE0" ]'
+"$PJ_CTL" revoke -c "$CONF" --session "$Q_D" >/dev/null 2>&1
+
 echo "# --- 10. ending a login"
 # hold NAME SERVICE USER [hup]: a PAM login held open by pam_drive.py (its leader); with
 # "hup" by daemon_leader.py, which survives SIGHUP. HPID, and SID/DIGEST from its output.
