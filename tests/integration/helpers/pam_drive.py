@@ -1,7 +1,8 @@
 """Drive a PAM service through the real libpam with an unbounded conversation.
 
 Usage: pam_drive.py [--confdir DIR] SERVICE USER TOKEN_FILE OP...
-       (OP: authenticate, acct_mgmt, setcred, open_session, close_session, hold)
+       (OP: authenticate, acct_mgmt, setcred, open_session, close_session, hold,
+        pause:PATH)
 
 --confdir DIR reads the service from DIR/SERVICE instead of /etc/pam.d (pam_start_confdir,
 libpam >= 1.4), so that a stack can be driven without root and without touching /etc.
@@ -14,13 +15,19 @@ is read from a file so that it never appears in a command line.
 "hold" stands for a live login: the process prints "# holding" and waits (as the login's
 leader) until a signal ends it; on SIGTERM it closes the session and ends PAM first.
 
+"pause:PATH" stops between two operations (e.g. after authenticate, before open_session,
+as an application that asks for more input in between): it prints "# paused" and goes on
+once PATH exists; after 120 s without it, it fails with PAM_ABORT.
+
 Prints one line per operation ("# OP: PAM message"), "# message: TEXT" for every text
 message (PAM_TEXT_INFO, PAM_ERROR_MSG) the stack sends, and exits with the PAM code of the
 first operation that failed, or 0.
 """
 import ctypes
+import os
 import signal
 import sys
+import time
 
 PAM_PROMPT_ECHO_OFF = 1
 PAM_PROMPT_ECHO_ON = 2
@@ -126,6 +133,12 @@ def main():
             while not done:
                 signal.pause()
             rc = pam.pam_close_session(handle, 0)
+        elif op.startswith("pause:"):
+            print("# paused", flush=True)
+            deadline = time.monotonic() + 120
+            while not os.path.exists(op[6:]) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            rc = 0 if os.path.exists(op[6:]) else 26  # PAM_ABORT
         else:
             print("unknown operation %s" % op)
             rc = 26  # PAM_ABORT
