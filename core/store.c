@@ -92,22 +92,42 @@ static int session_idle(const struct store_session *sess, int64_t now)
 	       now - sess->last_seen > sess->idle_timeout;
 }
 
-/* Load a session into out (digest filled in): STORE_REC_PRESENT, _ABSENT, _UNREADABLE. */
-static int session_load(const struct store *st, const char *digest, struct store_session *out)
+/* Get a record and parse it into out (cleared unless present): STORE_REC_PRESENT, _ABSENT,
+ * _UNREADABLE. */
+static int typed_load(const struct store *st, char kind, const char *digest,
+		      int (*parse)(const char *, size_t, void *), void *out, size_t out_size)
 {
 	char *text = NULL;
 	size_t len = 0;
 	int rc;
 
-	memset(out, 0, sizeof(*out));
-	rc = st->be->ops->get(st->be, STORE_KIND_SESSION, digest, STORE_RECORD_MAX, &text, &len);
-	if (rc == STORE_REC_PRESENT && store_session_parse(text, len, out) != 0)
+	memset(out, 0, out_size);
+	rc = st->be->ops->get(st->be, kind, digest, STORE_RECORD_MAX, &text, &len);
+	if (rc == STORE_REC_PRESENT && parse(text, len, out) != 0)
 		rc = STORE_REC_UNREADABLE;
+	if (rc != STORE_REC_PRESENT)
+		memset(out, 0, out_size);
+	free(text);
+	return rc;
+}
+
+static int parse_session(const char *text, size_t len, void *out)
+{
+	return store_session_parse(text, len, out);
+}
+
+static int parse_refresh(const char *text, size_t len, void *out)
+{
+	return store_refresh_parse(text, len, out);
+}
+
+/* Load a session into out (digest filled in): STORE_REC_PRESENT, _ABSENT, _UNREADABLE. */
+static int session_load(const struct store *st, const char *digest, struct store_session *out)
+{
+	int rc = typed_load(st, STORE_KIND_SESSION, digest, parse_session, out, sizeof(*out));
+
 	if (rc == STORE_REC_PRESENT)
 		memcpy(out->digest, digest, STORE_DIGEST_HEX_LEN + 1);
-	else
-		memset(out, 0, sizeof(*out));
-	free(text);
 	return rc;
 }
 
@@ -161,19 +181,10 @@ static int small_put(const struct store *st, char kind, const char *digest, char
 
 static int refresh_load(const struct store *st, const char *digest, struct store_refresh *out)
 {
-	char *text = NULL;
-	size_t len = 0;
-	int rc;
+	int rc = typed_load(st, STORE_KIND_REFRESH, digest, parse_refresh, out, sizeof(*out));
 
-	memset(out, 0, sizeof(*out));
-	rc = st->be->ops->get(st->be, STORE_KIND_REFRESH, digest, STORE_RECORD_MAX, &text, &len);
-	if (rc == STORE_REC_PRESENT && store_refresh_parse(text, len, out) != 0)
-		rc = STORE_REC_UNREADABLE;
 	if (rc == STORE_REC_PRESENT)
 		memcpy(out->digest, digest, STORE_DIGEST_HEX_LEN + 1);
-	else
-		memset(out, 0, sizeof(*out));
-	free(text);
 	return rc;
 }
 
