@@ -32,6 +32,12 @@ Usage: daemon_client.py MODE SOCKET [ARGS...]
       "SENT CHAIN TOKEN", then "OK CHAIN NEWTOKEN" or "ERR CHAIN REASON"; a connection
       lost with the request in flight logs "LOST CHAIN"; the daemon gone at connect time
       logs "DOWN".
+  rotate SOCK COUNT
+      stdin: one refresh token. Refreshes it COUNT times in a row on one connection,
+      each time presenting the token the previous answer gave, and stops at the first
+      refusal. Prints "DONE N" (the rotations that succeeded), "TOKEN T" (the token to
+      present next: the last one issued, or the input if none was) and, if it stopped
+      early, "ERR REASON" (the daemon's error, or "#closed").
 """
 import hashlib
 import json
@@ -430,13 +436,43 @@ def mode_chains(path, args):
     return 0
 
 
+def mode_rotate(path, args):
+    count = int(args[0])
+    tok = sys.stdin.read().split()[0]
+    s = connect(path)
+    done = 0
+    err = None
+    for _ in range(count):
+        ans = ask(s, json.dumps({"op": "refresh", "refresh_token": tok}).encode())
+        if ans is None:
+            err = "#closed"
+            break
+        try:
+            a = json.loads(ans)
+        except ValueError:
+            err = "malformed answer"
+            break
+        if a.get("ok") is True and str(a.get("refresh_token", "")).startswith("pjr_"):
+            tok = a["refresh_token"]
+            done += 1
+        else:
+            err = str(a.get("error", "malformed answer"))
+            break
+    s.close()
+    print("DONE %d" % done)
+    print("TOKEN %s" % tok)
+    if err is not None:
+        print("ERR %s" % err)
+    return 0
+
+
 def main():
     if len(sys.argv) < 3:
         print(__doc__.strip().splitlines()[2], file=sys.stderr)
         return 2
     mode, path, args = sys.argv[1], sys.argv[2], sys.argv[3:]
     modes = {"call": mode_call, "open": mode_open, "fuzz": mode_fuzz, "race": mode_race,
-             "conns": mode_conns, "chains": mode_chains}
+             "conns": mode_conns, "chains": mode_chains, "rotate": mode_rotate}
     if mode not in modes:
         print("unknown mode %s" % mode, file=sys.stderr)
         return 2
