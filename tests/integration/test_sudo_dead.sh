@@ -10,9 +10,10 @@
 #   leaders (pid + start time) are gone; root still logs in and opens a session; sudo 257
 #   to 260 get their sessions, the 256 dead ones being dropped at the limit first.
 # - max_sessions_per_user = 3: live sudo sessions (leaders running) count. A dead one
-#   among them is dropped for a new one; with 3 live, the next session is refused
-#   ("too many sessions" in the log) and no live one is evicted; root still logs in. When
-#   a live sudo ends it removes its session, and U's next sudo gets one again.
+#   among them is dropped for a new one; with 3 live, the next session is refused ("too
+#   many sessions for the invoking user" in the log) and no live one is evicted; root
+#   still logs in. When a live sudo ends it removes its session, and U's next sudo gets
+#   one again.
 # Auth is pam_jwt's (as in test_sudo.sh), so every sudo is a full pam_jwt login and its
 # session carries the token as its origin, which the store checks when it records it.
 # sudo treats PAM_SESSION_ERR from pam_open_session as non-fatal: a sudo whose session is
@@ -346,8 +347,8 @@ echo "# the sudo past the limit: $(head -c 300 "$PJ_TMP/l4.jsonl")"
 echo "#   (sudo treats PAM_SESSION_ERR as non-fatal: a command that ran, ran without a session)"
 check "with $SMALL live sessions the next sudo of $U gets no session, and none of the live ones was evicted (the store is unchanged)" \
 	eval '[ -s "$PJ_TMP/s5.tsv" ] && cmp -s "$PJ_TMP/s5.tsv" "$PJ_TMP/s6.tsv"'
-logged "... the refusal is logged with its reason" \
-	"pam_jwt($SUDO_SVC:session): refused for user root: too many sessions"
+logged "... the refusal is logged with its reason, the invoking user's limit" \
+	"pam_jwt($SUDO_SVC:session): refused for user root: too many sessions for the invoking user"
 pj_log_mark
 root_login "with $U at its limit, root still logs in and opens a session"
 not_logged "... and pam_jwt refused no session of root's" "pam_jwt($LOGIN_SVC:session): refused"
