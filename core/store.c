@@ -397,7 +397,12 @@ static int put_txn(void *arg, struct verdict *v)
 		goto out;
 	}
 	if (dl.n >= per_user_max) {
-		verdict_set(v, VERDICT_REJECT, "too many sessions for this user");
+		/* a sudo or su session is refused for its invoking user's count, not the
+		 * target's: the log line names the target, so the reason must say whose */
+		verdict_set(v, VERDICT_REJECT,
+			    strcmp(sess->owner, sess->user) == 0 ?
+				    "too many sessions for this user" :
+				    "too many sessions for the invoking user");
 		goto out;
 	}
 	if (st->be->ops->count(st->be, false, &total) != 0 ||

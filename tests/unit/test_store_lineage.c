@@ -20,8 +20,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/file.h>
+#include <unistd.h>
 
 #include "config.h"
+#include "leader.h"
 #include "session.h"
 #include "store.h"
 #include "verdict.h"
@@ -875,6 +877,65 @@ static void test_limit_forgets_expired(void **state)
 	assert_int_equal(count_sessions(fx, "alice"), 3);
 }
 
+/* put a session for `user` that counts against `owner` (NULL: the user), led by this
+ * process: with its real start time (live) or another one (its leader is gone) */
+static void put_led(struct fx *fx, const char *user, const char *owner, bool leader_live,
+		    char digest[STORE_DIGEST_HEX_LEN + 1], struct verdict *v, int want_rc)
+{
+	struct store_session s;
+	int64_t start = 0;
+	int rc;
+
+	assert_int_equal(leader_start_time(getpid(), &start), 0);
+	tu_session_fill(&s, user, "sudo", NOW);
+	if (owner != NULL)
+		snprintf(s.owner, sizeof(s.owner), "%s", owner);
+	s.leader_pid = getpid();
+	s.leader_start = leader_live ? start : start + 1;
+	rc = tu_session_put(fx->s.st, &s, NULL, digest, v);
+	if (rc != want_rc)
+		fail_msg("store_session_put returned %d (%s), expected %d", rc, v->reason,
+			 want_rc);
+}
+
+/* sudo/su sessions count against the invoking user (the owner), not the target. At the
+ * owner's limit, the sessions whose leader (pid + start time) is gone are dropped first;
+ * live ones always count, none is evicted, and the refusal says whose limit it is. */
+static void test_limit_owner_and_gone_leaders(void **state)
+{
+	struct fx *fx = *state;
+	char live[3][65], gone[65], extra[65], root_own[2][65];
+	struct verdict v;
+	int i;
+
+	assert_int_equal(tu_store_reopen(&fx->s, 3, 0), 0);
+	/* alice's sudo sessions for root: two live, one whose leader is gone */
+	put_led(fx, "root", "alice", true, live[0], &v, 0);
+	put_led(fx, "root", "alice", true, live[1], &v, 0);
+	put_led(fx, "root", "alice", false, gone, &v, 0);
+	/* none counts against root */
+	put_led(fx, "root", NULL, true, root_own[0], &v, 0);
+	/* alice at her limit: the gone one is dropped, the live ones stay */
+	put_led(fx, "root", "alice", true, live[2], &v, 0);
+	assert_int_equal(v.code, VERDICT_OK);
+	assert_false(exists(fx, gone));
+	for (i = 0; i < 3; i++)
+		assert_true(exists(fx, live[i]));
+	/* three live: refused for the invoking user, nothing evicted */
+	put_led(fx, "root", "alice", true, extra, &v, -1);
+	assert_verdict(&v, VERDICT_REJECT, "too many sessions for the invoking user");
+	assert_false(exists(fx, extra));
+	for (i = 0; i < 3; i++)
+		assert_true(exists(fx, live[i]));
+	assert_true(exists(fx, root_own[0]));
+	/* alice's own login at her limit is refused in the usual words */
+	put_led(fx, "alice", NULL, true, extra, &v, -1);
+	assert_verdict(&v, VERDICT_REJECT, "too many sessions for this user");
+	/* root's own logins go on */
+	put_led(fx, "root", NULL, true, root_own[1], &v, 0);
+	assert_true(exists(fx, root_own[1]));
+}
+
 static void test_limit_never_evicts_live(void **state)
 {
 	struct fx *fx = *state;
@@ -1149,6 +1210,7 @@ int main(void)
 		T(test_gc_parent_and_children_same_run),
 		T(test_limit_forgets_expired),
 		T(test_limit_never_evicts_live),
+		T(test_limit_owner_and_gone_leaders),
 		cmocka_unit_test(test_parse_lineage_fields),
 		T(test_forged_lineage_record_refused),
 		cmocka_unit_test(test_format_round_trip_lineage),
