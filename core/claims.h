@@ -20,7 +20,8 @@ int claims_check(const struct config *cfg, const json_t *header, const json_t *c
  *   DOMAIN one of user_domain, ASCII case ignored) and stands for NAME; with
  *   user_case=lower that name is lowercased (ASCII);
  * - otherwise the claim itself, byte for byte.
- * REJECT when the token names no login, UNAVAILABLE when the map cannot be used. */
+ * REJECT when the token names no login, UNAVAILABLE when the map cannot be used,
+ * BAD_CONFIG when user_map is set with user_domain or user_case=lower. */
 int claims_user_name(const struct config *cfg, const json_t *claims, char **name,
 		     struct verdict *v);
 /* Put into `claims` (a token being minted) the user claim that claims_user_name reads back
