@@ -2,8 +2,12 @@
 
 #include <math.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include "claimpath.h"
+#include "usermap.h"
 
 /* Saturating int64 arithmetic, so hostile NumericDates can't wrap a comparison. */
 static int64_t sat_add(int64_t a, int64_t b)
@@ -56,6 +60,164 @@ static bool claim_matches(const json_t *claim, const char *want)
 				return true;
 	}
 	return false;
+}
+
+/* ---- the user claim: which login name it stands for ---- */
+
+/* The bytes a name may hold where user_domain or user_case=lower applies: printable ASCII,
+ * no space. So no control character, and no lookalike from outside ASCII, is ever folded
+ * or split; such a claim is refused. */
+static bool name_byte_ok(unsigned char c)
+{
+	return c > 0x20 && c < 0x7f;
+}
+
+static char ascii_lower(char c)
+{
+	return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+}
+
+/* Whether [s, s + len) is one of the configured domains, ignoring ASCII case (they are
+ * kept in lowercase), length and all. */
+static bool domain_listed(const struct config *cfg, const char *s, size_t len)
+{
+	size_t i, j;
+
+	for (i = 0; i < cfg->user_domain_count; i++) {
+		if (strlen(cfg->user_domains[i]) != len)
+			continue;
+		for (j = 0; j < len && ascii_lower(s[j]) == cfg->user_domains[i][j]; j++)
+			;
+		if (j == len)
+			return true;
+	}
+	return false;
+}
+
+/* Under user_domain and user_case: the length of the login part of claim string
+ * [s, s + len) in *name_len, or a reason why it has none. */
+static const char *user_name_part(const struct config *cfg, const char *s, size_t len,
+				  size_t *name_len)
+{
+	const char *at = memchr(s, '@', len);
+	size_t i;
+
+	*name_len = len;
+	if (cfg->user_domain_count == 0 && cfg->user_case == CONFIG_USER_CASE_EXACT)
+		return NULL;
+	for (i = 0; i < len; i++)
+		if (!name_byte_ok((unsigned char)s[i]))
+			return "user claim holds a byte that is not printable ASCII";
+	if (cfg->user_domain_count == 0)
+		return NULL;
+	if (at == NULL || at == s || at + 1 == s + len ||
+	    memchr(at + 1, '@', len - (size_t)(at + 1 - s)) != NULL)
+		return "user claim is not NAME@DOMAIN";
+	if (!domain_listed(cfg, at + 1, len - (size_t)(at + 1 - s)))
+		return "user claim's domain is not a user_domain";
+	*name_len = (size_t)(at - s);
+	return NULL;
+}
+
+int claims_user_name(const struct config *cfg, const json_t *claims, char **name,
+		     struct verdict *v)
+{
+	const json_t *claim = claimpath_get(claims, cfg->user_claim);
+	const struct usermap_entry *e;
+	struct usermap map;
+	const char *s, *reason;
+	size_t len, name_len, i;
+	int rc = -1;
+
+	*name = NULL;
+	memset(&map, 0, sizeof(map));
+	if (!json_is_string(claim)) {
+		verdict_set(v, VERDICT_REJECT, "token has no user claim");
+		goto out;
+	}
+	s = json_string_value(claim);
+	len = json_string_length(claim);
+	if (memchr(s, '\0', len) != NULL) {
+		verdict_set(v, VERDICT_REJECT, "user claim holds a NUL byte");
+		goto out;
+	}
+	if (cfg->user_map != NULL) {
+		/* config_validate refuses these together; never guess which one was meant */
+		if (cfg->user_domain_count > 0 || cfg->user_case != CONFIG_USER_CASE_EXACT) {
+			verdict_set(v, VERDICT_BAD_CONFIG,
+				    "user_map excludes user_domain and user_case");
+			goto out;
+		}
+		if (usermap_load(&map, cfg->user_map, v) != 0)
+			goto out;
+		e = usermap_find_value(&map, s, len);
+		if (e == NULL) {
+			verdict_set(v, VERDICT_REJECT, "user claim is not in user_map");
+			goto out;
+		}
+		*name = strndup(e->account, e->account_len);
+	} else {
+		reason = user_name_part(cfg, s, len, &name_len);
+		if (reason != NULL) {
+			verdict_set(v, VERDICT_REJECT, reason);
+			goto out;
+		}
+		*name = strndup(s, name_len);
+		for (i = 0; *name != NULL && cfg->user_case == CONFIG_USER_CASE_LOWER &&
+			    i < name_len; i++)
+			(*name)[i] = ascii_lower((*name)[i]);
+	}
+	if (*name == NULL) {
+		verdict_set(v, VERDICT_UNAVAILABLE, "out of memory");
+		goto out;
+	}
+	rc = 0;
+out:
+	usermap_free(&map);
+	return rc;
+}
+
+int claims_set_user(const struct config *cfg, json_t *claims, const char *user,
+		    struct verdict *v)
+{
+	const struct usermap_entry *e;
+	struct usermap map;
+	json_t *value = NULL;
+	char *back = NULL;
+	int rc = -1;
+
+	memset(&map, 0, sizeof(map));
+	if (cfg->user_map != NULL) {
+		if (usermap_load(&map, cfg->user_map, v) != 0)
+			goto out;
+		e = usermap_find_account(&map, user);
+		if (e == NULL) {
+			verdict_set(v, VERDICT_REJECT, "user_map maps no claim value to this user");
+			goto out;
+		}
+		value = json_stringn(e->value, e->value_len);
+	} else if (cfg->user_domain_count > 0) {
+		value = json_sprintf("%s@%s", user, cfg->user_domains[0]);
+	} else {
+		value = json_string(user);
+	}
+	if (value == NULL || claimpath_set(claims, cfg->user_claim, value) != 0) {
+		verdict_set(v, VERDICT_REJECT, "cannot put the user claim into the token");
+		goto out;
+	}
+	/* never mint a token that would not stand for this very user */
+	if (claims_user_name(cfg, claims, &back, v) != 0)
+		goto out;
+	if (strcmp(back, user) != 0) {
+		verdict_set(v, VERDICT_REJECT, "the user claim would stand for another user");
+		goto out;
+	}
+	rc = 0;
+out:
+	free(back);
+	json_decref(value);
+	usermap_free(&map);
+	return rc;
 }
 
 static const char *strip_application(const char *media_type)
@@ -145,7 +307,7 @@ int claims_check(const struct config *cfg, const json_t *header, const json_t *c
 	const json_t *iss = json_object_get(claims, "iss");
 	const json_t *aud = json_object_get(claims, "aud");
 	const json_t *typ = json_object_get(header, "typ");
-	const json_t *user_value;
+	char *name = NULL;
 	size_t i;
 	int rc = -1;
 
@@ -191,19 +353,15 @@ int claims_check(const struct config *cfg, const json_t *header, const json_t *c
 		goto out;
 	}
 	if (user != NULL) {
-		user_value = json_object_get(claims, cfg->user_claim);
-		if (!json_is_string(user_value)) {
-			verdict_set(v, VERDICT_REJECT, "token has no user claim");
+		if (claims_user_name(cfg, claims, &name, v) != 0)
 			goto out;
-		}
-		if (json_string_length(user_value) != strlen(user) ||
-		    strcmp(json_string_value(user_value), user) != 0) {
+		if (strcmp(name, user) != 0) {
 			verdict_set(v, VERDICT_REJECT, "token is for another user");
 			goto out;
 		}
 	}
 	for (i = 0; i < cfg->required_count; i++) {
-		if (!claim_matches(json_object_get(claims, cfg->required[i].name),
+		if (!claim_matches(claimpath_get(claims, cfg->required[i].name),
 				   cfg->required[i].value)) {
 			verdict_set(v, VERDICT_REJECT, "a required claim is missing or differs");
 			goto out;
@@ -212,5 +370,6 @@ int claims_check(const struct config *cfg, const json_t *header, const json_t *c
 	verdict_ok(v);
 	rc = 0;
 out:
+	free(name);
 	return rc;
 }

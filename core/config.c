@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "claimpath.h"
 #include "secfile.h"
 #include "secmem.h"
 
@@ -16,7 +17,8 @@
 
 enum config_type {
 	CT_STRING, CT_PATH, CT_DURATION, CT_SIZE, CT_BOOL, CT_KEY, CT_CLAIM, CT_COUNT, CT_ACCEPT,
-	CT_SOURCE, CT_PATH_OR_NONE, CT_AUDIENCES
+	CT_SOURCE, CT_PATH_OR_NONE, CT_AUDIENCES,
+	CT_CLAIM_NAME, CT_USER_DOMAIN, CT_USER_CASE, /* who the token is */
 };
 
 struct config_option {
@@ -32,8 +34,12 @@ static const struct config_option config_options[] = {
 	OPT("jwks", CT_PATH, jwks_path),
 	{ "key", CT_KEY, 0 },
 	OPT("leeway", CT_DURATION, leeway),
-	OPT("user_claim", CT_STRING, user_claim),
+	OPT("user_claim", CT_CLAIM_NAME, user_claim),
 	{ "require_claim", CT_CLAIM, 0 },
+	/* who the token is: see the block "user claim forms" below */
+	{ "user_domain", CT_USER_DOMAIN, 0 },
+	OPT("user_case", CT_USER_CASE, user_case),
+	OPT("user_map", CT_PATH, user_map),
 	OPT("typ", CT_STRING, typ),
 	OPT("max_age", CT_DURATION, max_age),
 	OPT("max_token_size", CT_SIZE, max_token_size),
@@ -141,6 +147,15 @@ static void config_claims_clear(struct config *cfg)
 	cfg->required_count = 0;
 }
 
+static void config_user_domains_clear(struct config *cfg)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->user_domain_count; i++)
+		free(cfg->user_domains[i]);
+	cfg->user_domain_count = 0;
+}
+
 static void config_audiences_clear(struct config *cfg)
 {
 	size_t i;
@@ -157,6 +172,8 @@ void config_free(struct config *cfg)
 	config_keys_clear(cfg);
 	config_claims_clear(cfg);
 	config_audiences_clear(cfg);
+	config_user_domains_clear(cfg);
+	free(cfg->user_map);
 	free(cfg->config_path);
 	free(cfg->issuer);
 	free(cfg->audience);
@@ -319,10 +336,11 @@ out:
 	return rc;
 }
 
-/* NAME:VALUE */
+/* NAME:VALUE (split at the first ':'), or /POINTER=VALUE (split at the first '='; the
+ * pointer's names escape '~' and '/' as ~0 and ~1, as RFC 6901 says). */
 static int parse_claim_spec(struct config *cfg, const char *value, struct verdict *v)
 {
-	const char *colon = strchr(value, ':');
+	const char *sep = strchr(value, value[0] == '/' ? '=' : ':');
 	struct config_claim *c;
 	int rc = -1;
 
@@ -330,13 +348,21 @@ static int parse_claim_spec(struct config *cfg, const char *value, struct verdic
 		verdict_set(v, VERDICT_BAD_CONFIG, "too many require_claim entries");
 		goto out;
 	}
-	if (colon == NULL || colon == value || colon[1] == '\0') {
-		verdict_set(v, VERDICT_BAD_CONFIG, "require_claim must be NAME:VALUE");
+	if (sep == NULL || sep == value || sep[1] == '\0') {
+		verdict_set(v, VERDICT_BAD_CONFIG, value[0] == '/' ?
+			    "require_claim must be /POINTER=VALUE" : "require_claim must be NAME:VALUE");
 		goto out;
 	}
 	c = &cfg->required[cfg->required_count];
-	c->name = strndup(value, (size_t)(colon - value));
-	c->value = strdup(colon + 1);
+	c->name = strndup(value, (size_t)(sep - value));
+	c->value = strdup(sep + 1);
+	if (c->name != NULL && c->value != NULL && !claimpath_valid(c->name)) {
+		free(c->name);
+		free(c->value);
+		verdict_set(v, VERDICT_BAD_CONFIG, "require_claim has a malformed JSON Pointer "
+			    "(names must be non-empty, '~' only as ~0 or ~1)");
+		goto out;
+	}
 	if (c->name == NULL || c->value == NULL) {
 		free(c->name);
 		free(c->value);
@@ -414,6 +440,122 @@ bool config_token_audience_allowed(const struct config *cfg, const char *aud)
 		return true;
 	return audience_listed(cfg, aud, strlen(aud));
 }
+
+/* ---- user claim forms: user_claim, user_domain, user_case (user_map is a path) ---- */
+
+/* user_claim: a claim name, or a well-formed JSON Pointer. */
+static int parse_claim_name(struct config *cfg, const char *value, struct verdict *v)
+{
+	int rc = -1;
+
+	if (!claimpath_valid(value)) {
+		verdict_set(v, VERDICT_BAD_CONFIG, "user_claim has a malformed JSON Pointer "
+			    "(names must be non-empty, '~' only as ~0 or ~1)");
+		goto out;
+	}
+	if (set_string(&cfg->user_claim, value) != 0) {
+		verdict_set(v, VERDICT_UNAVAILABLE, "out of memory");
+		goto out;
+	}
+	rc = 0;
+out:
+	return rc;
+}
+
+/* A domain name: labels of [A-Za-z0-9-] (1..63 bytes, no '-' at either end) joined by
+ * dots, at most CONFIG_MAX_DOMAIN_LEN bytes. */
+static bool domain_ok(const char *s)
+{
+	size_t len = strlen(s), label = 0, i;
+
+	if (len == 0 || len > CONFIG_MAX_DOMAIN_LEN)
+		return false;
+	for (i = 0; i <= len; i++) {
+		if (s[i] == '.' || s[i] == '\0') {
+			if (label == 0 || label > 63 || s[i - 1] == '-')
+				return false;
+			label = 0;
+		} else if ((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+			   (s[i] >= '0' && s[i] <= '9') || (s[i] == '-' && label > 0)) {
+			label++;
+		} else {
+			return false;
+		}
+	}
+	return true;
+}
+
+/* user_domain: one domain, kept in ASCII lowercase and added to the list once. */
+static int parse_user_domain(struct config *cfg, const char *value, struct verdict *v)
+{
+	char *lower = NULL;
+	size_t i;
+	int rc = -1;
+
+	if (!domain_ok(value)) {
+		verdict_set(v, VERDICT_BAD_CONFIG,
+			    "user_domain must be a domain name such as example.com");
+		goto out;
+	}
+	lower = strdup(value);
+	if (lower == NULL) {
+		verdict_set(v, VERDICT_UNAVAILABLE, "out of memory");
+		goto out;
+	}
+	for (i = 0; lower[i] != '\0'; i++)
+		if (lower[i] >= 'A' && lower[i] <= 'Z')
+			lower[i] = (char)(lower[i] - 'A' + 'a');
+	for (i = 0; i < cfg->user_domain_count; i++)
+		if (strcmp(cfg->user_domains[i], lower) == 0)
+			break;
+	if (i < cfg->user_domain_count) {
+		rc = 0;
+		goto out;
+	}
+	if (cfg->user_domain_count >= CONFIG_MAX_USER_DOMAINS) {
+		verdict_set(v, VERDICT_BAD_CONFIG, "too many user_domain entries (at most 16)");
+		goto out;
+	}
+	cfg->user_domains[cfg->user_domain_count++] = lower;
+	lower = NULL;
+	rc = 0;
+out:
+	free(lower);
+	return rc;
+}
+
+static int parse_user_case(const char *s, enum config_user_case *out)
+{
+	int rc = 0;
+
+	if (strcmp(s, "exact") == 0)
+		*out = CONFIG_USER_CASE_EXACT;
+	else if (strcmp(s, "lower") == 0)
+		*out = CONFIG_USER_CASE_LOWER;
+	else
+		rc = -1;
+	return rc;
+}
+
+/* user_map names accounts exactly: it combines with neither user_domain nor user_case. */
+static int validate_user_forms(const struct config *cfg, struct verdict *v)
+{
+	int rc = -1;
+
+	if (cfg->user_map != NULL && cfg->user_domain_count > 0) {
+		verdict_set(v, VERDICT_BAD_CONFIG, "user_map and user_domain exclude each other");
+		goto out;
+	}
+	if (cfg->user_map != NULL && cfg->user_case != CONFIG_USER_CASE_EXACT) {
+		verdict_set(v, VERDICT_BAD_CONFIG, "user_map takes no user_case but exact");
+		goto out;
+	}
+	rc = 0;
+out:
+	return rc;
+}
+
+/* ---- end of user claim forms ---- */
 
 static int parse_token_source(const char *s, enum config_token_source *out)
 {
@@ -534,6 +676,20 @@ int config_set(struct config *cfg, const char *key, const char *value, struct ve
 		if (parse_audiences(cfg, value, v) != 0)
 			goto out;
 		break;
+	case CT_CLAIM_NAME:
+		if (parse_claim_name(cfg, value, v) != 0)
+			goto out;
+		break;
+	case CT_USER_DOMAIN:
+		if (parse_user_domain(cfg, value, v) != 0)
+			goto out;
+		break;
+	case CT_USER_CASE:
+		if (parse_user_case(value, (enum config_user_case *)(base + opt->offset)) != 0) {
+			verdict_set(v, VERDICT_BAD_CONFIG, "user_case must be exact or lower");
+			goto out;
+		}
+		break;
 	}
 	rc = 0;
 out:
@@ -623,6 +779,7 @@ int config_from_args(struct config *cfg, int argc, const char **argv, struct ver
 	char name[64];
 	const char *eq, *value;
 	bool keys_replaced = false, claims_replaced = false, audiences_replaced = false;
+	bool domains_replaced = false;
 	struct stat st;
 	int i, rc = -1;
 
@@ -669,6 +826,9 @@ int config_from_args(struct config *cfg, int argc, const char **argv, struct ver
 		} else if (strcmp(name, "token_audiences") == 0 && !audiences_replaced) {
 			config_audiences_clear(cfg);
 			audiences_replaced = true;
+		} else if (strcmp(name, "user_domain") == 0 && !domains_replaced) {
+			config_user_domains_clear(cfg);
+			domains_replaced = true;
 		}
 		if (config_set(cfg, name, value, v) != 0)
 			goto out;
@@ -692,6 +852,8 @@ int config_validate(const struct config *cfg, struct verdict *v)
 		verdict_set(v, VERDICT_BAD_CONFIG, "user_claim is empty");
 		goto out;
 	}
+	if (validate_user_forms(cfg, v) != 0)
+		goto out;
 	if (cfg->refresh_ahead >= cfg->access_ttl) {
 		verdict_set(v, VERDICT_BAD_CONFIG, "refresh_ahead must be shorter than access_ttl");
 		goto out;

@@ -18,6 +18,9 @@
 #define CONFIG_MAX_AUDIENCES 16
 #define CONFIG_MAX_AUDIENCE_LEN 255
 #define CONFIG_MAX_LINE 4096
+/* user_domain: entries, and the longest domain name (RFC 1035) */
+#define CONFIG_MAX_USER_DOMAINS 16
+#define CONFIG_MAX_DOMAIN_LEN 253
 #define CONFIG_MAX_COUNT 100000000ULL
 
 /* Where the module looks for a credential (`token_source`). */
@@ -30,6 +33,12 @@ enum config_token_source {
 /* What the module accepts as a credential (the `accept` list). */
 #define CONFIG_ACCEPT_JWT 0x1u
 #define CONFIG_ACCEPT_SESSION 0x2u
+
+/* How the user claim's name is compared with the login name (`user_case`). */
+enum config_user_case {
+	CONFIG_USER_CASE_EXACT = 0, /* the same bytes (default) */
+	CONFIG_USER_CASE_LOWER,     /* the claim's name lowercased (ASCII) */
+};
 
 struct config_key {
 	enum jwa_alg alg;
@@ -50,8 +59,8 @@ struct config {
 	struct config_key keys[CONFIG_MAX_KEYS];
 	size_t key_count;
 	int64_t leeway;             /* seconds, default 60 */
-	char *user_claim;           /* default "sub" */
-	struct config_claim required[CONFIG_MAX_REQUIRED];
+	char *user_claim;           /* default "sub"; a name, or a JSON Pointer (claimpath.h) */
+	struct config_claim required[CONFIG_MAX_REQUIRED]; /* name: as user_claim */
 	size_t required_count;
 	char *typ;                  /* NULL: not checked */
 	int64_t max_age;            /* seconds; -1: off */
@@ -91,6 +100,11 @@ struct config {
 	/* pam-jwtd: the audiences a client may name for an access token, besides `audience` */
 	char *token_audiences[CONFIG_MAX_AUDIENCES];
 	size_t token_audience_count;
+	/* ---- who the token is: how the user claim names a login (claims_user_name) ---- */
+	char *user_domains[CONFIG_MAX_USER_DOMAINS]; /* NAME@DOMAIN stands for NAME; lowercase */
+	size_t user_domain_count;
+	enum config_user_case user_case;
+	char *user_map;             /* file of exact claim values and accounts; NULL: none */
 };
 
 int config_init(struct config *cfg);

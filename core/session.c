@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -135,6 +136,8 @@ int session_check_jwt(struct store *st, const struct config *cfg,
 {
 	const char *jti, *sid;
 	const json_t *exp_json;
+	struct verdict name_v;
+	char *name = NULL;
 	int64_t exp = 0;
 	int rc = -1;
 
@@ -143,8 +146,17 @@ int session_check_jwt(struct store *st, const struct config *cfg,
 		goto out;
 	}
 	jti = claim_string(verified, "jti");
-	if (user == NULL)
-		user = claim_string(verified, cfg->user_claim);
+	/* no user given (pam-jwtctl verify without -u): the one the token stands for, if any */
+	if (user == NULL) {
+		verdict_init(&name_v);
+		if (claims_user_name(cfg, verified->claims, &name, &name_v) == 0) {
+			user = name;
+		} else if (name_v.code != VERDICT_REJECT) {
+			verdict_set(v, name_v.code, name_v.reason);
+			memcpy(v->detail, name_v.detail, sizeof(v->detail));
+			goto out;
+		}
+	}
 	if (st != NULL) {
 		if (jti != NULL && store_jti_check(st, jti, now, v) != 0)
 			goto fail;
@@ -195,6 +207,7 @@ fail:
 	if (v->code == VERDICT_OK)
 		verdict_set(v, VERDICT_UNAVAILABLE, "session store failed");
 out:
+	free(name);
 	return rc;
 }
 

@@ -32,6 +32,7 @@
 #include <openssl/rand.h>
 
 #include "b64url.h"
+#include "claims.h"
 #include "clock.h"
 #include "config.h"
 #include "jwt.h"
@@ -613,6 +614,7 @@ static char *mint_access(struct daemon *d, const struct store_session *sess, con
 	json_t *claims = json_object();
 	char *jti = random_jti(), *token = NULL;
 	int64_t exp = now + d->cfg.access_ttl;
+	struct verdict v;
 	int bad = 0;
 
 	if (exp > sess->expires)
@@ -624,8 +626,9 @@ static char *mint_access(struct daemon *d, const struct store_session *sess, con
 	if (claims == NULL || jti == NULL)
 		goto out;
 	bad |= json_object_set_new(claims, "sub", json_string(sess->user));
-	if (strcmp(d->cfg.user_claim, "sub") != 0)
-		bad |= json_object_set_new(claims, d->cfg.user_claim, json_string(sess->user));
+	/* the user claim as this host reads it back (path, user_domain, user_map) */
+	verdict_init(&v);
+	bad |= claims_set_user(&d->cfg, claims, sess->user, &v) != 0;
 	if (d->cfg.issuer != NULL)
 		bad |= json_object_set_new(claims, "iss", json_string(d->cfg.issuer));
 	if (aud != NULL)

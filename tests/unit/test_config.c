@@ -590,6 +590,201 @@ static void test_token_audiences_args(void **state)
 	remove_config(dir, path);
 }
 
+
+/* ---- who the token is: user_claim paths, require_claim pointers, user_domain, user_case,
+ * user_map ---------------------------------------------------------------------------- */
+
+static void test_user_forms_in_file(void **state)
+{
+	struct config cfg;
+	struct verdict v;
+
+	(void)state;
+	assert_int_equal(load(&cfg,
+		"key = ES256:/etc/security/es.pem\n"
+		"user_claim = /kubernetes.io/serviceaccount/name\n"
+		"require_claim = /realm_access/roles=admin\n"
+		"require_claim = /sub=repo:org/app:environment:prod\n"
+		"require_claim = /https:~1~1example.com~1roles=a=b\n"
+		"require_claim = groups:admins\n"
+		"user_domain = Example.COM\n"
+		"user_domain = corp.example\n"
+		"user_domain = example.com\n"
+		"user_case = lower\n", &v), 0);
+	assert_string_equal(cfg.user_claim, "/kubernetes.io/serviceaccount/name");
+	assert_int_equal(cfg.required_count, 4);
+	assert_string_equal(cfg.required[0].name, "/realm_access/roles");
+	assert_string_equal(cfg.required[0].value, "admin");
+	/* the pointer ends at the first '='; the value may hold ':' and '=' */
+	assert_string_equal(cfg.required[1].name, "/sub");
+	assert_string_equal(cfg.required[1].value, "repo:org/app:environment:prod");
+	assert_string_equal(cfg.required[2].name, "/https:~1~1example.com~1roles");
+	assert_string_equal(cfg.required[2].value, "a=b");
+	/* NAME:VALUE as before */
+	assert_string_equal(cfg.required[3].name, "groups");
+	assert_string_equal(cfg.required[3].value, "admins");
+	/* domains are kept lowercase, each once */
+	assert_int_equal(cfg.user_domain_count, 2);
+	assert_string_equal(cfg.user_domains[0], "example.com");
+	assert_string_equal(cfg.user_domains[1], "corp.example");
+	assert_int_equal(cfg.user_case, CONFIG_USER_CASE_LOWER);
+	assert_null(cfg.user_map);
+	assert_int_equal(config_validate(&cfg, &v), 0);
+	config_free(&cfg);
+	/* the defaults are today's rule */
+	assert_int_equal(config_init(&cfg), 0);
+	assert_int_equal(cfg.user_domain_count, 0);
+	assert_int_equal(cfg.user_case, CONFIG_USER_CASE_EXACT);
+	assert_null(cfg.user_map);
+	config_free(&cfg);
+}
+
+static void test_user_forms_bad_values(void **state)
+{
+	static const char *const bad[][3] = {
+		{ "user_claim", "/", "user_claim has a malformed JSON Pointer" },
+		{ "user_claim", "//name", "user_claim has a malformed JSON Pointer" },
+		{ "user_claim", "/kubernetes.io/", "user_claim has a malformed JSON Pointer" },
+		{ "user_claim", "/a~2", "user_claim has a malformed JSON Pointer" },
+		{ "user_claim", "/a~", "user_claim has a malformed JSON Pointer" },
+		{ "require_claim", "/realm_access/roles", "require_claim must be /POINTER=VALUE" },
+		{ "require_claim", "/realm_access/roles=", "require_claim must be /POINTER=VALUE" },
+		{ "require_claim", "/=admin", "require_claim has a malformed JSON Pointer" },
+		{ "require_claim", "/realm_access//roles=admin",
+		  "require_claim has a malformed JSON Pointer" },
+		{ "require_claim", "/a~x=admin", "require_claim has a malformed JSON Pointer" },
+		{ "require_claim", "groups", "require_claim must be NAME:VALUE" },
+		{ "user_domain", "@example.com", "user_domain must be a domain name" },
+		{ "user_domain", "alice@example.com", "user_domain must be a domain name" },
+		{ "user_domain", ".example.com", "user_domain must be a domain name" },
+		{ "user_domain", "example.com.", "user_domain must be a domain name" },
+		{ "user_domain", "example..com", "user_domain must be a domain name" },
+		{ "user_domain", "-x.example", "user_domain must be a domain name" },
+		{ "user_domain", "x-.example", "user_domain must be a domain name" },
+		{ "user_domain", "ex ample.com", "user_domain must be a domain name" },
+		{ "user_domain", "ex\xc3\xa4mple.com", "user_domain must be a domain name" },
+		{ "user_domain", "*.example.com", "user_domain must be a domain name" },
+		{ "user_case", "upper", "user_case must be exact or lower" },
+		{ "user_case", "LOWER", "user_case must be exact or lower" },
+		{ "user_map", "relative/map", "path must be absolute" },
+	};
+	struct config cfg;
+	struct verdict v;
+	char line[256];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(line, sizeof(line), "# x\n%s = %s\n", bad[i][0], bad[i][1]);
+		if (load(&cfg, line, &v) != -1)
+			fail_msg("%s = %s was accepted", bad[i][0], bad[i][1]);
+		assert_int_equal(v.code, VERDICT_BAD_CONFIG);
+		if (strncmp(v.reason, bad[i][2], strlen(bad[i][2])) != 0)
+			fail_msg("%s = %s: reason '%s'", bad[i][0], bad[i][1], v.reason);
+		assert_string_equal(v.detail, "at line 2");
+		/* nothing of the bad value is kept */
+		assert_int_equal(cfg.required_count, 0);
+		assert_int_equal(cfg.user_domain_count, 0);
+		assert_string_equal(cfg.user_claim, "sub");
+		config_free(&cfg);
+	}
+}
+
+static void test_user_domain_bounds(void **state)
+{
+	struct config cfg;
+	struct verdict v;
+	char domain[300];
+	size_t i;
+
+	(void)state;
+	verdict_init(&v);
+	assert_int_equal(config_init(&cfg), 0);
+	for (i = 0; i < CONFIG_MAX_USER_DOMAINS; i++) {
+		snprintf(domain, sizeof(domain), "d%zu.example", i);
+		assert_int_equal(config_set(&cfg, "user_domain", domain, &v), 0);
+	}
+	/* a domain already listed is no new entry; a 17th is refused */
+	assert_int_equal(config_set(&cfg, "user_domain", "D3.EXAMPLE", &v), 0);
+	assert_int_equal(config_set(&cfg, "user_domain", "d16.example", &v), -1);
+	assert_string_equal(v.reason, "too many user_domain entries (at most 16)");
+	assert_int_equal(cfg.user_domain_count, CONFIG_MAX_USER_DOMAINS);
+	config_free(&cfg);
+	/* labels up to 63 bytes, names up to 253 */
+	assert_int_equal(config_init(&cfg), 0);
+	memset(domain, 'a', 63);
+	strcpy(domain + 63, ".example");
+	assert_int_equal(config_set(&cfg, "user_domain", domain, &v), 0);
+	memset(domain, 'a', 64);
+	strcpy(domain + 64, ".example");
+	assert_int_equal(config_set(&cfg, "user_domain", domain, &v), -1);
+	for (i = 0; i < 4; i++)
+		memcpy(domain + i * 64, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.", 64);
+	domain[253] = '\0';
+	assert_int_equal(config_set(&cfg, "user_domain", domain, &v), 0);
+	domain[253] = 'a';
+	domain[254] = '\0';
+	assert_int_equal(config_set(&cfg, "user_domain", domain, &v), -1);
+	config_free(&cfg);
+}
+
+static void test_user_map_excludes_domain_and_case(void **state)
+{
+	struct config cfg;
+	struct verdict v;
+
+	(void)state;
+	assert_int_equal(load(&cfg, "key = ES256:/k.pem\nuser_map = /etc/security/pam_jwt.map\n",
+			      &v), 0);
+	assert_string_equal(cfg.user_map, "/etc/security/pam_jwt.map");
+	assert_int_equal(config_validate(&cfg, &v), 0);
+	assert_int_equal(config_set(&cfg, "user_domain", "example.com", &v), 0);
+	assert_int_equal(config_validate(&cfg, &v), -1);
+	assert_int_equal(v.code, VERDICT_BAD_CONFIG);
+	assert_string_equal(v.reason, "user_map and user_domain exclude each other");
+	config_free(&cfg);
+	assert_int_equal(load(&cfg, "key = ES256:/k.pem\nuser_case = lower\n"
+			      "user_map = /etc/security/pam_jwt.map\n", &v), 0);
+	assert_int_equal(config_validate(&cfg, &v), -1);
+	assert_string_equal(v.reason, "user_map takes no user_case but exact");
+	assert_int_equal(config_set(&cfg, "user_case", "exact", &v), 0);
+	assert_int_equal(config_validate(&cfg, &v), 0);
+	config_free(&cfg);
+}
+
+/* user_domain given as module arguments replaces the file's list, as key does. */
+static void test_user_domain_args(void **state)
+{
+	char dir[] = "/tmp/pam_jwt_cfg.XXXXXX";
+	char *path = write_config(dir, "user_domain = file.example\nuser_domain = two.example\n");
+	char config_arg[256];
+	const char *argv[] = { config_arg, "user_domain=arg.example", "user_domain=ARG2.example",
+			       "user_claim=/realm_access/name", "require_claim=/a/b=c:d" };
+	const char *bad[] = { config_arg, "user_claim=/a//b" };
+	struct config cfg;
+	struct verdict v;
+
+	(void)state;
+	snprintf(config_arg, sizeof(config_arg), "config=%s", path);
+	verdict_init(&v);
+	assert_int_equal(config_init(&cfg), 0);
+	assert_int_equal(config_from_args(&cfg, 5, argv, &v), 0);
+	assert_int_equal(cfg.user_domain_count, 2);
+	assert_string_equal(cfg.user_domains[0], "arg.example");
+	assert_string_equal(cfg.user_domains[1], "arg2.example");
+	assert_string_equal(cfg.user_claim, "/realm_access/name");
+	assert_string_equal(cfg.required[0].name, "/a/b");
+	assert_string_equal(cfg.required[0].value, "c:d");
+	config_free(&cfg);
+	assert_int_equal(config_init(&cfg), 0);
+	assert_int_equal(config_from_args(&cfg, 2, bad, &v), -1);
+	assert_int_equal(v.code, VERDICT_BAD_CONFIG);
+	assert_string_equal(v.reason, "user_claim has a malformed JSON Pointer "
+			    "(names must be non-empty, '~' only as ~0 or ~1)");
+	config_free(&cfg);
+	remove_config(dir, path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -611,6 +806,11 @@ int main(void)
 		cmocka_unit_test(test_session_args),
 		cmocka_unit_test(test_validate_session_only_needs_no_keys),
 		cmocka_unit_test(test_token_audiences),
+		cmocka_unit_test(test_user_forms_in_file),
+		cmocka_unit_test(test_user_forms_bad_values),
+		cmocka_unit_test(test_user_domain_bounds),
+		cmocka_unit_test(test_user_map_excludes_domain_and_case),
+		cmocka_unit_test(test_user_domain_args),
 		cmocka_unit_test(test_token_audiences_args),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
