@@ -8,6 +8,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -797,6 +798,126 @@ static void test_notes_bounded_and_printable(void **state)
 	keyset_free(ks);
 }
 
+/* ---- the provider corpus (tests/vectors/providers) ---------------------------------------- */
+
+/* The corpus directory, found from the current directory upwards (the repository top holds
+ * core/jws.h); malloc'd, or NULL. */
+static char *corpus_dir(void)
+{
+	char dir[PATH_MAX], probe[PATH_MAX + 64], *slash;
+
+	if (getcwd(dir, sizeof(dir)) == NULL)
+		return NULL;
+	for (;;) {
+		snprintf(probe, sizeof(probe), "%s/core/jws.h", dir);
+		if (access(probe, F_OK) == 0) {
+			snprintf(probe, sizeof(probe), "%s/tests/vectors/providers", dir);
+			return strdup(probe);
+		}
+		slash = strrchr(dir, '/');
+		if (slash == NULL || slash == dir)
+			return NULL;
+		*slash = '\0';
+	}
+}
+
+static char *read_text(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	long len;
+
+	if (f == NULL)
+		return NULL;
+	if (fseek(f, 0, SEEK_END) == 0 && (len = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0) {
+		buf = calloc(1, (size_t)len + 1);
+		if (buf != NULL && fread(buf, 1, (size_t)len, f) != (size_t)len) {
+			free(buf);
+			buf = NULL;
+		}
+	}
+	fclose(f);
+	return buf;
+}
+
+/* Split a line at tabs into at most max fields; returns how many. */
+static size_t split_tabs(char *line, char **f, size_t max)
+{
+	size_t n = 0;
+	char *tab;
+
+	while (n < max) {
+		f[n++] = line;
+		tab = strchr(line, '\t');
+		if (tab == NULL)
+			break;
+		*tab = '\0';
+		line = tab + 1;
+	}
+	return n;
+}
+
+/* Every provider-shaped set loads with the usable and skipped keys MANIFEST.tsv lists, each
+ * signing key pinned to the alg its tokens carry; then all of them merge into one table
+ * (Entra's v1 and v2 documents share their keys). */
+static void test_provider_corpus(void **state)
+{
+	char *dir = corpus_dir(), *text, *line, *save = NULL, *f[7], *manifest;
+	char path[PATH_MAX + 64];
+	struct keyset *ks = NULL, *all = keyset_new();
+	const struct key_entry *e;
+	struct verdict v;
+	size_t sets = 0, keys = 0, total_usable = 0, nf, i;
+
+	(void)state;
+	assert_non_null(dir);
+	snprintf(path, sizeof(path), "%s/MANIFEST.tsv", dir);
+	manifest = read_text(path);
+	assert_non_null(manifest);
+	for (line = strtok_r(manifest, "\n", &save); line != NULL;
+	     line = strtok_r(NULL, "\n", &save)) {
+		if (line[0] == '#')
+			continue;
+		nf = split_tabs(line, f, 7);
+		if (strcmp(f[0], "set") == 0) {
+			assert_int_equal(nf, 7);
+			keyset_free(ks);
+			ks = keyset_new();
+			snprintf(path, sizeof(path), "%s/%s", dir, f[2]);
+			text = read_text(path);
+			assert_non_null(text);
+			if (add_text(ks, text, false, &v) != 0)
+				fail_msg("%s: %s", f[1], v.reason);
+			assert_int_equal(ks->count, strtoul(f[3], NULL, 10));
+			assert_int_equal(ks->notes.count, strtoul(f[4], NULL, 10));
+			if (add_text(all, text, false, &v) != 0)
+				fail_msg("%s merged: %s", f[1], v.reason);
+			total_usable += ks->count;
+			free(text);
+			sets++;
+		} else {
+			assert_string_equal(f[0], "key");
+			assert_int_equal(nf, 5);
+			assert_non_null(ks);
+			for (i = 0, e = NULL; i < ks->count; i++)
+				if (ks->entries[i].kid != NULL && strcmp(ks->entries[i].kid, f[2]) == 0)
+					e = &ks->entries[i];
+			if (e == NULL)
+				fail_msg("%s: kid %s is not in the set", f[1], f[2]);
+			assert_int_equal(e->alg, jwa_alg_from_name(f[3]));
+			keys++;
+		}
+	}
+	assert_int_equal(sets, 13);
+	assert_int_equal(keys, total_usable);
+	assert_int_equal(all->count, total_usable - 5); /* Entra v2 = Entra v1 */
+	assert_int_equal(all->notes.count, 1);         /* Keycloak's encryption key */
+	keyset_free(ks);
+	keyset_free(all);
+	free(manifest);
+	free(dir);
+}
+
 /* ---- the jwks option ------------------------------------------------------------------- */
 
 /* jwks is repeatable (each path once, up to CONFIG_MAX_JWKS, absolute); as module arguments
@@ -871,6 +992,7 @@ int main(void)
 		cmocka_unit_test(test_secret_key_in_readable_set_refused),
 		cmocka_unit_test(test_key_size_policy_stays),
 		cmocka_unit_test(test_notes_bounded_and_printable),
+		cmocka_unit_test(test_provider_corpus),
 		cmocka_unit_test(test_jwks_option_repeatable),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
