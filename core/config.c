@@ -17,7 +17,7 @@
 
 enum config_type {
 	CT_STRING, CT_PATH, CT_DURATION, CT_SIZE, CT_BOOL, CT_KEY, CT_CLAIM, CT_COUNT, CT_ACCEPT,
-	CT_SOURCE, CT_PATH_OR_NONE, CT_AUDIENCES,
+	CT_SOURCE, CT_PATH_OR_NONE, CT_AUDIENCES, CT_JWKS, CT_RSA_ALG,
 	CT_CLAIM_NAME, CT_USER_DOMAIN, CT_USER_CASE, /* who the token is */
 };
 
@@ -31,7 +31,8 @@ struct config_option {
 static const struct config_option config_options[] = {
 	OPT("issuer", CT_STRING, issuer),
 	OPT("audience", CT_STRING, audience),
-	OPT("jwks", CT_PATH, jwks_path),
+	{ "jwks", CT_JWKS, 0 },
+	OPT("jwks_rsa_alg", CT_RSA_ALG, jwks_rsa_alg),
 	{ "key", CT_KEY, 0 },
 	OPT("leeway", CT_DURATION, leeway),
 	OPT("user_claim", CT_CLAIM_NAME, user_claim),
@@ -115,6 +116,7 @@ int config_init(struct config *cfg)
 	cfg->refresh_ahead = 5 * 60;
 	cfg->revoke_kill_after = 10;
 	cfg->sweep_interval = 60;
+	cfg->jwks_rsa_alg = JWA_RS256;
 	if (set_string(&cfg->user_claim, "sub") != 0 || set_string(&cfg->prompt, "JWT: ") != 0 ||
 	    set_string(&cfg->store_dir, CONFIG_DEFAULT_STORE_DIR) != 0 ||
 	    set_string(&cfg->persist_dir, CONFIG_DEFAULT_PERSIST_DIR) != 0 ||
@@ -165,6 +167,69 @@ static void config_audiences_clear(struct config *cfg)
 	cfg->token_audience_count = 0;
 }
 
+/* ---- key sets as identity providers publish them: jwks, jwks_rsa_alg ------------------- */
+
+static void config_jwks_clear(struct config *cfg)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->jwks_count; i++)
+		free(cfg->jwks_paths[i]);
+	cfg->jwks_count = 0;
+}
+
+/* jwks: one absolute path per occurrence, added to the list (a path already listed is not
+ * added twice). */
+static int parse_jwks(struct config *cfg, const char *value, struct verdict *v)
+{
+	size_t i;
+	int rc = -1;
+
+	if (value[0] != '/') {
+		verdict_set(v, VERDICT_BAD_CONFIG, "path must be absolute");
+		goto out;
+	}
+	for (i = 0; i < cfg->jwks_count; i++)
+		if (strcmp(cfg->jwks_paths[i], value) == 0)
+			break;
+	if (i < cfg->jwks_count) {
+		rc = 0;
+		goto out;
+	}
+	if (cfg->jwks_count >= CONFIG_MAX_JWKS) {
+		verdict_set(v, VERDICT_BAD_CONFIG, "too many jwks entries");
+		goto out;
+	}
+	cfg->jwks_paths[cfg->jwks_count] = strdup(value);
+	if (cfg->jwks_paths[cfg->jwks_count] == NULL) {
+		verdict_set(v, VERDICT_UNAVAILABLE, "out of memory");
+		goto out;
+	}
+	cfg->jwks_count++;
+	rc = 0;
+out:
+	return rc;
+}
+
+/* jwks_rsa_alg: an RSA algorithm (the admin's, never the token's choice). */
+static int parse_rsa_alg(const char *value, enum jwa_alg *out, struct verdict *v)
+{
+	enum jwa_alg alg = jwa_alg_from_name(value);
+	int rc = -1;
+
+	if (jwa_alg_family(alg) != JWA_FAMILY_RSA && jwa_alg_family(alg) != JWA_FAMILY_RSA_PSS) {
+		verdict_set(v, VERDICT_BAD_CONFIG, "jwks_rsa_alg must be RS256, RS384, RS512, "
+			    "PS256, PS384 or PS512");
+		goto out;
+	}
+	*out = alg;
+	rc = 0;
+out:
+	return rc;
+}
+
+/* ---- end of key sets ------------------------------------------------------------------- */
+
 void config_free(struct config *cfg)
 {
 	if (cfg == NULL)
@@ -174,10 +239,10 @@ void config_free(struct config *cfg)
 	config_audiences_clear(cfg);
 	config_user_domains_clear(cfg);
 	free(cfg->user_map);
+	config_jwks_clear(cfg);
 	free(cfg->config_path);
 	free(cfg->issuer);
 	free(cfg->audience);
-	free(cfg->jwks_path);
 	free(cfg->user_claim);
 	free(cfg->typ);
 	free(cfg->prompt);
@@ -690,6 +755,14 @@ int config_set(struct config *cfg, const char *key, const char *value, struct ve
 			goto out;
 		}
 		break;
+	case CT_JWKS:
+		if (parse_jwks(cfg, value, v) != 0)
+			goto out;
+		break;
+	case CT_RSA_ALG:
+		if (parse_rsa_alg(value, (enum jwa_alg *)(base + opt->offset), v) != 0)
+			goto out;
+		break;
 	}
 	rc = 0;
 out:
@@ -779,7 +852,7 @@ int config_from_args(struct config *cfg, int argc, const char **argv, struct ver
 	char name[64];
 	const char *eq, *value;
 	bool keys_replaced = false, claims_replaced = false, audiences_replaced = false;
-	bool domains_replaced = false;
+	bool domains_replaced = false, jwks_replaced = false;
 	struct stat st;
 	int i, rc = -1;
 
@@ -829,6 +902,9 @@ int config_from_args(struct config *cfg, int argc, const char **argv, struct ver
 		} else if (strcmp(name, "user_domain") == 0 && !domains_replaced) {
 			config_user_domains_clear(cfg);
 			domains_replaced = true;
+		} else if (strcmp(name, "jwks") == 0 && !jwks_replaced) {
+			config_jwks_clear(cfg);
+			jwks_replaced = true;
 		}
 		if (config_set(cfg, name, value, v) != 0)
 			goto out;
@@ -843,7 +919,7 @@ int config_validate(const struct config *cfg, struct verdict *v)
 	int rc = -1;
 
 	/* keys are needed only when JWTs are accepted (session IDs need the store alone) */
-	if ((cfg->accept & CONFIG_ACCEPT_JWT) != 0 && cfg->jwks_path == NULL &&
+	if ((cfg->accept & CONFIG_ACCEPT_JWT) != 0 && cfg->jwks_count == 0 &&
 	    cfg->key_count == 0) {
 		verdict_set(v, VERDICT_BAD_CONFIG, "no verification keys configured (jwks or key)");
 		goto out;

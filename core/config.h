@@ -13,6 +13,7 @@
 #define CONFIG_DEFAULT_PERSIST_DIR "/var/lib/pam_jwt"
 #define CONFIG_DEFAULT_SOCKET_PATH "/run/pam-jwtd.sock"
 #define CONFIG_MAX_KEYS 16
+#define CONFIG_MAX_JWKS 8           /* jwks files, merged into one key table */
 #define CONFIG_MAX_REQUIRED 16
 /* token_audiences: entries, and the longest one (what a pam-jwtd request can carry) */
 #define CONFIG_MAX_AUDIENCES 16
@@ -55,7 +56,10 @@ struct config {
 	char *config_path;
 	char *issuer;               /* NULL: not checked */
 	char *audience;             /* NULL: not checked */
-	char *jwks_path;
+	/* key sets as identity providers publish them */
+	char *jwks_paths[CONFIG_MAX_JWKS]; /* jwks: JWKS files, absolute, each listed once */
+	size_t jwks_count;
+	enum jwa_alg jwks_rsa_alg;  /* pinned to RSA keys of a JWKS that name no alg (RS256) */
 	struct config_key keys[CONFIG_MAX_KEYS];
 	size_t key_count;
 	int64_t leeway;             /* seconds, default 60 */

@@ -6,19 +6,24 @@
 #include "jws.h"
 #include "secmem.h"
 
-int jwt_keyset_load(const struct config *cfg, struct keyset **out, struct verdict *v)
+int jwt_keyset_load(const struct config *cfg, struct keyset **out, struct keyset_notes *notes,
+		    struct verdict *v)
 {
 	struct keyset *ks = keyset_new();
 	size_t i;
 	int rc = -1;
 
 	*out = NULL;
+	if (notes != NULL)
+		memset(notes, 0, sizeof(*notes));
 	if (ks == NULL) {
 		verdict_set(v, VERDICT_UNAVAILABLE, "out of memory");
 		goto out;
 	}
-	if (cfg->jwks_path != NULL && keyset_add_jwks_file(ks, cfg->jwks_path, v) != 0)
-		goto out;
+	ks->rsa_alg = cfg->jwks_rsa_alg;
+	for (i = 0; i < cfg->jwks_count; i++)
+		if (keyset_add_jwks_file(ks, cfg->jwks_paths[i], v) != 0)
+			goto out;
 	for (i = 0; i < cfg->key_count; i++)
 		if (keyset_add_file(ks, cfg->keys[i].alg, cfg->keys[i].kid, cfg->keys[i].path,
 				    v) != 0)
@@ -28,10 +33,12 @@ int jwt_keyset_load(const struct config *cfg, struct keyset **out, struct verdic
 		goto out;
 	}
 	*out = ks;
-	ks = NULL;
 	rc = 0;
 out:
-	keyset_free(ks);
+	if (notes != NULL && ks != NULL)
+		*notes = ks->notes;
+	if (rc != 0)
+		keyset_free(ks);
 	return rc;
 }
 

@@ -9,8 +9,12 @@
 #include "keys.h"
 #include "verdict.h"
 
-/* Build the key set a config names (JWKS file and key= entries). */
-int jwt_keyset_load(const struct config *cfg, struct keyset **out, struct verdict *v);
+/* Build the key set a config names: its jwks files, merged in order (RSA keys without alg
+ * pinned to jwks_rsa_alg), then its key= entries. Unless notes is NULL it receives what
+ * loading noted (keys skipped, the key or file refused), whether or not loading succeeded:
+ * the caller logs or prints it. */
+int jwt_keyset_load(const struct config *cfg, struct keyset **out, struct keyset_notes *notes,
+		    struct verdict *v);
 
 /* Full verification of `token` for `user`. On VERDICT_OK and non-NULL claims_out, the
  * verified claims are returned (caller json_decref()s). */

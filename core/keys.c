@@ -1,5 +1,7 @@
 #include "keys.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/bio.h>
@@ -209,23 +211,16 @@ static int jwk_usage_ok(const json_t *jwk, const char *op)
 	return 0;
 }
 
-int jwk_to_key(const json_t *jwk, bool want_private, struct jwa_key *out, struct verdict *v)
+/* Convert a JWK into key material for alg, the one algorithm the caller pinned it to. */
+static int jwk_convert(const json_t *jwk, enum jwa_alg alg, bool want_private,
+		       struct jwa_key *out, struct verdict *v)
 {
 	const char *kty = json_string_member(jwk, "kty");
-	enum jwa_alg alg = jwa_alg_from_name(json_string_member(jwk, "alg"));
 	const char *bad;
 	int rc = -1;
 
 	memset(out, 0, sizeof(*out));
-	if (!json_is_object(jwk) || kty == NULL) {
-		verdict_set(v, VERDICT_UNAVAILABLE, "JWK has no kty");
-		goto out;
-	}
-	if (alg == JWA_INVALID) {
-		verdict_set(v, VERDICT_UNAVAILABLE, "JWK has no supported alg");
-		goto out;
-	}
-	if (strcmp(kty, jwk_kty_for(jwa_alg_family(alg))) != 0) {
+	if (kty == NULL || strcmp(kty, jwk_kty_for(jwa_alg_family(alg))) != 0) {
 		verdict_set(v, VERDICT_UNAVAILABLE, "JWK kty does not fit its alg");
 		goto out;
 	}
@@ -265,6 +260,25 @@ int jwk_to_key(const json_t *jwk, bool want_private, struct jwa_key *out, struct
 out:
 	if (rc != 0)
 		jwa_key_clear(out);
+	return rc;
+}
+
+int jwk_to_key(const json_t *jwk, bool want_private, struct jwa_key *out, struct verdict *v)
+{
+	enum jwa_alg alg = jwa_alg_from_name(json_string_member(jwk, "alg"));
+	int rc = -1;
+
+	memset(out, 0, sizeof(*out));
+	if (!json_is_object(jwk) || json_string_member(jwk, "kty") == NULL) {
+		verdict_set(v, VERDICT_UNAVAILABLE, "JWK has no kty");
+		goto out;
+	}
+	if (alg == JWA_INVALID) {
+		verdict_set(v, VERDICT_UNAVAILABLE, "JWK has no supported alg");
+		goto out;
+	}
+	rc = jwk_convert(jwk, alg, want_private, out, v);
+out:
 	return rc;
 }
 
@@ -393,13 +407,18 @@ out:
 
 struct keyset *keyset_new(void)
 {
-	return calloc(1, sizeof(struct keyset));
+	struct keyset *ks = calloc(1, sizeof(struct keyset));
+
+	if (ks != NULL)
+		ks->rsa_alg = JWA_RS256;
+	return ks;
 }
 
 static void key_entry_clear(struct key_entry *e)
 {
 	free(e->kid);
 	free(e->path);
+	free(e->source);
 	json_decref(e->jwk); /* oct members are wiped by the owner before release */
 	jwa_key_clear(&e->key);
 	memset(e, 0, sizeof(*e));
@@ -437,54 +456,316 @@ void keyset_free(struct keyset *ks)
 	free(ks);
 }
 
-static int keyset_kid_taken(const struct keyset *ks, const char *kid)
-{
-	size_t i;
+/* ---- key sets as identity providers publish them ----------------------------------------
+ *
+ * A published set may hold keys for other uses (encryption), for algorithms and curves we
+ * do not verify with, and keys without "alg". RFC 7517, section 5, asks a reader to ignore
+ * keys it does not understand, so such a key is skipped with a note and the others stay
+ * usable; the set is refused only when no key of it is usable. Whatever a key is pinned to
+ * comes from the key and the administrator (jwks_rsa_alg), never from a token. */
 
-	for (i = 0; i < ks->count; i++)
-		if (ks->entries[i].kid != NULL && kid != NULL && strcmp(ks->entries[i].kid, kid) == 0)
-			return 1;
-	return 0;
+__attribute__((format(printf, 2, 3)))
+static void keyset_note(struct keyset *ks, const char *fmt, ...)
+{
+	char *line;
+	size_t i;
+	va_list ap;
+
+	if (ks->notes.count >= KEYSET_NOTES_MAX) {
+		ks->notes.dropped++;
+		return;
+	}
+	line = ks->notes.line[ks->notes.count++];
+	va_start(ap, fmt);
+	vsnprintf(line, KEYSET_NOTE_LEN, fmt, ap);
+	va_end(ap);
+	/* file names and key members end up in logs: printable ASCII only */
+	for (i = 0; line[i] != '\0'; i++)
+		if ((unsigned char)line[i] < 0x20 || (unsigned char)line[i] >= 0x7f)
+			line[i] = '?';
 }
 
-static int keyset_add_jwk(struct keyset *ks, json_t *jwk, bool secret_ok, struct verdict *v)
+/* Where a JWK sits: its file (or "key set" for text) and its index in "keys". */
+struct jwk_place {
+	const char *source;
+	size_t index;
+	bool in_array;            /* false: the document is this one JWK */
+};
+
+/* How a note names a JWK: "keys[I] (kid K)", "keys[I] (no kid)" or "key (kid K)" for a
+ * document that is one JWK; the kid cut to 64 characters. */
+static void jwk_place_label(const struct jwk_place *at, const char *kid, char *buf,
+			    size_t size)
+{
+	char index[32];
+
+	if (at->in_array)
+		snprintf(index, sizeof(index), "keys[%zu]", at->index);
+	else
+		snprintf(index, sizeof(index), "key");
+	snprintf(buf, size, "%s (%s%.64s)", index, kid != NULL ? "kid " : "no kid",
+		 kid != NULL ? kid : "");
+}
+
+/* "SOURCE: keys[I] (kid K) VERB: WHY[ (WHAT)]"; what cut to 64 characters. */
+static void keyset_note_key(struct keyset *ks, const struct jwk_place *at, const char *kid,
+			    const char *verb, const char *why, const char *what)
+{
+	char label[128];
+
+	jwk_place_label(at, kid, label, sizeof(label));
+	keyset_note(ks, "%s: %s %s: %s%s%.64s%s", at->source, label, verb, why,
+		    what != NULL ? " (" : "", what != NULL ? what : "", what != NULL ? ")" : "");
+}
+
+/* The algorithm we verify with on an EC or OKP curve, or JWA_INVALID. */
+static enum jwa_alg jwk_alg_for_curve(const char *kty, const char *crv)
+{
+	static const enum jwa_alg ec_algs[] = { JWA_ES256, JWA_ES384, JWA_ES512 };
+	enum jwa_alg alg = JWA_INVALID;
+	size_t i;
+
+	if (crv == NULL)
+		return JWA_INVALID;
+	if (strcmp(kty, "EC") == 0) {
+		for (i = 0; i < sizeof(ec_algs) / sizeof(ec_algs[0]); i++)
+			if (strcmp(crv, jwk_ec_crv_for(ec_algs[i])) == 0)
+				alg = ec_algs[i];
+	} else if (strcmp(kty, "OKP") == 0 && strcmp(crv, "Ed25519") == 0) {
+		alg = JWA_EDDSA;
+	}
+	return alg;
+}
+
+/* The members that make up the key of a kty: what must be present, and what two JWKs must
+ * share to be the same key. NULL for a kty we do not verify with. */
+static const char *const *jwk_key_members(const char *kty)
+{
+	static const char *const rsa[] = { "n", "e", NULL };
+	static const char *const ec[] = { "crv", "x", "y", NULL };
+	static const char *const okp[] = { "crv", "x", NULL };
+	static const char *const oct[] = { "k", NULL };
+
+	if (strcmp(kty, "RSA") == 0)
+		return rsa;
+	if (strcmp(kty, "EC") == 0)
+		return ec;
+	if (strcmp(kty, "OKP") == 0)
+		return okp;
+	if (strcmp(kty, "oct") == 0)
+		return oct;
+	return NULL;
+}
+
+/* Why a JWK cannot verify signatures here, or NULL when it can; then *alg is the one
+ * algorithm it is pinned to: its own alg, else its curve's (EC, OKP), else rsa_alg (RSA).
+ * *what is the member value the reason is about, or NULL.
+ *
+ * An alg that contradicts the key (ES384 on a P-256 key, RS256 on an EC key) skips the
+ * key rather than refusing the set: no signature can ever verify with such a key, so
+ * leaving it out refuses exactly what keeping it would, while a provider's document with
+ * one odd entry keeps its good keys. A token naming that kid then finds no key. */
+static const char *jwk_verify_alg(const json_t *jwk, enum jwa_alg rsa_alg, enum jwa_alg *alg,
+				  const char **what)
+{
+	const json_t *kid = json_object_get(jwk, "kid");
+	const char *kty = json_string_member(jwk, "kty");
+	const char *name = json_string_member(jwk, "alg");
+	const char *crv = json_string_member(jwk, "crv");
+	const char *const *member;
+	const json_t *ops = json_object_get(jwk, "key_ops"), *op;
+	enum jwa_alg by_curve;
+	const char *why = NULL;
+	bool verify_listed = false;
+	size_t i;
+
+	*alg = JWA_INVALID;
+	*what = NULL;
+	if (!json_is_object(jwk)) {
+		why = "not a JSON object";
+		goto out;
+	}
+	if (kid != NULL && (!json_is_string(kid) || json_string_length(kid) > KEY_KID_MAX)) {
+		why = "kid is not a string of at most 256 characters";
+		goto out;
+	}
+	if (kty == NULL) {
+		why = "no kty";
+		goto out;
+	}
+	if (json_object_get(jwk, "use") != NULL) {
+		*what = json_string_member(jwk, "use");
+		if (*what == NULL || strcmp(*what, "sig") != 0) {
+			why = "use is not sig";
+			goto out;
+		}
+		*what = NULL;
+	}
+	if (ops != NULL) {
+		json_array_foreach(ops, i, op)
+			if (json_is_string(op) && strcmp(json_string_value(op), "verify") == 0)
+				verify_listed = true;
+		if (!verify_listed) {
+			why = "key_ops does not list verify";
+			goto out;
+		}
+	}
+	if (json_object_get(jwk, "alg") != NULL) {
+		*alg = jwa_alg_from_name(name);
+		if (*alg == JWA_INVALID) {
+			why = "alg is not a signature algorithm pam_jwt verifies with";
+			*what = name;
+			goto out;
+		}
+	}
+	member = jwk_key_members(kty);
+	if (member == NULL) {
+		why = "kty is not one pam_jwt verifies with";
+		*what = kty;
+		goto out;
+	}
+	if (*alg != JWA_INVALID && strcmp(kty, jwk_kty_for(jwa_alg_family(*alg))) != 0) {
+		why = "alg does not fit the key type";
+		*what = name;
+		goto out;
+	}
+	if (strcmp(kty, "EC") == 0 || strcmp(kty, "OKP") == 0) {
+		by_curve = jwk_alg_for_curve(kty, crv);
+		if (by_curve == JWA_INVALID) {
+			why = crv != NULL ? "curve is not one pam_jwt verifies with" : "no crv";
+			*what = crv;
+			goto out;
+		}
+		if (*alg != JWA_INVALID && *alg != by_curve) {
+			why = "alg does not fit the curve";
+			*what = name;
+			goto out;
+		}
+		*alg = by_curve;
+	} else if (*alg == JWA_INVALID && strcmp(kty, "RSA") == 0) {
+		/* the administrator's choice; fail closed if there is none */
+		if (jwa_alg_family(rsa_alg) != JWA_FAMILY_RSA &&
+		    jwa_alg_family(rsa_alg) != JWA_FAMILY_RSA_PSS) {
+			why = "RSA key has no alg";
+			goto out;
+		}
+		*alg = rsa_alg;
+	} else if (*alg == JWA_INVALID) {
+		why = "secret key has no alg";
+		goto out;
+	}
+	for (; *member != NULL; member++) {
+		if (json_string_member(jwk, *member) == NULL ||
+		    json_string_length(json_object_get(jwk, *member)) == 0) {
+			why = "key member missing";
+			*what = *member;
+			goto out;
+		}
+	}
+out:
+	if (why != NULL)
+		*alg = JWA_INVALID;
+	return why;
+}
+
+/* Whether entry e holds the same key as jwk, pinned to the same alg. */
+static bool jwk_same_key(const struct key_entry *e, const json_t *jwk, enum jwa_alg alg)
 {
 	const char *kty = json_string_member(jwk, "kty");
-	const char *kid = json_string_member(jwk, "kid");
-	enum jwa_alg alg = jwa_alg_from_name(json_string_member(jwk, "alg"));
+	const char *const *member;
+	const json_t *a, *b;
+
+	if (e->jwk == NULL || e->alg != alg || kty == NULL ||
+	    !json_equal(json_object_get(e->jwk, "kty"), json_object_get(jwk, "kty")))
+		return false;
+	for (member = jwk_key_members(kty); member != NULL && *member != NULL; member++) {
+		a = json_object_get(e->jwk, *member);
+		b = json_object_get(jwk, *member);
+		if (!json_is_string(a) || !json_is_string(b) ||
+		    json_string_length(a) != json_string_length(b) ||
+		    !secmem_equal(json_string_value(a), json_string_value(b),
+				  json_string_length(a)))
+			return false;
+	}
+	return member != NULL;
+}
+
+/* The entry a new key would duplicate or clash with: the entry with its kid, or (for a key
+ * without kid) an entry without kid holding the same key. */
+static const struct key_entry *keyset_match(const struct keyset *ks, const char *kid,
+					    const json_t *jwk, enum jwa_alg alg)
+{
+	const struct key_entry *e;
+	size_t i;
+
+	for (i = 0; i < ks->count; i++) {
+		e = &ks->entries[i];
+		if (kid != NULL && e->kid != NULL && strcmp(e->kid, kid) == 0)
+			return e;
+		if (kid == NULL && e->kid == NULL && jwk != NULL && jwk_same_key(e, jwk, alg))
+			return e;
+	}
+	return NULL;
+}
+
+/* Add one JWK of a document, or skip it with a note; *usable counts the keys of the
+ * document that could verify (kept, or already in the set). Fails only for a reason that
+ * must stop the whole document. */
+static int keyset_add_jwk(struct keyset *ks, json_t *jwk, const struct jwk_place *at,
+			  bool secret_ok, size_t *usable, struct verdict *v)
+{
+	const char *kid = json_string_member(jwk, "kid"), *what, *why, *other;
+	const struct key_entry *match;
 	struct key_entry *e;
+	char label[128];
+	enum jwa_alg alg;
 	int rc = -1;
 
-	if (ks->count >= KEYSET_MAX_KEYS) {
-		verdict_set(v, VERDICT_UNAVAILABLE, "too many keys");
+	why = jwk_verify_alg(jwk, ks->rsa_alg, &alg, &what);
+	if (why != NULL) {
+		keyset_note_key(ks, at, kid, "skipped", why, what);
+		rc = 0;
 		goto out;
 	}
-	if (!json_is_object(jwk) || kty == NULL) {
-		verdict_set(v, VERDICT_UNAVAILABLE, "JWK has no kty");
-		goto out;
-	}
-	if (alg == JWA_INVALID) {
-		verdict_set(v, VERDICT_UNAVAILABLE, "JWK has no supported alg");
-		goto out;
-	}
-	if (json_object_get(jwk, "kid") != NULL && (kid == NULL || strlen(kid) > KEY_KID_MAX)) {
-		verdict_set(v, VERDICT_UNAVAILABLE, "JWK kid is not a short string");
-		goto out;
-	}
-	if (keyset_kid_taken(ks, kid)) {
-		verdict_set(v, VERDICT_UNAVAILABLE, "two keys have the same kid");
-		goto out;
-	}
-	if (strcmp(kty, "oct") == 0 && !secret_ok) {
+	(*usable)++;
+	if (jwa_alg_family(alg) == JWA_FAMILY_HMAC && !secret_ok) {
+		/* anyone who can read the file could sign tokens */
 		verdict_set(v, VERDICT_UNAVAILABLE,
 			    "key set holding a secret key is group- or world-readable");
+		keyset_note_key(ks, at, kid, "refused", "a secret key in a file that group or "
+				"others can read", NULL);
+		goto out;
+	}
+	match = keyset_match(ks, kid, jwk, alg);
+	if (match != NULL && jwk_same_key(match, jwk, alg)) {
+		rc = 0; /* the same key from another set (or twice in one): kept once */
+		goto out;
+	}
+	if (match != NULL) {
+		verdict_set(v, VERDICT_UNAVAILABLE, "two different keys have the same kid");
+		verdict_label_copy(v->kid, sizeof(v->kid), kid);
+		other = match->source != NULL ? match->source : match->path;
+		jwk_place_label(at, kid, label, sizeof(label));
+		if (other != NULL && strcmp(other, at->source) != 0)
+			keyset_note(ks, "%s: %s refused: a different key with this kid is in %s",
+				    at->source, label, other);
+		else
+			keyset_note(ks, "%s: %s refused: a different key with this kid is earlier "
+				    "in this set", at->source, label);
+		goto out;
+	}
+	if (ks->count >= KEYSET_MAX_KEYS) {
+		verdict_set(v, VERDICT_UNAVAILABLE, "too many keys");
+		keyset_note_key(ks, at, kid, "refused", "more than 64 keys in all", NULL);
 		goto out;
 	}
 	e = &ks->entries[ks->count];
 	memset(e, 0, sizeof(*e));
 	e->alg = alg;
 	e->kid = kid != NULL ? strdup(kid) : NULL;
-	if (kid != NULL && e->kid == NULL) {
+	e->source = strdup(at->source);
+	if ((kid != NULL && e->kid == NULL) || e->source == NULL) {
+		key_entry_clear(e);
 		verdict_set(v, VERDICT_UNAVAILABLE, "out of memory");
 		goto out;
 	}
@@ -495,39 +776,63 @@ out:
 	return rc;
 }
 
-int keyset_add_jwks_json(struct keyset *ks, const char *text, size_t len, bool secret_ok,
-			 struct verdict *v)
+/* Refuse a whole document, with a note naming it. */
+static void keyset_refuse_doc(struct keyset *ks, const char *source, const char *reason,
+			      struct verdict *v)
+{
+	verdict_set(v, VERDICT_UNAVAILABLE, reason);
+	keyset_note(ks, "%s: not used: %s", source, reason);
+}
+
+/* A JWKS (or single JWK) document from source; on failure the set is as before. */
+static int keyset_add_jwks_doc(struct keyset *ks, const char *text, size_t len,
+			       bool secret_ok, const char *source, struct verdict *v)
 {
 	json_error_t err;
 	json_t *doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &err);
 	json_t *keys, *jwk;
-	size_t i;
+	struct jwk_place at = { source, 0, true };
+	size_t i, usable = 0, before = ks->count;
 	int rc = -1;
 
 	if (!json_is_object(doc)) {
-		verdict_set(v, VERDICT_UNAVAILABLE, "key set is not a JSON object");
+		keyset_refuse_doc(ks, source, "key set is not a JSON object", v);
 		goto out;
 	}
 	keys = json_object_get(doc, "keys");
 	if (keys == NULL && json_object_get(doc, "kty") != NULL) {
-		rc = keyset_add_jwk(ks, doc, secret_ok, v);
-		goto out;
-	}
-	if (!json_is_array(keys) || json_array_size(keys) == 0) {
-		verdict_set(v, VERDICT_UNAVAILABLE, "key set has no keys");
-		goto out;
-	}
-	json_array_foreach(keys, i, jwk) {
-		if (keyset_add_jwk(ks, jwk, secret_ok, v) != 0)
+		at.in_array = false;
+		if (keyset_add_jwk(ks, doc, &at, secret_ok, &usable, v) != 0)
 			goto out;
+	} else if (!json_is_array(keys) || json_array_size(keys) == 0) {
+		keyset_refuse_doc(ks, source, "key set has no keys", v);
+		goto out;
+	} else {
+		json_array_foreach(keys, i, jwk) {
+			at.index = i;
+			if (keyset_add_jwk(ks, jwk, &at, secret_ok, &usable, v) != 0)
+				goto out;
+		}
+	}
+	if (usable == 0) {
+		keyset_refuse_doc(ks, source, "key set has no key that can verify signatures", v);
+		goto out;
 	}
 	rc = 0;
 out:
+	while (rc != 0 && ks->count > before)
+		key_entry_clear(&ks->entries[--ks->count]);
 	jwk_wipe_secrets(doc);
 	json_array_foreach(json_object_get(doc, "keys"), i, jwk)
 		jwk_wipe_secrets(jwk);
 	json_decref(doc);
 	return rc;
+}
+
+int keyset_add_jwks_json(struct keyset *ks, const char *text, size_t len, bool secret_ok,
+			 struct verdict *v)
+{
+	return keyset_add_jwks_doc(ks, text, len, secret_ok, "key set", v);
 }
 
 int keyset_add_jwks_file(struct keyset *ks, const char *path, struct verdict *v)
@@ -536,9 +841,12 @@ int keyset_add_jwks_file(struct keyset *ks, const char *path, struct verdict *v)
 	size_t len = 0;
 	int is_private = 0, rc = -1;
 
-	if (secfile_read_public(path, &text, &len, &is_private, v) != 0)
+	if (secfile_read_public(path, &text, &len, &is_private, v) != 0) {
+		keyset_note(ks, "%s: not used: %s", path,
+			    v->reason != NULL ? v->reason : "cannot be read");
 		goto out;
-	rc = keyset_add_jwks_json(ks, (const char *)text, len, is_private != 0, v);
+	}
+	rc = keyset_add_jwks_doc(ks, (const char *)text, len, is_private != 0, path, v);
 out:
 	secmem_free(text, len);
 	return rc;
@@ -547,15 +855,20 @@ out:
 int keyset_add_file(struct keyset *ks, enum jwa_alg alg, const char *kid, const char *path,
 		    struct verdict *v)
 {
+	const struct key_entry *match = kid != NULL ? keyset_match(ks, kid, NULL, alg) : NULL;
 	struct key_entry *e;
 	int rc = -1;
 
 	if (ks->count >= KEYSET_MAX_KEYS) {
 		verdict_set(v, VERDICT_UNAVAILABLE, "too many keys");
+		keyset_note(ks, "%s: not used: more than 64 keys in all", path);
 		goto out;
 	}
-	if (keyset_kid_taken(ks, kid)) {
-		verdict_set(v, VERDICT_UNAVAILABLE, "two keys have the same kid");
+	if (match != NULL) {
+		verdict_set(v, VERDICT_UNAVAILABLE, "two different keys have the same kid");
+		verdict_label_copy(v->kid, sizeof(v->kid), kid);
+		keyset_note(ks, "%s: not used: kid %.64s is taken by a key from %s", path, kid,
+			    match->source != NULL ? match->source : match->path);
 		goto out;
 	}
 	e = &ks->entries[ks->count];
@@ -599,7 +912,7 @@ static int key_entry_load(struct key_entry *e, struct verdict *v)
 		goto out;
 	}
 	if (e->jwk != NULL) {
-		if (jwk_to_key(e->jwk, false, &e->key, v) != 0)
+		if (jwk_convert(e->jwk, e->alg, false, &e->key, v) != 0)
 			goto out;
 	} else if (jwa_alg_family(e->alg) == JWA_FAMILY_HMAC) {
 		if (secfile_read(e->path, SECFILE_SECRET, &text, &len, v) != 0)

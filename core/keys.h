@@ -17,6 +17,7 @@ struct key_entry {
 	enum jwa_alg alg;         /* pinned */
 	json_t *jwk;              /* JWK source, or NULL for a PEM/raw file */
 	char *path;               /* PEM or raw secret path, or NULL */
+	char *source;             /* the JWKS file the JWK came from, or NULL */
 	bool loaded;
 	struct jwa_key key;       /* valid once loaded */
 };
@@ -32,21 +33,42 @@ struct keyset_header_cache {
 	char kid_label[VERDICT_LABEL_MAX + 1];
 };
 
+/* What loading had to say about single keys: one line for each key it skipped (with the
+ * file, the key's index and kid, and why) and one for a refusal that made loading fail.
+ * Core never logs: the callers log or print these. */
+#define KEYSET_NOTES_MAX 16
+#define KEYSET_NOTE_LEN 384
+struct keyset_notes {
+	char line[KEYSET_NOTES_MAX][KEYSET_NOTE_LEN]; /* printable ASCII, NUL-terminated */
+	size_t count;             /* lines kept */
+	size_t dropped;           /* lines that did not fit */
+};
+
 struct keyset {
 	struct key_entry entries[KEYSET_MAX_KEYS];
 	size_t count;
+	enum jwa_alg rsa_alg;     /* pinned to RSA JWKs that name no alg (jwks_rsa_alg) */
+	struct keyset_notes notes;
 	struct keyset_header_cache header_cache;
 };
 
+/* An empty set; RSA JWKs without alg are pinned to RS256 until rsa_alg is changed. */
 struct keyset *keyset_new(void);
 void keyset_free(struct keyset *ks);
-/* Add every key of a JWKS (or a single JWK) document. Each key needs kty and alg; kid is
- * needed when the set has more than one key. Secret (oct) keys require secret_ok. */
+/* Add the keys of a JWKS (or a single JWK) document that can verify signatures here. A key
+ * that cannot (not for signatures, an algorithm, key type or curve we do not verify with,
+ * an alg that does not fit the key, key material missing) is skipped with a note. EC and
+ * OKP keys without alg take it from their curve, RSA keys from ks->rsa_alg; secret (oct)
+ * keys need an alg, and secret_ok. The document is refused when no key of it is usable,
+ * when a usable key has the kid of a different key already in the set (the same key again
+ * is kept once), or when the set would grow past KEYSET_MAX_KEYS. */
 int keyset_add_jwks_json(struct keyset *ks, const char *text, size_t len, bool secret_ok,
 			 struct verdict *v);
-/* Read a JWKS file with secfile rules: a file holding an oct key must be private. */
+/* The same for a JWKS file (secfile rules: a file holding a usable oct key must be
+ * private); notes name the file. */
 int keyset_add_jwks_file(struct keyset *ks, const char *path, struct verdict *v);
-/* A PEM public key (or, for HS*, a raw secret file) for one algorithm; read lazily. */
+/* A PEM public key (or, for HS*, a raw secret file) for one algorithm; read lazily. Its
+ * kid must not be taken. */
 int keyset_add_file(struct keyset *ks, enum jwa_alg alg, const char *kid, const char *path,
 		    struct verdict *v);
 /* Pick the key for a header (alg, kid) and load it. The key's alg must equal header_alg.

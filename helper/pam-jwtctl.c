@@ -150,6 +150,17 @@ static char *absolute_path(const char *path)
 	return out;
 }
 
+/* What loading the keys noted (keys skipped, a key or file refused), on stderr. */
+static void print_key_notes(const struct keyset_notes *notes)
+{
+	size_t i;
+
+	for (i = 0; i < notes->count; i++)
+		fprintf(stderr, "notice: %s\n", notes->line[i]);
+	if (notes->dropped > 0)
+		fprintf(stderr, "notice: %zu more note(s) about keys not shown\n", notes->dropped);
+}
+
 /* --key FILE for --jws-only: "ALG:PATH" (PEM or raw secret) or a JWK/JWKS file. */
 static int keyset_from_key_arg(struct keyset *ks, const char *arg, struct verdict *v)
 {
@@ -193,13 +204,14 @@ static int cmd_verify(int argc, char **argv)
 	};
 	const char *config_path = CONFIG_DEFAULT_PATH, *user = NULL, *key_arg = NULL;
 	const char *service = NULL;
-	int verbose = 0, jws_only = 0, c, rc = EXIT_UNAVAILABLE;
+	int verbose = 0, jws_only = 0, c, keys_rc, rc = EXIT_UNAVAILABLE;
 	struct config cfg;
 	struct verdict v;
 	struct keyset *ks = NULL;
 	struct store *st = NULL;
 	struct jws_result jws;
 	struct jwt_verified verified;
+	struct keyset_notes notes;
 	char *token = NULL;
 	int64_t now = clock_now();
 
@@ -233,13 +245,22 @@ static int cmd_verify(int argc, char **argv)
 	}
 	if (jws_only) {
 		ks = keyset_new();
-		if (ks == NULL || keyset_from_key_arg(ks, key_arg, &v) != 0 ||
+		if (ks == NULL) {
+			verdict_set(&v, VERDICT_UNAVAILABLE, "out of memory");
+			goto report;
+		}
+		keys_rc = keyset_from_key_arg(ks, key_arg, &v);
+		print_key_notes(&ks->notes);
+		if (keys_rc != 0 ||
 		    jws_verify(token, strlen(token), cfg.max_token_size, ks, &jws, &v) != 0)
 			goto report;
 		verdict_ok(&v);
 	} else {
-		if (config_load_file(&cfg, config_path, &v) != 0 || config_validate(&cfg, &v) != 0 ||
-		    jwt_keyset_load(&cfg, &ks, &v) != 0)
+		if (config_load_file(&cfg, config_path, &v) != 0 || config_validate(&cfg, &v) != 0)
+			goto report;
+		keys_rc = jwt_keyset_load(&cfg, &ks, &notes, &v);
+		print_key_notes(&notes);
+		if (keys_rc != 0)
 			goto report;
 		/* The store is needed exactly as the module needs it; its checks run read-only:
 		 * verify never uses up a single-use token. */

@@ -217,6 +217,32 @@ out:
 	return rc;
 }
 
+/* The daemon verifies no tokens, but a (re)load is where the verification keys can be
+ * reported once rather than at every login: keys skipped in a published key set, or a set
+ * the module cannot use. Nothing here stops the daemon. */
+static void report_verification_keys(const struct config *cfg)
+{
+	struct keyset *ks = NULL;
+	struct keyset_notes notes;
+	struct verdict v;
+	size_t i;
+	int rc;
+
+	if ((cfg->accept & CONFIG_ACCEPT_JWT) == 0)
+		return;
+	verdict_init(&v);
+	rc = jwt_keyset_load(cfg, &ks, &notes, &v);
+	for (i = 0; i < notes.count; i++)
+		say(rc == 0 ? LOG_NOTICE : LOG_WARNING, "verification keys: %s", notes.line[i]);
+	if (notes.dropped > 0)
+		say(rc == 0 ? LOG_NOTICE : LOG_WARNING,
+		    "verification keys: %zu more note(s) not logged", notes.dropped);
+	if (rc != 0)
+		say_verdict(LOG_WARNING, "verification keys unusable, logins with tokens will fail",
+			    &v);
+	keyset_free(ks);
+}
+
 static void adopt(struct daemon *d, struct loaded *l)
 {
 	config_free(&d->cfg);
@@ -255,6 +281,7 @@ static int reload(struct daemon *d, struct verdict *v)
 	adopt(d, &l);
 	say(LOG_INFO, "configuration and signing key reloaded (kid=%s)",
 	    d->kid != NULL ? d->kid : "-");
+	report_verification_keys(&d->cfg);
 	rc = 0;
 out:
 	return rc;
@@ -1610,6 +1637,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	adopt(&d, &l);
+	report_verification_keys(&d.cfg);
 	d.signal_fd = signals_open();
 	d.listen_fd = d.signal_fd >= 0 ? listen_on(d.cfg.socket_path) : -1;
 	if (d.listen_fd < 0)

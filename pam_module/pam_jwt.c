@@ -89,6 +89,18 @@ static void log_session_verdict(pam_handle_t *pamh, int priority, const char *us
 		   name, text, SESSION_DIGEST_SHOWN, digest != NULL ? digest : "-");
 }
 
+/* What loading the verification keys noted (a key skipped, a key or file refused), one
+ * line each. */
+static void log_key_notes(pam_handle_t *pamh, int priority, const struct keyset_notes *notes)
+{
+	size_t i;
+
+	for (i = 0; i < notes->count; i++)
+		pam_syslog(pamh, priority, "keys: %s", notes->line[i]);
+	if (notes->dropped > 0)
+		pam_syslog(pamh, priority, "keys: %zu more note(s) not logged", notes->dropped);
+}
+
 static void string_data_cleanup(pam_handle_t *pamh, void *data, int error_status)
 {
 	(void)pamh;
@@ -287,6 +299,7 @@ static int auth_jwt(pam_handle_t *pamh, const struct config *cfg, const char *us
 {
 	struct verdict v;
 	struct keyset *ks = NULL;
+	struct keyset_notes notes;
 	struct store *st = NULL;
 	struct jwt_verified *verified = NULL;
 	const void *verified_kept;
@@ -301,7 +314,13 @@ static int auth_jwt(pam_handle_t *pamh, const struct config *cfg, const char *us
 		rc = PAM_BUF_ERR;
 		goto out;
 	}
-	if (jwt_keyset_load(cfg, &ks, &v) != 0 ||
+	/* Keys skipped in a published key set are noted at every login: logged only with
+	 * debug (pam-jwtd and pam-jwtctl verify show them once), unless loading failed. */
+	if (jwt_keyset_load(cfg, &ks, &notes, &v) != 0)
+		log_key_notes(pamh, LOG_ERR, &notes);
+	else if (cfg->debug)
+		log_key_notes(pamh, LOG_NOTICE, &notes);
+	if (ks == NULL ||
 	    jwt_verify_full(cfg, ks, token, user, now, verified, &v) != 0 ||
 	    session_store_open(cfg, true, &st, &v) != 0 ||
 	    session_check_jwt(st, cfg, verified, user, service, now, true, &v) != 0) {

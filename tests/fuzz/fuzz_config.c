@@ -25,6 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct verdict v;
 	char text[320], *line;
 	int64_t seconds = 0;
+	size_t i, j;
 	int rc;
 
 	verdict_init(&v);
@@ -40,7 +41,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		(void)config_validate(&cfg, &v);
 		if (cfg.key_count > CONFIG_MAX_KEYS || cfg.required_count > CONFIG_MAX_REQUIRED ||
 		    cfg.user_claim == NULL || cfg.prompt == NULL || cfg.store_dir == NULL ||
-		    (cfg.jwks_path != NULL && cfg.jwks_path[0] != '/'))
+		    cfg.jwks_count > CONFIG_MAX_JWKS)
+			abort();
+		/* every jwks file is absolute and listed once; the RSA pin is an RSA alg */
+		for (i = 0; i < cfg.jwks_count; i++) {
+			if (cfg.jwks_paths[i][0] != '/')
+				abort();
+			for (j = 0; j < i; j++)
+				if (strcmp(cfg.jwks_paths[i], cfg.jwks_paths[j]) == 0)
+					abort();
+		}
+		if (jwa_alg_family(cfg.jwks_rsa_alg) != JWA_FAMILY_RSA &&
+		    jwa_alg_family(cfg.jwks_rsa_alg) != JWA_FAMILY_RSA_PSS)
 			abort();
 	}
 	verdict_describe(&v, text, sizeof(text));

@@ -1,8 +1,11 @@
 /*
  * libFuzzer target: the input is a JWK or JWKS document. It is added to a key set (secret
- * keys allowed), every entry is selected (which converts its key material), and every
- * algorithm is asked for without a kid. Each JWK is also converted as a private key and
- * back to a public JWK. Seeds: tests/fuzz/corpus/fuzz_jwk/.
+ * keys allowed; RSA keys without alg pinned to one of the six RSA algorithms, chosen by the
+ * input's length), every entry is selected (which converts its key material), and every
+ * algorithm is asked for without a kid. The notes must be bounded and printable, and adding
+ * the same document again (another file publishing the same keys) must change nothing.
+ * Each JWK is also converted as a private key and back to a public JWK.
+ * Seeds: tests/fuzz/corpus/fuzz_jwk/ (with the provider corpus of tests/vectors/providers).
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -41,23 +44,55 @@ static void fuzz_private(const json_t *jwk)
 	jwa_key_clear(&key);
 }
 
+/* Notes: at most KEYSET_NOTES_MAX lines, each NUL-terminated printable ASCII. */
+static void check_notes(const struct keyset_notes *notes)
+{
+	size_t i, j;
+
+	if (notes->count > KEYSET_NOTES_MAX)
+		abort();
+	for (i = 0; i < notes->count; i++) {
+		if (memchr(notes->line[i], '\0', KEYSET_NOTE_LEN) == NULL)
+			abort();
+		for (j = 0; notes->line[i][j] != '\0'; j++)
+			if ((unsigned char)notes->line[i][j] < 0x20 ||
+			    (unsigned char)notes->line[i][j] >= 0x7f)
+				abort();
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	static const enum jwa_alg rsa_algs[] = { JWA_RS256, JWA_RS384, JWA_RS512,
+						 JWA_PS256, JWA_PS384, JWA_PS512 };
 	struct keyset *ks = keyset_new();
 	const struct jwa_key *key;
 	struct verdict v;
 	json_t *doc, *jwk;
-	size_t i;
-	int alg, rc;
+	size_t i, count;
+	int alg, rc, again;
 
 	if (ks == NULL)
 		return 0;
+	ks->rsa_alg = rsa_algs[size % (sizeof(rsa_algs) / sizeof(rsa_algs[0]))];
 	verdict_init(&v);
 	rc = keyset_add_jwks_json(ks, (const char *)data, size, true, &v);
-	/* a refusal says "unavailable" (a broken key file), with a reason */
-	if ((rc != 0 && (v.code != VERDICT_UNAVAILABLE || v.reason == NULL)) ||
-	    ks->count > KEYSET_MAX_KEYS)
+	/* a refusal says "unavailable" (a broken key file), with a reason, and keeps nothing */
+	if ((rc != 0 && (v.code != VERDICT_UNAVAILABLE || v.reason == NULL || ks->count != 0)) ||
+	    (rc == 0 && ks->count == 0) || ks->count > KEYSET_MAX_KEYS)
 		abort();
+	check_notes(&ks->notes);
+	/* every entry is pinned to a real algorithm */
+	for (i = 0; i < ks->count; i++)
+		if (jwa_alg_name(ks->entries[i].alg) == NULL)
+			abort();
+	/* the same keys again, as from a second file: one entry each, the same outcome */
+	count = ks->count;
+	verdict_init(&v);
+	again = keyset_add_jwks_json(ks, (const char *)data, size, true, &v);
+	if (again != rc || ks->count != count)
+		abort();
+	check_notes(&ks->notes);
 	for (i = 0; i < ks->count; i++) {
 		verdict_init(&v);
 		rc = keyset_select(ks, ks->entries[i].alg, ks->entries[i].kid, &key, &v);

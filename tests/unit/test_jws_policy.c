@@ -411,10 +411,10 @@ static void test_jwks_rules(void **state)
 	static const char *const bad[] = {
 		"[]",
 		"{\"keys\":[]}",
-		"{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"AA\",\"y\":\"AA\"}]}", /* no alg */
+		"{\"keys\":[{\"kty\":\"oct\",\"k\":\"AAAA\"}]}", /* a secret key without alg */
 		"{\"keys\":[{\"kty\":\"EC\",\"alg\":\"none\"}]}",
 		"{\"keys\":[{\"kty\":\"oct\",\"alg\":\"HS256\",\"kid\":\"a\",\"k\":\"AAAA\"},"
-		"{\"kty\":\"oct\",\"alg\":\"HS256\",\"kid\":\"a\",\"k\":\"AAAA\"}]}", /* dup kid */
+		"{\"kty\":\"oct\",\"alg\":\"HS256\",\"kid\":\"a\",\"k\":\"BBBB\"}]}", /* dup kid */
 		"{\"keys\":[{\"kty\":\"oct\",\"alg\":\"HS256\",\"kid\":1,\"k\":\"AAAA\"}]}",
 		"{\"keys\":[{\"kty\":\"oct\",\"alg\":\"HS256\",\"k\":\"AAAA\",\"k\":\"BBBB\"}]}",
 	};
