@@ -91,6 +91,11 @@ struct config {
 	/* pam-jwtd: the audiences a client may name for an access token, besides `audience` */
 	char *token_audiences[CONFIG_MAX_AUDIENCES];
 	size_t token_audience_count;
+	/* keys fetched from the issuer (pam-jwtd, pam-jwtctl jwks fetch); the module only
+	 * reads jwks_cache when it is also listed in `jwks` */
+	char *jwks_url;             /* NULL: from ISSUER/.well-known/openid-configuration */
+	char *jwks_cache;           /* NULL: fetching is off */
+	int64_t jwks_refresh;       /* default 1h; at least 1s */
 };
 
 int config_init(struct config *cfg);
