@@ -39,12 +39,12 @@ DLOG=$PJ_TMP/pam-jwtd.log
 
 # start_server DIR [CERT KEY]: jwks_server.py in the background, killed at exit; sets PORT
 start_server() {
-	local dir=$1 i
+	local dir=$1
 	shift
 	rm -f "$dir/port"
 	"$PJ_PY" "$PJ_HELPERS/jwks_server.py" "$dir" "$@" >"$dir/server.log" 2>&1 &
 	pj_defer kill "$!"
-	for i in $(seq 50); do [ -s "$dir/port" ] && break; sleep 0.1; done
+	for _ in $(seq 50); do [ -s "$dir/port" ] && break; sleep 0.1; done
 	PORT=$(cat "$dir/port" 2>/dev/null)
 	[ -n "$PORT" ]
 }
