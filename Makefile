@@ -52,11 +52,17 @@ $(MODULE): $(BUILD)/pam_module/pam_jwt.o $(CORE_LIB) pam_module/pam_jwt.map
 	$(CC) -shared $(LDSAN) $(LDHARDEN) -Wl,--version-script=pam_module/pam_jwt.map \
 	    -o $@ $(BUILD)/pam_module/pam_jwt.o $(CORE_LIB) $(CORE_LIBS) -lpam
 
-$(CTL): $(BUILD)/helper/pam-jwtctl.o $(BUILD)/helper/jwtctl_daemon.o $(CORE_LIB)
-	$(CC) -pie $(LDSAN) $(LDHARDEN) -o $@ $(filter %.o,$^) $(CORE_LIB) $(CORE_LIBS)
+# libcurl is for the JWKS fetch only: the helpers link it, the PAM module never does.
+CURL_CFLAGS = $(shell pkg-config --cflags libcurl)
+CURL_LIBS   = $(shell pkg-config --libs libcurl)
+$(BUILD)/helper/%.o: ALL_CFLAGS += $(CURL_CFLAGS)
 
-$(DAEMON): $(BUILD)/helper/pam-jwtd.o $(CORE_LIB)
-	$(CC) -pie $(LDSAN) $(LDHARDEN) -o $@ $< $(CORE_LIB) $(CORE_LIBS)
+$(CTL): $(BUILD)/helper/pam-jwtctl.o $(BUILD)/helper/jwtctl_daemon.o $(BUILD)/helper/jwksfetch.o \
+	    $(CORE_LIB)
+	$(CC) -pie $(LDSAN) $(LDHARDEN) -o $@ $(filter %.o,$^) $(CORE_LIB) $(CORE_LIBS) $(CURL_LIBS)
+
+$(DAEMON): $(BUILD)/helper/pam-jwtd.o $(BUILD)/helper/jwksfetch.o $(CORE_LIB)
+	$(CC) -pie $(LDSAN) $(LDHARDEN) -o $@ $(filter %.o,$^) $(CORE_LIB) $(CORE_LIBS) $(CURL_LIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(CORE_LIB) $(wildcard tests/unit/*.h)
 	@mkdir -p $(dir $@)

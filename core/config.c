@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "claimpath.h"
+#include "jwksurl.h"
 #include "secfile.h"
 #include "secmem.h"
 
@@ -74,6 +75,11 @@ static const struct config_option config_options[] = {
 	OPT("sweep_interval", CT_DURATION, sweep_interval),
 	OPT("end_on_refresh_failure", CT_BOOL, end_on_refresh_failure),
 	{ "token_audiences", CT_AUDIENCES, 0 },
+	/* --- keys fetched from the issuer by pam-jwtd / pam-jwtctl jwks fetch --- */
+	OPT("jwks_url", CT_STRING, jwks_url),
+	OPT("jwks_cache", CT_PATH, jwks_cache),
+	OPT("jwks_refresh", CT_DURATION, jwks_refresh),
+	/* --- end of the fetched-keys block --- */
 };
 #undef OPT
 
@@ -117,6 +123,7 @@ int config_init(struct config *cfg)
 	cfg->revoke_kill_after = 10;
 	cfg->sweep_interval = 60;
 	cfg->jwks_rsa_alg = JWA_RS256;
+	cfg->jwks_refresh = 3600;
 	if (set_string(&cfg->user_claim, "sub") != 0 || set_string(&cfg->prompt, "JWT: ") != 0 ||
 	    set_string(&cfg->store_dir, CONFIG_DEFAULT_STORE_DIR) != 0 ||
 	    set_string(&cfg->persist_dir, CONFIG_DEFAULT_PERSIST_DIR) != 0 ||
@@ -250,6 +257,9 @@ void config_free(struct config *cfg)
 	free(cfg->persist_dir);
 	free(cfg->socket_path);
 	free(cfg->signing_key);
+	/* fetched keys */
+	free(cfg->jwks_url);
+	free(cfg->jwks_cache);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -687,7 +697,8 @@ int config_set(struct config *cfg, const char *key, const char *value, struct ve
 		if ((opt->offset == offsetof(struct config, session_ttl) ||
 		     opt->offset == offsetof(struct config, access_ttl) ||
 		     opt->offset == offsetof(struct config, refresh_ttl) ||
-		     opt->offset == offsetof(struct config, sweep_interval)) && duration == 0) {
+		     opt->offset == offsetof(struct config, sweep_interval) ||
+		     opt->offset == offsetof(struct config, jwks_refresh)) && duration == 0) {
 			verdict_set(v, VERDICT_BAD_CONFIG, "this duration must be at least 1s");
 			goto out;
 		}
@@ -914,9 +925,25 @@ out:
 	return rc;
 }
 
+/* --- fetched keys: jwks_url and the issuer's discovery document --- */
+static int config_validate_fetch(const struct config *cfg, struct verdict *v)
+{
+	if (cfg->jwks_cache == NULL)
+		return 0;
+	if (cfg->jwks_url != NULL)
+		return jwksurl_check(cfg->jwks_url, v);
+	if (cfg->issuer == NULL)
+		return verdict_set(v, VERDICT_BAD_CONFIG, "jwks_cache needs jwks_url or issuer");
+	return 0;
+}
+/* --- end of fetched keys --- */
+
 int config_validate(const struct config *cfg, struct verdict *v)
 {
 	int rc = -1;
+
+	if (config_validate_fetch(cfg, v) != 0)
+		goto out;
 
 	/* keys are needed only when JWTs are accepted (session IDs need the store alone) */
 	if ((cfg->accept & CONFIG_ACCEPT_JWT) != 0 && cfg->jwks_count == 0 &&

@@ -109,6 +109,11 @@ struct config {
 	size_t user_domain_count;
 	enum config_user_case user_case;
 	char *user_map;             /* file of exact claim values and accounts; NULL: none */
+	/* keys fetched from the issuer (pam-jwtd, pam-jwtctl jwks fetch); the module only
+	 * reads jwks_cache when it is also listed in `jwks` */
+	char *jwks_url;             /* NULL: from ISSUER/.well-known/openid-configuration */
+	char *jwks_cache;           /* NULL: fetching is off */
+	int64_t jwks_refresh;       /* default 1h; at least 1s */
 };
 
 int config_init(struct config *cfg);

@@ -27,6 +27,7 @@
 #include "user.h"
 #include "verdict.h"
 
+#include "jwksfetch.h"
 #include "jwtctl.h"
 
 
@@ -52,6 +53,7 @@ static void usage(FILE *out)
 	      "       pam-jwtctl refresh [-c CONFIG]\n"
 	      "       pam-jwtctl logout [-c CONFIG]\n"
 	      "       pam-jwtctl status [-c CONFIG]\n"
+	      "       pam-jwtctl jwks fetch|show [-c CONFIG]\n"
 	      "  TIME: seconds since the epoch (e.g. 1767225600) or a duration from now\n"
 	      "        with a unit (30s, 15m, 2h, 1d)\n", out);
 }
@@ -1251,6 +1253,101 @@ out:
 	return rc;
 }
 
+/* jwks fetch: the daemon's fetch, once. jwks show: the keys verification uses now. */
+static int jwks_show(const struct config *cfg, struct verdict *v)
+{
+	struct keyset *ks = NULL;
+	struct keyset_notes notes;
+	struct stat sb;
+	size_t i;
+	int rc = -1, keys_rc;
+
+	keys_rc = jwt_keyset_load(cfg, &ks, &notes, v);
+	print_key_notes(&notes);
+	if (keys_rc != 0)
+		goto out;
+	for (i = 0; i < ks->count; i++) {
+		const struct key_entry *e = &ks->entries[i];
+		const char *alg = jwa_alg_name(e->alg);
+
+		printf("kid=%s alg=%s source=%s\n", e->kid != NULL ? e->kid : "-",
+		       alg != NULL ? alg : "?",
+		       e->path != NULL ? e->path : e->source != NULL ? e->source : "-");
+	}
+	if (cfg->jwks_cache != NULL) {
+		if (stat(cfg->jwks_cache, &sb) == 0)
+			printf("cache %s: %lld s old\n", cfg->jwks_cache,
+			       (long long)(clock_now() - (int64_t)sb.st_mtime));
+		else
+			printf("cache %s: missing\n", cfg->jwks_cache);
+	}
+	rc = 0;
+out:
+	keyset_free(ks);
+	return rc;
+}
+
+static int cmd_jwks(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *config_path = CONFIG_DEFAULT_PATH, *what;
+	struct config cfg;
+	struct verdict v;
+	int64_t next = 0;
+	int c, fetch, rc = EXIT_UNAVAILABLE;
+
+	memset(&cfg, 0, sizeof(cfg));
+	verdict_init(&v);
+	if (argc < 2 || (strcmp(argv[1], "fetch") != 0 && strcmp(argv[1], "show") != 0)) {
+		usage(stderr);
+		goto out;
+	}
+	what = argv[1];
+	fetch = strcmp(what, "fetch") == 0;
+	argc--;
+	argv++;
+	while ((c = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': config_path = optarg; break;
+		default: usage(stderr); goto out;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		goto out;
+	}
+	if (config_init(&cfg) != 0) {
+		fprintf(stderr, "pam-jwtctl: out of memory\n");
+		goto out;
+	}
+	if (config_load_file(&cfg, config_path, &v) != 0 || config_validate(&cfg, &v) != 0)
+		goto report;
+	if (fetch) {
+		if (jwksfetch_global_init() != 0) {
+			verdict_set(&v, VERDICT_UNAVAILABLE, "cannot start libcurl");
+			goto report;
+		}
+		rc = jwksfetch_run(&cfg, &next, &v);
+		jwksfetch_global_cleanup();
+		if (rc != 0)
+			goto report;
+		printf("fetched %s (next refresh in %lld s)\n", cfg.jwks_cache, (long long)next);
+	} else if (jwks_show(&cfg, &v) != 0) {
+		goto report;
+	}
+	verdict_ok(&v);
+report:
+	if (v.code != VERDICT_OK)
+		print_verdict(&v);
+	rc = exit_for(v.code);
+out:
+	config_free(&cfg);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	int rc = EXIT_UNAVAILABLE;
@@ -1285,6 +1382,8 @@ int main(int argc, char **argv)
 		rc = cmd_logout(argc - 1, argv + 1);
 	else if (strcmp(argv[1], "status") == 0)
 		rc = cmd_status(argc - 1, argv + 1);
+	else if (strcmp(argv[1], "jwks") == 0)
+		rc = cmd_jwks(argc - 1, argv + 1);
 	else if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
 		usage(stdout);
 		rc = EXIT_ACCEPTED;

@@ -9,6 +9,7 @@
  * it is (SO_PEERCRED).
  */
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <grp.h>
@@ -44,6 +45,8 @@
 #include "store.h"
 #include "user.h"
 #include "verdict.h"
+
+#include "jwksfetch.h"
 
 #define PAM_JWTD_VERSION "1"
 #define MAX_CLIENTS 256
@@ -115,6 +118,8 @@ struct daemon {
 	size_t n_ending, cap_ending;
 	int64_t started;
 	int64_t next_sweep_ms;
+	int64_t next_jwks_ms;        /* the next JWKS fetch, when jwks_cache is set */
+	unsigned int jwks_failures;  /* fetches failed in a row, for the backoff */
 	unsigned long long requests, refreshes, reuses, logins_ended;
 	bool use_stderr;
 	bool stop;
@@ -279,6 +284,8 @@ static int reload(struct daemon *d, struct verdict *v)
 		goto out;
 	}
 	adopt(d, &l);
+	d->next_jwks_ms = monotonic_ms(); /* a new jwks_url or issuer: fetch now */
+	d->jwks_failures = 0;
 	say(LOG_INFO, "configuration and signing key reloaded (kid=%s)",
 	    d->kid != NULL ? d->kid : "-");
 	report_verification_keys(&d->cfg);
@@ -1523,6 +1530,41 @@ static void signals_read(struct daemon *d)
 	}
 }
 
+/* ---- keys fetched from the issuer ---------------------------------------------------------- */
+
+#define JWKS_BACKOFF_FIRST_S 5
+#define JWKS_BACKOFF_MAX_SHIFT 7 /* 5 s .. 640 s, and never beyond jwks_refresh */
+
+/* Fetch the JWKS into jwks_cache. A failure leaves the cache (the keys in use) as it was
+ * and is retried sooner, with a bounded backoff. The fetch blocks the loop for at most the
+ * fetcher's time caps. */
+static void jwks_refresh(struct daemon *d, int64_t now_ms)
+{
+	struct verdict v;
+	int64_t next = d->cfg.jwks_refresh;
+	unsigned int shift;
+
+	verdict_init(&v);
+	if (jwksfetch_run(&d->cfg, &next, &v) == 0) {
+		if (d->jwks_failures > 0)
+			say(LOG_NOTICE, "JWKS fetch works again after %u failure(s)", d->jwks_failures);
+		else
+			say(LOG_INFO, "JWKS fetched into %s, next in %lld s", d->cfg.jwks_cache,
+			    (long long)next);
+		d->jwks_failures = 0;
+	} else {
+		say_verdict(LOG_ERR, "JWKS fetch failed, keeping the keys in use", &v);
+		shift = d->jwks_failures < JWKS_BACKOFF_MAX_SHIFT ? d->jwks_failures :
+								    JWKS_BACKOFF_MAX_SHIFT;
+		next = (int64_t)JWKS_BACKOFF_FIRST_S << shift;
+		if (next > d->cfg.jwks_refresh)
+			next = d->cfg.jwks_refresh;
+		if (d->jwks_failures < UINT_MAX)
+			d->jwks_failures++;
+	}
+	d->next_jwks_ms = now_ms + next * 1000;
+}
+
 static int run(struct daemon *d)
 {
 	struct pollfd pfd[2 + MAX_CLIENTS];
@@ -1530,11 +1572,16 @@ static int run(struct daemon *d)
 	int64_t now_ms, next_tick = monotonic_ms() + TICK_MS, wait_ms;
 
 	d->next_sweep_ms = monotonic_ms();
+	d->next_jwks_ms = d->next_sweep_ms;
 	while (!d->stop) {
 		now_ms = monotonic_ms();
 		if (now_ms >= d->next_sweep_ms) {
 			sweep(d);
 			d->next_sweep_ms = now_ms + d->cfg.sweep_interval * 1000;
+		}
+		if (d->cfg.jwks_cache != NULL && now_ms >= d->next_jwks_ms) {
+			jwks_refresh(d, now_ms);
+			now_ms = monotonic_ms();
 		}
 		if (now_ms >= next_tick) {
 			clients_expire(d, now_ms);
@@ -1546,6 +1593,8 @@ static int run(struct daemon *d)
 		wait_ms = next_tick - now_ms;
 		if (d->n_ending > 0 && wait_ms > 100)
 			wait_ms = 100;
+		if (d->cfg.jwks_cache != NULL && d->next_jwks_ms - now_ms < wait_ms)
+			wait_ms = d->next_jwks_ms - now_ms;
 		if (wait_ms < 0)
 			wait_ms = 0;
 		pfd[0].fd = d->signal_fd;
@@ -1636,6 +1685,10 @@ int main(int argc, char **argv)
 		say_verdict(LOG_ERR, "cannot start", &v);
 		goto out;
 	}
+	if (jwksfetch_global_init() != 0) {
+		say(LOG_ERR, "cannot start: libcurl initialisation failed");
+		goto out;
+	}
 	adopt(&d, &l);
 	report_verification_keys(&d.cfg);
 	d.signal_fd = signals_open();
@@ -1666,6 +1719,7 @@ out:
 	free(d.tracked);
 	free(d.tracked_index);
 	free(d.ending);
+	jwksfetch_global_cleanup();
 	config_free(&d.cfg);
 	jwa_key_clear(&d.key);
 	free(d.kid);

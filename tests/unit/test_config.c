@@ -785,6 +785,53 @@ static void test_user_domain_args(void **state)
 	remove_config(dir, path);
 }
 
+/* Fetched keys: jwks_cache turns fetching on; jwks_url must pass the URL policy; without it
+ * the issuer is needed for discovery; jwks_refresh defaults to 1h and is at least 1s. */
+static void test_fetch_options(void **state)
+{
+	static const char base[] = "jwks = /etc/k.jwks\nissuer = https://idp.example\n";
+	char text[512];
+	struct config cfg;
+	struct verdict v;
+
+	(void)state;
+	assert_int_equal(load(&cfg, base, &v), 0);
+	assert_null(cfg.jwks_cache);
+	assert_null(cfg.jwks_url);
+	assert_int_equal(cfg.jwks_refresh, 3600);
+	assert_int_equal(config_validate(&cfg, &v), 0);
+	config_free(&cfg);
+
+	snprintf(text, sizeof(text), "%sjwks_cache = /var/lib/pam_jwt/jwks/i.json\n"
+		 "jwks_refresh = 2s\njwks_url = https://idp.example/keys\n", base);
+	assert_int_equal(load(&cfg, text, &v), 0);
+	assert_string_equal(cfg.jwks_cache, "/var/lib/pam_jwt/jwks/i.json");
+	assert_string_equal(cfg.jwks_url, "https://idp.example/keys");
+	assert_int_equal(cfg.jwks_refresh, 2);
+	assert_int_equal(config_validate(&cfg, &v), 0);
+	config_free(&cfg);
+
+	/* plain http away from loopback is refused when fetching is on */
+	snprintf(text, sizeof(text), "%sjwks_cache = /c.json\njwks_url = http://idp.example/k\n",
+		 base);
+	assert_int_equal(load(&cfg, text, &v), 0);
+	assert_int_equal(config_validate(&cfg, &v), -1);
+	assert_int_equal(v.code, VERDICT_BAD_CONFIG);
+	config_free(&cfg);
+
+	/* discovery needs the issuer */
+	assert_int_equal(load(&cfg, "jwks = /etc/k.jwks\njwks_cache = /c.json\n", &v), 0);
+	assert_int_equal(config_validate(&cfg, &v), -1);
+	assert_int_equal(v.code, VERDICT_BAD_CONFIG);
+	config_free(&cfg);
+
+	assert_int_equal(load(&cfg, "jwks_refresh = 0\n", &v), -1);
+	assert_int_equal(v.code, VERDICT_BAD_CONFIG);
+	config_free(&cfg);
+	assert_int_equal(load(&cfg, "jwks_cache = relative/c.json\n", &v), -1);
+	config_free(&cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -812,6 +859,7 @@ int main(void)
 		cmocka_unit_test(test_user_map_excludes_domain_and_case),
 		cmocka_unit_test(test_user_domain_args),
 		cmocka_unit_test(test_token_audiences_args),
+		cmocka_unit_test(test_fetch_options),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
