@@ -4,6 +4,7 @@
 
 #include "claims.h"
 #include "jws.h"
+#include "proto.h"
 #include "secmem.h"
 
 int jwt_keyset_load(const struct config *cfg, struct keyset **out, struct keyset_notes *notes,
@@ -71,6 +72,74 @@ out:
 		verdict_set(v, VERDICT_REJECT, "not verified");
 	json_decref(claims);
 	jws_result_clear(&jws);
+	return rc;
+}
+
+/* Copy what the daemon said into rf->answer, keeping printable ASCII only. */
+static void refetch_answer(struct jwt_refetch *rf, const char *text)
+{
+	size_t i;
+
+	for (i = 0; text[i] != '\0' && i + 1 < sizeof(rf->answer); i++)
+		rf->answer[i] = text[i] >= 0x20 && text[i] < 0x7f ? text[i] : '?';
+	rf->answer[i] = '\0';
+}
+
+/* Ask pam-jwtd for an early refetch: true when it answered that it fetched the keys. */
+static bool refetch_ask(const struct config *cfg, struct jwt_refetch *rf)
+{
+	static const char request[] = "{\"op\":\"jwks\"}";
+	struct proto_answer ans;
+	const char *reason = NULL;
+	char *msg = NULL;
+	size_t len = 0;
+	bool fetched = false;
+
+	memset(&ans, 0, sizeof(ans));
+	rf->asked = true;
+	if (proto_call(cfg->socket_path, request, sizeof(request) - 1, JWT_REFETCH_WAIT_MS, &msg,
+		       &len, &reason) != 0 ||
+	    proto_answer_parse(msg, len, &ans, &reason) != 0) {
+		refetch_answer(rf, reason != NULL ? reason : "no answer");
+		goto out;
+	}
+	if (!ans.ok) {
+		refetch_answer(rf, ans.error);
+		goto out;
+	}
+	refetch_answer(rf, "keys fetched");
+	fetched = true;
+out:
+	proto_answer_clear(&ans);
+	proto_message_free(msg);
+	return fetched;
+}
+
+int jwt_verify_refetch(const struct config *cfg, struct keyset **ks, struct keyset_notes *notes,
+		       const char *token, const char *user, int64_t now,
+		       struct jwt_verified *out, struct jwt_refetch *rf, struct verdict *v)
+{
+	struct keyset *fresh = NULL;
+	struct verdict again;
+	int rc;
+
+	memset(rf, 0, sizeof(*rf));
+	rc = jwt_verify_full(cfg, *ks, token, user, now, out, v);
+	if (rc == 0 || v->reason != keyset_reason_unknown_kid || cfg->jwks_cache == NULL ||
+	    cfg->socket_path == NULL || !refetch_ask(cfg, rf))
+		goto out;
+	/* the daemon wrote new keys: the first refusal stands unless they verify the token */
+	verdict_init(&again);
+	if (jwt_keyset_load(cfg, &fresh, notes, &again) != 0) {
+		*v = again;
+		goto out;
+	}
+	keyset_free(*ks);
+	*ks = fresh;
+	rf->fetched = true;
+	verdict_init(v);
+	rc = jwt_verify_full(cfg, *ks, token, user, now, out, v);
+out:
 	return rc;
 }
 

@@ -3,6 +3,7 @@
 #define PAM_JWT_JWT_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "config.h"
@@ -26,6 +27,27 @@ struct jwt_verified {
 	json_t *header;
 	json_t *claims;
 };
+
+/* How long a login waits for pam-jwtd's early refetch of the issuer's keys. A fetch that
+ * takes longer goes on in the daemon; this login is refused, a later one finds the keys. */
+#define JWT_REFETCH_WAIT_MS 500
+
+/* What jwt_verify_refetch did about an unknown kid, for the caller to log. */
+struct jwt_refetch {
+	bool asked;        /* the kid named no key and pam-jwtd was asked for the keys */
+	bool fetched;      /* it fetched them, and the token was verified once more */
+	char answer[192];  /* what the daemon (or the socket) said; printable ASCII */
+};
+
+/* As jwt_verify_full (below). When that fails only because the token's kid names no key
+ * and the keys are fetched from the issuer (jwks_cache is set), ask pam-jwtd once for an
+ * early refetch on socket_path, waiting at most JWT_REFETCH_WAIT_MS; if it fetched the
+ * keys, load the key set again (*ks is replaced; notes as for jwt_keyset_load) and verify
+ * once more. Any failure of the request leaves the first refusal in v. The daemon rate-
+ * limits refetches: a token cannot make it fetch more than that. */
+int jwt_verify_refetch(const struct config *cfg, struct keyset **ks, struct keyset_notes *notes,
+		       const char *token, const char *user, int64_t now,
+		       struct jwt_verified *out, struct jwt_refetch *rf, struct verdict *v);
 
 /* As jwt_verify, keeping the verified header and claims in *out (clear it when done). */
 int jwt_verify_full(const struct config *cfg, struct keyset *ks, const char *token,

@@ -14,6 +14,8 @@
 #include "secfile.h"
 #include "secmem.h"
 
+const char keyset_reason_unknown_kid[] = "unknown kid";
+
 static const char *json_string_member(const json_t *obj, const char *name)
 {
 	const json_t *m = json_object_get(obj, name);
@@ -971,7 +973,7 @@ int keyset_select(struct keyset *ks, enum jwa_alg header_alg, const char *kid,
 		if (e == NULL && ks->count == 1 && ks->entries[0].kid == NULL)
 			e = &ks->entries[0];
 		if (e == NULL) {
-			verdict_set(v, VERDICT_REJECT, "unknown kid");
+			verdict_set(v, VERDICT_REJECT, keyset_reason_unknown_kid);
 			goto out;
 		}
 	} else if (ks->count == 1) {

@@ -76,6 +76,9 @@ int keyset_add_file(struct keyset *ks, enum jwa_alg alg, const char *kid, const 
  * a missing kid is refused when the set has more than one key. */
 int keyset_select(struct keyset *ks, enum jwa_alg header_alg, const char *kid,
 		  const struct jwa_key **out, struct verdict *v);
+/* The reason keyset_select gives for a kid that names no key: the one refusal that new
+ * keys from the issuer can change (compare the pointer, see jwt_verify_refetch). */
+extern const char keyset_reason_unknown_kid[];
 
 /* Convert one JWK object into key material pinned to its alg (public or private parts as
  * present when want_private). Returns 0, or -1 with v set. */

@@ -109,6 +109,7 @@ static const struct op_spec op_table[PROTO_OP_COUNT] = {
 				.members = { [M_USER] = OPT(SHAPE_TEXT) } },
 	[PROTO_OP_GC] = { .name = "gc", .unprivileged = false },
 	[PROTO_OP_RELOAD] = { .name = "reload", .unprivileged = false },
+	[PROTO_OP_JWKS] = { .name = "jwks", .unprivileged = true },
 };
 
 #undef REQ

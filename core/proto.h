@@ -33,6 +33,7 @@
  *   sessions  user (opt)                                       anyone
  *   gc        -                                                root
  *   reload    -                                                root
+ *   jwks      -                                                anyone
  *
  * "anyone" means the op may be asked by an unprivileged caller; whether that caller owns
  * the session, token or user it names is the daemon's decision, not the protocol's.
@@ -75,6 +76,7 @@ enum proto_op {
 	PROTO_OP_SESSIONS,
 	PROTO_OP_GC,
 	PROTO_OP_RELOAD,
+	PROTO_OP_JWKS,
 	PROTO_OP_COUNT /* not an op: the number of ops */
 };
 
@@ -107,7 +109,7 @@ void proto_request_clear(struct proto_request *req);
 /* The op's name on the wire; NULL for a value that is no op. */
 const char *proto_op_name(enum proto_op op);
 /* The permission table: root may call every op; an unprivileged caller only ping,
- * status, refresh, token, logout and sessions. False for a value that is no op. */
+ * status, refresh, token, logout, sessions and jwks. False for a value that is no op. */
 bool proto_op_allowed(enum proto_op op, bool caller_is_root);
 
 /* Build a request message: compact JSON, malloc'd, NUL-terminated, with "op" and every

@@ -214,6 +214,7 @@ static int cmd_verify(int argc, char **argv)
 	struct jws_result jws;
 	struct jwt_verified verified;
 	struct keyset_notes notes;
+	struct jwt_refetch rf;
 	char *token = NULL;
 	int64_t now = clock_now();
 
@@ -266,8 +267,12 @@ static int cmd_verify(int argc, char **argv)
 			goto report;
 		/* The store is needed exactly as the module needs it; its checks run read-only:
 		 * verify never uses up a single-use token. */
-		if (jwt_verify_full(&cfg, ks, token, user, now, &verified, &v) != 0 ||
-		    session_store_open(&cfg, true, &st, &v) != 0)
+		keys_rc = jwt_verify_refetch(&cfg, &ks, &notes, token, user, now, &verified, &rf,
+					     &v);
+		if (rf.asked)
+			fprintf(stderr, "notice: token kid unknown; asked pam-jwtd for the issuer's "
+				"keys: %s\n", rf.answer);
+		if (keys_rc != 0 || session_store_open(&cfg, true, &st, &v) != 0)
 			goto report;
 		session_check_jwt(st, &cfg, &verified, user, service, now, false, &v);
 	}

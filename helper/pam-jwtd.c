@@ -21,10 +21,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
@@ -81,6 +83,7 @@ struct client {
 	uid_t acct_uid; /* whose slots it takes (see MAX_CLIENTS_PER_UID) */
 	gid_t gid;
 	int64_t last_ms; /* last request (or connect), monotonic */
+	bool awaits_jwks; /* asked for the issuer's keys: answered when the fetch ends */
 };
 
 /* A session whose access token pam-jwtd keeps fresh in its user's keyring. */
@@ -120,6 +123,11 @@ struct daemon {
 	int64_t next_sweep_ms;
 	int64_t next_jwks_ms;        /* the next JWKS fetch, when jwks_cache is set */
 	unsigned int jwks_failures;  /* fetches failed in a row, for the backoff */
+	pid_t jwks_pid;              /* the fetch running in a child, or 0 */
+	int jwks_fd;                 /* its result pipe, or -1 */
+	int64_t jwks_deadline_ms;    /* when it is stopped if it has not reported */
+	int64_t jwks_early_ms;       /* when the last early refetch began; 0: never */
+	bool jwks_again;             /* reloaded while a fetch ran: fetch again when it ends */
 	unsigned long long requests, refreshes, reuses, logins_ended;
 	bool use_stderr;
 	bool stop;
@@ -285,6 +293,7 @@ static int reload(struct daemon *d, struct verdict *v)
 	}
 	adopt(d, &l);
 	d->next_jwks_ms = monotonic_ms(); /* a new jwks_url or issuer: fetch now */
+	d->jwks_again = d->jwks_pid > 0;  /* after the one that runs with the old settings */
 	d->jwks_failures = 0;
 	say(LOG_INFO, "configuration and signing key reloaded (kid=%s)",
 	    d->kid != NULL ? d->kid : "-");
@@ -1308,7 +1317,11 @@ static char *op_gc(struct daemon *d)
 	return answer_with("removed", json_integer((json_int_t)removed), NULL);
 }
 
-static char *handle(struct daemon *d, const struct caller *c, const char *buf, size_t len)
+static char *op_jwks(struct daemon *d, struct client *cl);
+
+/* One request. NULL when the answer is deferred (cl->awaits_jwks). */
+static char *handle(struct daemon *d, struct client *cl, const struct caller *c, const char *buf,
+		    size_t len)
 {
 	struct proto_request req;
 	struct verdict v;
@@ -1344,10 +1357,13 @@ static char *handle(struct daemon *d, const struct caller *c, const char *buf, s
 		else
 			msg = answer_with("kid", json_string(d->kid != NULL ? d->kid : ""), NULL);
 		break;
+	case PROTO_OP_JWKS: msg = op_jwks(d, cl); break;
 	default: msg = proto_answer_error("unknown operation"); break;
 	}
 out:
 	proto_request_clear(&req);
+	if (msg == NULL && cl->awaits_jwks)
+		return NULL;
 	return msg != NULL ? msg : proto_answer_error("internal error");
 }
 
@@ -1358,6 +1374,16 @@ static void client_close(struct client *cl)
 	if (cl->fd >= 0)
 		close(cl->fd);
 	cl->fd = -1;
+	cl->awaits_jwks = false;
+}
+
+/* Send one answer; a caller that does not read its answers is dropped. */
+static void client_answer(struct client *cl, const char *answer)
+{
+	ssize_t sent = answer != NULL ? send(cl->fd, answer, strlen(answer), MSG_NOSIGNAL) : -1;
+
+	if (sent < 0 || (size_t)sent != strlen(answer))
+		client_close(cl);
 }
 
 static void client_accept(struct daemon *d)
@@ -1416,12 +1442,13 @@ static void client_serve(struct daemon *d, struct client *cl)
 	struct caller c = { cl->uid, cl->gid, cl->uid == 0 };
 	char *answer = NULL;
 	size_t len = 0;
-	ssize_t sent;
 
 	cl->last_ms = monotonic_ms();
 	switch (proto_recv_request(cl->fd, buf, &len)) {
 	case PROTO_RECV_MESSAGE:
-		answer = handle(d, &c, buf, len);
+		answer = handle(d, cl, &c, buf, len);
+		if (answer == NULL && cl->awaits_jwks)
+			goto out; /* answered when the fetch ends */
 		break;
 	case PROTO_RECV_TOO_LARGE:
 		answer = proto_answer_error("request too large");
@@ -1435,9 +1462,7 @@ static void client_serve(struct daemon *d, struct client *cl)
 		client_close(cl);
 		goto out;
 	}
-	sent = answer != NULL ? send(cl->fd, answer, strlen(answer), MSG_NOSIGNAL) : -1;
-	if (sent < 0 || (size_t)sent != strlen(answer))
-		client_close(cl); /* a caller that does not read its answers is dropped */
+	client_answer(cl, answer);
 out:
 	OPENSSL_cleanse(buf, sizeof(buf));
 	proto_message_free(answer);
@@ -1534,26 +1559,69 @@ static void signals_read(struct daemon *d)
 
 #define JWKS_BACKOFF_FIRST_S 5
 #define JWKS_BACKOFF_MAX_SHIFT 7 /* 5 s .. 640 s, and never beyond jwks_refresh */
+/* A fetch is discovery plus the JWKS, each within the fetcher's caps; a child that has not
+ * reported well after both is stopped. */
+#define JWKS_FETCH_HARD_MS ((2 * JWKSFETCH_TOTAL_TIMEOUT + 10) * 1000)
+/* Early refetches (a token named a kid we do not have) start at most this often: anyone
+ * can show us a token with a new kid, and the issuer is not to be pestered for it. */
+#define JWKS_EARLY_MIN_MS 30000
 
-/* Fetch the JWKS into jwks_cache. A failure leaves the cache (the keys in use) as it was
- * and is retried sooner, with a bounded backoff. The fetch blocks the loop for at most the
- * fetcher's time caps. */
-static void jwks_refresh(struct daemon *d, int64_t now_ms)
+/* What the fetch child reports through its pipe, in one write (smaller than PIPE_BUF). */
+struct jwks_result {
+	int32_t rc;
+	int64_t next;   /* seconds to the next fetch */
+	char text[200]; /* the failure, described; printable ASCII */
+};
+
+/* The child: fetch, report, exit. The loop is never blocked by the network: the child
+ * runs the fetcher with its time caps while the daemon goes on serving. */
+__attribute__((noreturn))
+static void jwks_child(struct daemon *d, int fd)
 {
+	struct jwks_result r;
 	struct verdict v;
-	int64_t next = d->cfg.jwks_refresh;
-	unsigned int shift;
+	sigset_t none;
+	size_t i;
 
+	(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+	sigemptyset(&none);
+	(void)sigprocmask(SIG_SETMASK, &none, NULL); /* SIGTERM and SIGKILL stop it */
+	for (i = 0; i < MAX_CLIENTS; i++)
+		if (d->clients[i].fd >= 0)
+			close(d->clients[i].fd); /* a connection ends when the daemon closes it */
+	if (d->listen_fd >= 0)
+		close(d->listen_fd);
+	memset(&r, 0, sizeof(r));
 	verdict_init(&v);
-	if (jwksfetch_run(&d->cfg, &next, &v) == 0) {
+	r.next = d->cfg.jwks_refresh;
+	r.rc = jwksfetch_run(&d->cfg, &r.next, &v) == 0 ? 0 : -1;
+	if (r.rc != 0)
+		verdict_describe(&v, r.text, sizeof(r.text));
+	(void)!write(fd, &r, sizeof(r));
+	_exit(0);
+}
+
+/* A fetch ended: log it, plan the next one (a failure leaves the cache, the keys in use,
+ * as it was and is retried sooner, with a bounded backoff) and answer who waited for it. */
+static void jwks_done(struct daemon *d, int64_t now_ms, const struct jwks_result *r)
+{
+	int64_t next = r->next;
+	unsigned int shift;
+	char *answer, why[PROTO_STRING_MAX + 1];
+	size_t i;
+
+	if (r->rc == 0) {
+		if (next < 1 || next > d->cfg.jwks_refresh)
+			next = d->cfg.jwks_refresh;
 		if (d->jwks_failures > 0)
 			say(LOG_NOTICE, "JWKS fetch works again after %u failure(s)", d->jwks_failures);
 		else
 			say(LOG_INFO, "JWKS fetched into %s, next in %lld s", d->cfg.jwks_cache,
 			    (long long)next);
 		d->jwks_failures = 0;
+		answer = answer_with("fetched", json_true(), NULL);
 	} else {
-		say_verdict(LOG_ERR, "JWKS fetch failed, keeping the keys in use", &v);
+		say(LOG_ERR, "JWKS fetch failed, keeping the keys in use: %s", r->text);
 		shift = d->jwks_failures < JWKS_BACKOFF_MAX_SHIFT ? d->jwks_failures :
 								    JWKS_BACKOFF_MAX_SHIFT;
 		next = (int64_t)JWKS_BACKOFF_FIRST_S << shift;
@@ -1561,13 +1629,109 @@ static void jwks_refresh(struct daemon *d, int64_t now_ms)
 			next = d->cfg.jwks_refresh;
 		if (d->jwks_failures < UINT_MAX)
 			d->jwks_failures++;
+		snprintf(why, sizeof(why), "JWKS fetch failed: %s", r->text);
+		answer = proto_answer_error(why);
 	}
-	d->next_jwks_ms = now_ms + next * 1000;
+	d->next_jwks_ms = d->jwks_again ? now_ms : now_ms + next * 1000;
+	d->jwks_again = false;
+	for (i = 0; i < MAX_CLIENTS; i++) {
+		if (d->clients[i].fd < 0 || !d->clients[i].awaits_jwks)
+			continue;
+		d->clients[i].awaits_jwks = false;
+		d->clients[i].last_ms = now_ms;
+		client_answer(&d->clients[i], answer);
+	}
+	proto_message_free(answer);
+}
+
+/* Start a fetch in a child unless one runs. False when none could be started (then it has
+ * been accounted as a failed fetch). */
+static bool jwks_start(struct daemon *d, int64_t now_ms)
+{
+	struct jwks_result r;
+	int pfd[2];
+	pid_t pid;
+
+	if (d->jwks_pid > 0)
+		return true;
+	memset(&r, 0, sizeof(r));
+	r.rc = -1;
+	if (pipe2(pfd, O_CLOEXEC) != 0) {
+		snprintf(r.text, sizeof(r.text), "cannot make a pipe: %s", strerror(errno));
+		jwks_done(d, now_ms, &r);
+		return false;
+	}
+	pid = fork();
+	if (pid == 0) {
+		close(pfd[0]);
+		jwks_child(d, pfd[1]);
+	}
+	close(pfd[1]);
+	if (pid < 0) {
+		snprintf(r.text, sizeof(r.text), "cannot fork: %s", strerror(errno));
+		close(pfd[0]);
+		jwks_done(d, now_ms, &r);
+		return false;
+	}
+	d->jwks_pid = pid;
+	d->jwks_fd = pfd[0];
+	d->jwks_deadline_ms = now_ms + JWKS_FETCH_HARD_MS;
+	return true;
+}
+
+/* Collect the child: its report, or (stopped at the deadline, or dead) a failure. */
+static void jwks_collect(struct daemon *d, int64_t now_ms, bool overdue)
+{
+	struct jwks_result r;
+	ssize_t n = -1;
+	int status;
+
+	memset(&r, 0, sizeof(r));
+	if (overdue)
+		(void)kill(d->jwks_pid, SIGKILL);
+	else
+		n = read(d->jwks_fd, &r, sizeof(r));
+	if (n != (ssize_t)sizeof(r)) {
+		memset(&r, 0, sizeof(r));
+		r.rc = -1;
+		if (overdue)
+			snprintf(r.text, sizeof(r.text), "the fetch did not end in %d s and was stopped",
+				 (int)(JWKS_FETCH_HARD_MS / 1000));
+		else
+			snprintf(r.text, sizeof(r.text), "the fetch process ended without a result");
+	}
+	r.text[sizeof(r.text) - 1] = '\0';
+	while (waitpid(d->jwks_pid, &status, 0) < 0 && errno == EINTR)
+		;
+	close(d->jwks_fd);
+	d->jwks_fd = -1;
+	d->jwks_pid = 0;
+	jwks_done(d, now_ms, &r);
+}
+
+/* Somebody (the module, for a token whose kid it does not know) asks for the issuer's keys
+ * now. It waits for a fetch that runs; a new one starts at most every JWKS_EARLY_MIN_MS. */
+static char *op_jwks(struct daemon *d, struct client *cl)
+{
+	int64_t now_ms = monotonic_ms();
+
+	if (d->cfg.jwks_cache == NULL)
+		return proto_answer_error("keys are not fetched here (no jwks_cache)");
+	if (d->jwks_pid == 0) {
+		if (d->jwks_early_ms != 0 && now_ms - d->jwks_early_ms < JWKS_EARLY_MIN_MS)
+			return proto_answer_error("JWKS refetch rate limited");
+		d->jwks_early_ms = now_ms;
+		say(LOG_INFO, "JWKS refetch asked for (uid %u)", (unsigned)cl->uid);
+		if (!jwks_start(d, now_ms))
+			return proto_answer_error("JWKS fetch could not start");
+	}
+	cl->awaits_jwks = true;
+	return NULL;
 }
 
 static int run(struct daemon *d)
 {
-	struct pollfd pfd[2 + MAX_CLIENTS];
+	struct pollfd pfd[3 + MAX_CLIENTS];
 	size_t map[MAX_CLIENTS], n, i, nc;
 	int64_t now_ms, next_tick = monotonic_ms() + TICK_MS, wait_ms;
 
@@ -1579,10 +1743,10 @@ static int run(struct daemon *d)
 			sweep(d);
 			d->next_sweep_ms = now_ms + d->cfg.sweep_interval * 1000;
 		}
-		if (d->cfg.jwks_cache != NULL && now_ms >= d->next_jwks_ms) {
-			jwks_refresh(d, now_ms);
-			now_ms = monotonic_ms();
-		}
+		if (d->jwks_pid > 0 && now_ms >= d->jwks_deadline_ms)
+			jwks_collect(d, now_ms, true);
+		if (d->cfg.jwks_cache != NULL && d->jwks_pid == 0 && now_ms >= d->next_jwks_ms)
+			(void)jwks_start(d, now_ms);
 		if (now_ms >= next_tick) {
 			clients_expire(d, now_ms);
 			/* with renewals left over, the next batch comes after one round of clients */
@@ -1593,7 +1757,10 @@ static int run(struct daemon *d)
 		wait_ms = next_tick - now_ms;
 		if (d->n_ending > 0 && wait_ms > 100)
 			wait_ms = 100;
-		if (d->cfg.jwks_cache != NULL && d->next_jwks_ms - now_ms < wait_ms)
+		if (d->jwks_pid > 0 && d->jwks_deadline_ms - now_ms < wait_ms)
+			wait_ms = d->jwks_deadline_ms - now_ms;
+		else if (d->jwks_pid == 0 && d->cfg.jwks_cache != NULL &&
+			 d->next_jwks_ms - now_ms < wait_ms)
 			wait_ms = d->next_jwks_ms - now_ms;
 		if (wait_ms < 0)
 			wait_ms = 0;
@@ -1601,10 +1768,12 @@ static int run(struct daemon *d)
 		pfd[0].events = POLLIN;
 		pfd[1].fd = d->listen_fd;
 		pfd[1].events = POLLIN;
-		n = 2;
+		pfd[2].fd = d->jwks_fd; /* -1 when no fetch runs: poll skips it */
+		pfd[2].events = POLLIN;
+		n = 3;
 		nc = 0;
 		for (i = 0; i < MAX_CLIENTS; i++) {
-			if (d->clients[i].fd < 0)
+			if (d->clients[i].fd < 0 || d->clients[i].awaits_jwks)
 				continue;
 			pfd[n].fd = d->clients[i].fd;
 			pfd[n].events = POLLIN;
@@ -1619,8 +1788,10 @@ static int run(struct daemon *d)
 		}
 		if (pfd[0].revents & POLLIN)
 			signals_read(d);
+		if (d->jwks_fd >= 0 && (pfd[2].revents & (POLLIN | POLLHUP | POLLERR)))
+			jwks_collect(d, monotonic_ms(), false);
 		for (i = 0; i < nc; i++) {
-			if (pfd[2 + i].revents & (POLLIN | POLLHUP | POLLERR))
+			if (pfd[3 + i].revents & (POLLIN | POLLHUP | POLLERR))
 				client_serve(d, &d->clients[map[i]]);
 		}
 		if (pfd[1].revents & POLLIN)
@@ -1655,6 +1826,7 @@ int main(int argc, char **argv)
 	memset(&d, 0, sizeof(d));
 	d.listen_fd = -1;
 	d.signal_fd = -1;
+	d.jwks_fd = -1;
 	for (i = 0; i < MAX_CLIENTS; i++)
 		d.clients[i].fd = -1;
 	d.config_path = CONFIG_DEFAULT_PATH;
@@ -1708,6 +1880,11 @@ int main(int argc, char **argv)
 	say(LOG_INFO, "stopping");
 	(void)unlink(d.cfg.socket_path);
 out:
+	if (d.jwks_pid > 0) {
+		(void)kill(d.jwks_pid, SIGKILL);
+		(void)waitpid(d.jwks_pid, NULL, 0);
+		close(d.jwks_fd);
+	}
 	for (i = 0; i < MAX_CLIENTS; i++)
 		client_close(&d.clients[i]);
 	for (i = 0; i < d.n_ending; i++)

@@ -300,13 +300,14 @@ static int auth_jwt(pam_handle_t *pamh, const struct config *cfg, const char *us
 	struct verdict v;
 	struct keyset *ks = NULL;
 	struct keyset_notes notes;
+	struct jwt_refetch rf;
 	struct store *st = NULL;
 	struct jwt_verified *verified = NULL;
 	const void *verified_kept;
 	const char *jti;
 	char digest[STORE_DIGEST_HEX_LEN + 1], sid[STORE_DIGEST_HEX_LEN + 1];
 	int64_t now = clock_now();
-	int rc;
+	int rc, keys_rc = -1;
 
 	verdict_init(&v);
 	verified = calloc(1, sizeof(*verified));
@@ -320,8 +321,16 @@ static int auth_jwt(pam_handle_t *pamh, const struct config *cfg, const char *us
 		log_key_notes(pamh, LOG_ERR, &notes);
 	else if (cfg->debug)
 		log_key_notes(pamh, LOG_NOTICE, &notes);
-	if (ks == NULL ||
-	    jwt_verify_full(cfg, ks, token, user, now, verified, &v) != 0 ||
+	if (ks != NULL) {
+		keys_rc = jwt_verify_refetch(cfg, &ks, &notes, token, user, now, verified, &rf, &v);
+		if (rf.asked)
+			pam_syslog(pamh, rf.fetched ? LOG_NOTICE : LOG_ERR,
+				   "token kid unknown; asked pam-jwtd for the issuer's keys: %s",
+				   rf.answer);
+		if (rf.fetched && cfg->debug)
+			log_key_notes(pamh, LOG_NOTICE, &notes);
+	}
+	if (ks == NULL || keys_rc != 0 ||
 	    session_store_open(cfg, true, &st, &v) != 0 ||
 	    session_check_jwt(st, cfg, verified, user, service, now, true, &v) != 0) {
 		log_verdict(pamh, v.code == VERDICT_REJECT ? LOG_NOTICE : LOG_ERR, user, &v);

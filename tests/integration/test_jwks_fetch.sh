@@ -113,6 +113,94 @@ check "pam-jwtd is still running" kill -0 "$DPID"
 kill "$DPID" 2>/dev/null
 wait "$DPID" 2>/dev/null
 
+# --- an unknown kid: one early refetch, asked for by the module --------------------------------
+# jwks_refresh = 1h: only an early refetch can bring a new key in time. Through real libpam
+# (pamtester), with the module's log captured.
+ECONF=$PJ_TMP/early.conf
+sed -e 's/^jwks_refresh = .*/jwks_refresh = 1h/' "$CONF" >"$ECONF"
+chmod 0644 "$ECONF"
+pj_keygen ES256 k3 && pj_keygen ES256 k4 && pj_keygen ES256 k5 || not_ok "keygen k3..k5"
+pj_add_user || not_ok "a test user"
+EU=$PJ_USER
+pj_syslog_start || not_ok "the module's log is captured"
+pj_service early <<EOF
+auth     required $PJ_MOD config=$ECONF
+account  required $PJ_MOD config=$ECONF
+EOF
+ESVC=$PJ_SERVICE
+# login_with KID: a token for EU signed by KID logs in through pamtester
+login_with() {
+	pj_token_file "e-$1" --key "$K/$1.key" --kid "$1" -u "$EU" --iss "$ISS" || return 1
+	pj_pamtester "$ESVC" "$EU" "$PJ_TOKEN" authenticate acct_mgmt
+}
+# start_daemon CONF: a fresh pam-jwtd (its early-refetch budget unused), log in $DLOG
+start_daemon() {
+	: >"$DLOG"
+	"$PJ_D" -c "$1" --stderr >"$DLOG" 2>&1 &
+	DPID=$!
+	pj_defer kill "$DPID"
+	wait_for 5 grep -q "JWKS fetched into $CACHE" "$DLOG"
+}
+stop_daemon() { kill "$DPID" 2>/dev/null; wait "$DPID" 2>/dev/null; }
+refetches() { grep -c "JWKS refetch asked for" "$DLOG"; }
+# publish KID...: the provider serves the keys of these kids
+publish() {
+	local files=() k
+	for k; do files+=("$K/$k.jwks"); done
+	pj_merge_jwks "$W/jwks.json.tmp" "${files[@]}" && chmod 0644 "$W/jwks.json.tmp" &&
+		mv "$W/jwks.json.tmp" "$W/jwks.json"
+}
+new_log_has() { pj_log_new | grep -qF -- "$1"; }
+
+echo ok >"$W/mode"
+publish k2
+check "pam-jwtd (jwks_refresh 1h) fetches at start" start_daemon "$ECONF"
+check "a token signed by k2 logs in" login_with k2
+check "no early refetch for a known kid" test "$(refetches)" = 0
+publish k2 k3
+check_fails "the cache does not have the new k3 yet" cache_has k3
+pj_log_mark
+check "a token signed by the new k3 logs in at once (early refetch)" login_with k3
+check "pam-jwtd made exactly one early refetch" test "$(refetches)" = 1
+check "the cache now has k3" cache_has k3
+check "the module logged why it asked" \
+	new_log_has "token kid unknown; asked pam-jwtd for the issuer's keys: keys fetched"
+# a second new kid within the rate limit: no fetch, refused, and the log says why
+publish k2 k3 k4
+pj_log_mark
+check_fails "a token with another new kid (k4) right after is refused" login_with k4
+check "no second refetch within the rate limit" test "$(refetches)" = 1
+check "the module logged that the refetch was rate limited" \
+	new_log_has "issuer's keys: JWKS refetch rate limited"
+# tokens with made-up kids cannot make it fetch more
+for i in 1 2 3 4 5; do login_with k5 >/dev/null 2>&1; done
+check "five more tokens with unknown kids caused no fetch" test "$(refetches)" = 1
+check_fails "the cache was not refreshed by them" cache_has k4
+stop_daemon
+
+# a slow issuer: the login waits a bounded time; the daemon keeps serving meanwhile
+publish k2
+check "a fresh pam-jwtd fetches at start" start_daemon "$ECONF"
+publish k2 k4
+echo slow >"$W/mode"
+pj_log_mark
+t0=$(date +%s%N)
+check_fails "with the issuer answering after 3 s, the k4 token is refused" login_with k4
+ms=$((($(date +%s%N) - t0) / 1000000))
+check "the login waited a bounded time, well under the issuer's 3 s ($ms ms)" test "$ms" -lt 2000
+check "the module logged that pam-jwtd did not answer in time" \
+	new_log_has "issuer's keys: daemon did not answer in time"
+check "pam-jwtd answers status while the fetch runs" \
+	sh -c 'timeout 2 "$1" status --socket "$2" >/dev/null' sh "$PJ_CTL" "$PJ_TMP/sock/pam-jwtd.sock"
+check "the fetch still completes in the daemon" wait_for 8 cache_has k4
+echo ok >"$W/mode"
+check "then the k4 token logs in" login_with k4
+stop_daemon
+pj_log_mark
+check_fails "with pam-jwtd stopped, a token with an unknown kid is refused" login_with k5
+check "the module logged that the daemon is not running" \
+	new_log_has "issuer's keys: daemon is not running"
+
 # --- https with an untrusted (self-signed) certificate is refused --------------------------------
 TW=$PJ_TMP/tls
 mkdir -m 0755 "$TW"
@@ -126,10 +214,11 @@ if start_server "$TW" "$TW/cert.pem" "$TW/key.pem"; then
 	sed -e "s|^issuer = .*|issuer = https://127.0.0.1:$PORT|" "$CONF" >"$TCONF"
 	echo "jwks_url = https://127.0.0.1:$PORT/jwks.json" >>"$TCONF"
 	chmod 0644 "$TCONF"
+	cp "$CACHE" "$PJ_TMP/cache.before"
 	out=$("$PJ_CTL" jwks fetch -c "$TCONF" 2>&1)
 	check_fails "an https server with a self-signed certificate is refused" test $? = 0
 	check "the refusal names TLS" grep -q "TLS" <<<"$out"
-	check "the cache is unchanged after the refused fetch" cmp -s "$CACHE" "$K/k2.jwks"
+	check "the cache is unchanged after the refused fetch" cmp -s "$CACHE" "$PJ_TMP/cache.before"
 	check "the TLS server saw no JWKS request" sh -c '! grep -q "GET /jwks.json" "$1/requests.log" 2>/dev/null' sh "$TW"
 else
 	not_ok "the TLS test server starts"

@@ -170,6 +170,13 @@ static void test_parse_every_op(void **state)
 	assert_int_equal(r.op, PROTO_OP_RELOAD);
 	proto_request_clear(&r);
 
+	assert_int_equal(parse_str("{\"op\":\"jwks\"}", &r, &why), 0);
+	assert_int_equal(r.op, PROTO_OP_JWKS);
+	proto_request_clear(&r);
+	/* it takes no member: not even a kid the token named */
+	assert_int_equal(parse_str("{\"op\":\"jwks\",\"kid\":\"k\"}", &r, &why), -1);
+	assert_string_equal(why, "unexpected member");
+
 	proto_request_clear(NULL);
 }
 
@@ -508,6 +515,7 @@ static void test_round_trip_every_op(void **state)
 		{ .op = PROTO_OP_SESSIONS, .user = (char[]){ "bob" } },
 		{ .op = PROTO_OP_GC },
 		{ .op = PROTO_OP_RELOAD },
+		{ .op = PROTO_OP_JWKS },
 	};
 	bool seen[PROTO_OP_COUNT] = { false };
 	struct proto_request back;
@@ -608,6 +616,7 @@ static void test_op_names(void **state)
 		[PROTO_OP_REVOKE] = "revoke",     [PROTO_OP_LOCK] = "lock",
 		[PROTO_OP_UNLOCK] = "unlock",     [PROTO_OP_SESSIONS] = "sessions",
 		[PROTO_OP_GC] = "gc",             [PROTO_OP_RELOAD] = "reload",
+		[PROTO_OP_JWKS] = "jwks",
 	};
 	int i;
 
@@ -629,6 +638,7 @@ static void test_permission_table(void **state)
 		[PROTO_OP_REFRESH] = true, [PROTO_OP_TOKEN] = true,   [PROTO_OP_LOGOUT] = true,
 		[PROTO_OP_REVOKE] = false, [PROTO_OP_LOCK] = false,   [PROTO_OP_UNLOCK] = false,
 		[PROTO_OP_SESSIONS] = true, [PROTO_OP_GC] = false,    [PROTO_OP_RELOAD] = false,
+		[PROTO_OP_JWKS] = true,
 	};
 	int i, user_ops = 0;
 
@@ -641,7 +651,7 @@ static void test_permission_table(void **state)
 				 !user_may[i]);
 		user_ops += user_may[i];
 	}
-	assert_int_equal(user_ops, 6);
+	assert_int_equal(user_ops, 7);
 	assert_false(proto_op_allowed(PROTO_OP_COUNT, true));
 	assert_false(proto_op_allowed(PROTO_OP_COUNT, false));
 	assert_false(proto_op_allowed((enum proto_op)-1, true));

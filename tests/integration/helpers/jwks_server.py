@@ -1,12 +1,14 @@
 #!/usr/bin/python3
 """A tiny identity provider for test_jwks_fetch.sh: serves a discovery document and a JWKS
 from DIR on 127.0.0.1 (a free port, written to DIR/port). DIR/mode picks the answer to
-each request: ok, garbage, 500, big (2 MiB), wrongiss (discovery names another issuer).
-With CERT and KEY it speaks TLS."""
+each request: ok, garbage, 500, big (2 MiB), wrongiss (discovery names another issuer),
+slow (the JWKS after 3 s). Requests are served in threads, so a slow answer holds up no
+other. With CERT and KEY it speaks TLS."""
 import http.server
 import os
 import ssl
 import sys
+import time
 
 d = sys.argv[1]
 
@@ -38,12 +40,14 @@ class H(http.server.BaseHTTPRequestHandler):
             return self.send(200, b"this is not a JWKS {")
         if mode == "500":
             return self.send(500, b"{}")
+        if mode == "slow":
+            time.sleep(3)
         if mode == "big":
             return self.send(200, b'{"keys":[]' + b" " * (2 * 1024 * 1024) + b"}")
         return self.send(200, open(os.path.join(d, "jwks.json"), "rb").read())
 
 
-srv = http.server.HTTPServer(("127.0.0.1", 0), H)
+srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
 if len(sys.argv) > 2:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(sys.argv[2], sys.argv[3])
