@@ -60,7 +60,8 @@ check "PyJWT mints the provider tokens (iat $NOW)" \
 	"$PJ_PY" "$PJ_HELPERS/provider_tokens.py" "$CORPUS" "$T" "$NOW" "$PJ_TMP/users.json"
 
 # conf NAME: $PJ_TMP/conf/NAME.conf from stdin (the recipe, with @JWKS@ for the path of
-# the provider's key set), plus the test store; then a pam.d service for it (SVC)
+# the provider's key set: the jwks_cache file that pam-jwtd would keep current, here the
+# corpus copy; nothing is fetched), plus the test store; then a pam.d service for it (SVC)
 conf() {
 	local name=$1 jwks=$J/$2.jwks
 	CONF=$PJ_TMP/conf/$name.conf
@@ -126,6 +127,7 @@ u=${USR[google]}
 conf google google <<'EOF'
 issuer        = https://accounts.google.com
 audience      = 1234567890-pamjwt.apps.googleusercontent.com
+jwks_cache    = @JWKS@
 jwks          = @JWKS@
 user_claim    = email
 user_domain   = example.com
@@ -146,6 +148,7 @@ refuses "google: $u's token is not another local user's" "${USR[okta]}" google \
 conf google-verified google <<'EOF'
 issuer        = https://accounts.google.com
 audience      = 1234567890-pamjwt.apps.googleusercontent.com
+jwks_cache    = @JWKS@
 jwks          = @JWKS@
 user_claim    = email
 user_domain   = example.com
@@ -159,6 +162,7 @@ u=${USR[entra-v2]}
 conf entra-v2 entra-v2 <<'EOF'
 issuer        = https://login.microsoftonline.com/7c2d52b8-0f3c-4a2e-9a57-3f0c1c6b9e41/v2.0
 audience      = 0c5b1c6e-4f0e-4a7a-8d7e-2b9f6e1d3a55
+jwks_cache    = @JWKS@
 jwks          = @JWKS@
 user_claim    = preferred_username
 user_domain   = contoso.example
@@ -177,6 +181,7 @@ EOF
 conf entra-v2-oid entra-v2 <<EOF
 issuer        = https://login.microsoftonline.com/7c2d52b8-0f3c-4a2e-9a57-3f0c1c6b9e41/v2.0
 audience      = 0c5b1c6e-4f0e-4a7a-8d7e-2b9f6e1d3a55
+jwks_cache    = @JWKS@
 jwks          = @JWKS@
 user_claim    = oid
 user_map      = $MAP
@@ -190,6 +195,8 @@ u=${USR[entra-v1]}
 conf entra-v1 entra-v1 <<'EOF'
 issuer        = https://sts.windows.net/7c2d52b8-0f3c-4a2e-9a57-3f0c1c6b9e41/
 audience      = api://pam-jwt-ssh
+jwks_cache    = @JWKS@
+jwks_url      = https://login.microsoftonline.com/7c2d52b8-0f3c-4a2e-9a57-3f0c1c6b9e41/discovery/keys
 jwks          = @JWKS@
 user_claim    = upn
 user_domain   = contoso.example
@@ -208,6 +215,7 @@ u=${USR[okta]}
 conf okta okta <<'EOF'
 issuer        = https://dev-31415926.okta.com/oauth2/default
 audience      = api://default
+jwks_cache    = @JWKS@
 jwks          = @JWKS@
 user_domain   = example.com
 user_case     = lower
@@ -222,6 +230,7 @@ u=${USR[auth0]}
 conf auth0 auth0 <<'EOF'
 issuer        = https://dev-pamjwt.us.auth0.com/
 audience      = https://ssh.example.org
+jwks_cache    = @JWKS@
 jwks          = @JWKS@
 user_claim    = https://example.org/username
 require_claim = /https:~1~1example.org~1roles=ssh-login
@@ -237,6 +246,7 @@ u=${USR[keycloak]}
 conf keycloak keycloak <<'EOF'
 issuer        = https://sso.example.org/realms/ops
 audience      = pam-ssh
+jwks_cache    = @JWKS@
 jwks          = @JWKS@
 user_claim    = preferred_username
 require_claim = azp:pam-ssh
@@ -254,6 +264,7 @@ u=${USR[cognito]}
 conf cognito-id cognito <<'EOF'
 issuer        = https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_PamJwt01
 audience      = 3n4b5urk1ft4fl3mg5e62d9ado
+jwks_cache    = @JWKS@
 jwks          = @JWKS@
 user_claim    = cognito:username
 require_claim = token_use:id
@@ -265,6 +276,7 @@ refuses "cognito (ID token): an access token (no aud) is refused" "$u" cognito-a
 	'token has no aud'
 conf cognito-access cognito <<'EOF'
 issuer        = https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_PamJwt01
+jwks_cache    = @JWKS@
 jwks          = @JWKS@
 user_claim    = username
 require_claim = token_use:access
@@ -285,6 +297,7 @@ EOF
 conf github-actions github-actions <<EOF
 issuer        = https://token.actions.githubusercontent.com
 audience      = https://github.com/octo-org
+jwks_cache    = @JWKS@
 jwks          = @JWKS@
 user_map      = $MAP
 require_claim = repository_owner_id:6677889
@@ -309,6 +322,7 @@ EOF
 conf gitlab-ci gitlab-ci <<EOF
 issuer        = https://gitlab.com
 audience      = https://ssh.example.org
+jwks_cache    = @JWKS@
 jwks          = @JWKS@
 user_map      = $MAP
 require_claim = project_id:20
@@ -326,6 +340,7 @@ u=${USR[kubernetes]}
 conf kubernetes kubernetes <<'EOF'
 issuer        = https://kubernetes.default.svc.cluster.local
 audience      = pam-jwt
+jwks_cache    = @JWKS@
 jwks          = @JWKS@
 user_claim    = /kubernetes.io/serviceaccount/name
 require_claim = /kubernetes.io/namespace=ci
@@ -343,6 +358,7 @@ u=${USR[vault]}
 conf vault vault <<'EOF'
 issuer        = https://vault.example.org:8200/v1/identity/oidc/provider/ssh
 audience      = 0oa1ssh2clientid3vault
+jwks_cache    = @JWKS@
 jwks          = @JWKS@
 user_claim    = username
 require_claim = groups:ssh-users
@@ -357,6 +373,7 @@ refuses "vault: an identity token (identity/oidc/token) is refused by the provid
 conf vault-identity vault <<'EOF'
 issuer        = https://vault.example.org:8200/v1/identity/oidc
 audience      = pamjwtsshroleclient01
+jwks_cache    = @JWKS@
 jwks          = @JWKS@
 user_claim    = username
 require_claim = groups:ssh-users
@@ -369,6 +386,7 @@ u=${USR[dex]}
 conf dex dex <<'EOF'
 issuer        = https://dex.example.org
 audience      = pam-ssh
+jwks_cache    = @JWKS@
 jwks          = @JWKS@
 user_claim    = email
 user_domain   = example.com
@@ -384,6 +402,7 @@ u=${USR[authelia]}
 conf authelia authelia <<'EOF'
 issuer        = https://auth.example.org
 audience      = pam-ssh
+jwks_cache    = @JWKS@
 jwks          = @JWKS@
 user_claim    = preferred_username
 require_claim = groups:ssh
