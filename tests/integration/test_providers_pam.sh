@@ -352,6 +352,20 @@ refuses "kubernetes: the pod's API server token (default audience) is refused" \
 	"$u" k8s-apiaud "$R_AUD"
 refuses "kubernetes: a legacy Secret-based token is refused" "$u" k8s-legacy \
 	"$R_ISS|token has no exp"
+# the alternative: the whole sub mapped
+user_map kubernetes <<EOF
+system:serviceaccount:ci:$u $u
+EOF
+conf kubernetes-sub kubernetes <<EOF
+issuer        = https://kubernetes.default.svc.cluster.local
+audience      = pam-jwt
+jwks_cache    = @JWKS@
+jwks          = @JWKS@
+user_map      = $MAP
+EOF
+accepts "kubernetes (user_map on sub): system:serviceaccount:ci:$u logs in" "$u" k8s
+refuses "kubernetes (user_map on sub): the namesake in namespace dev is refused" \
+	"$u" k8s-otherns "$R_MAP"
 
 # --- HashiCorp Vault: OIDC provider ID token ---------------------------------------------------------
 u=${USR[vault]}
