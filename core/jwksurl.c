@@ -122,10 +122,10 @@ out:
 	return rc;
 }
 
-static int64_t clamp_refresh(int64_t s)
+static int64_t clamp_refresh(int64_t s, int64_t floor)
 {
-	if (s < JWKS_REFRESH_MIN)
-		return JWKS_REFRESH_MIN;
+	if (s < floor)
+		return floor;
 	if (s > JWKS_REFRESH_MAX)
 		return JWKS_REFRESH_MAX;
 	return s;
@@ -135,6 +135,8 @@ int64_t jwksurl_refresh_from_cache_control(const char *header, int64_t fallback)
 {
 	const char *p = header;
 	int64_t result = fallback;
+	/* an admin who asks for more frequent fetches than the floor gets them */
+	int64_t floor = fallback > 0 && fallback < JWKS_REFRESH_MIN ? fallback : JWKS_REFRESH_MIN;
 	bool seen = false;
 
 	while (p != NULL && *p != '\0') {
@@ -145,7 +147,7 @@ int64_t jwksurl_refresh_from_cache_control(const char *header, int64_t fallback)
 		n = strcspn(p, ",");
 		if ((n == 8 && strncasecmp(p, "no-store", 8) == 0) ||
 		    (n == 8 && strncasecmp(p, "no-cache", 8) == 0))
-			return JWKS_REFRESH_MIN;
+			return floor;
 		if (!seen && n > 8 && strncasecmp(p, "max-age=", 8) == 0) {
 			int64_t val = 0;
 			size_t i;
@@ -160,7 +162,7 @@ int64_t jwksurl_refresh_from_cache_control(const char *header, int64_t fallback)
 					val = val * 10 + (p[i] - '0');
 			}
 			if (ok && i > 8) {
-				result = clamp_refresh(val);
+				result = clamp_refresh(val, floor);
 				seen = true;
 			}
 		}

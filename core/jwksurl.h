@@ -25,8 +25,9 @@ int jwksurl_parse_discovery(const char *text, size_t len, const char *issuer, ch
 			    size_t out_size, struct verdict *v);
 
 /* The refresh interval for a response: max-age from a Cache-Control header value clamped
- * to [JWKS_REFRESH_MIN, JWKS_REFRESH_MAX]; no-store/no-cache/max-age=0 give the minimum;
- * no usable directive (or header NULL) gives fallback unchanged. */
+ * to [floor, JWKS_REFRESH_MAX], where floor is JWKS_REFRESH_MIN or fallback (the admin's
+ * jwks_refresh) when that is shorter; no-store/no-cache/max-age=0 give the floor; no
+ * usable directive (or header NULL) gives fallback unchanged. */
 int64_t jwksurl_refresh_from_cache_control(const char *header, int64_t fallback);
 
 #endif

@@ -304,14 +304,13 @@ pj_log_lacks() {
 # --- reasons --------------------------------------------------------------------------
 
 # pj_verify_reason CONFIG USER TOKENFILE: the text after "refused: " that pam-jwtctl
-# verify prints for the token (the module logs the same reason)
+# verify prints for the token (the module logs the same reason); notices before it, such
+# as the one about an early refetch of the issuer's keys, are passed over
 pj_verify_reason() {
 	local out
-	out=$("$PJ_CTL" verify -c "$1" -u "$2" - <"$3" 2>&1)
-	case $out in
-	refused:*) printf '%s\n' "${out#refused: }" | head -1 ;;
-	*) return 1 ;;
-	esac
+	out=$("$PJ_CTL" verify -c "$1" -u "$2" - <"$3" 2>&1 | grep -m1 '^refused: ')
+	[ -n "$out" ] || return 1
+	printf '%s\n' "${out#refused: }"
 }
 
 # pj_log_has_reason PREFIX REASON: a log line with PREFIX and the refusal REASON as

@@ -108,6 +108,21 @@ static void test_cache_control(void **state)
 	assert_int_equal(jwksurl_refresh_from_cache_control("s-maxage=9000", 3600), 3600);
 }
 
+/* A jwks_refresh shorter than the floor is the floor: the server cannot slow it down
+ * below the admin's choice with no-store, but max-age still counts above it. */
+static void test_cache_control_short_refresh(void **state)
+{
+	(void)state;
+	assert_int_equal(jwksurl_refresh_from_cache_control("no-store", 2), 2);
+	assert_int_equal(jwksurl_refresh_from_cache_control("no-cache", 60), 60);
+	assert_int_equal(jwksurl_refresh_from_cache_control("max-age=0", 2), 2);
+	assert_int_equal(jwksurl_refresh_from_cache_control("max-age=1", 2), 2);
+	assert_int_equal(jwksurl_refresh_from_cache_control("max-age=10", 2), 10);
+	assert_int_equal(jwksurl_refresh_from_cache_control("max-age=100000", 2), JWKS_REFRESH_MAX);
+	assert_int_equal(jwksurl_refresh_from_cache_control(NULL, 2), 2);
+	assert_int_equal(jwksurl_refresh_from_cache_control("no-store", 600), JWKS_REFRESH_MIN);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -115,6 +130,7 @@ int main(void)
 		cmocka_unit_test(test_discovery_url),
 		cmocka_unit_test(test_discovery_document),
 		cmocka_unit_test(test_cache_control),
+		cmocka_unit_test(test_cache_control_short_refresh),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
