@@ -1,7 +1,7 @@
 # pam_jwt — build, test, bench. GNU make.
 BUILD    ?= build
 CC       ?= cc
-PKGS     := jansson libssl libcrypto
+PKGS     := jansson libssl libcrypto hiredis
 WARN     := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wpointer-arith -Wcast-qual -Wwrite-strings
 HARDEN   := -fstack-protector-strong -fPIC -fvisibility=hidden

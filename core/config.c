@@ -12,6 +12,7 @@
 #include "jwksurl.h"
 #include "secfile.h"
 #include "secmem.h"
+#include "store_backend.h"
 
 #define CONFIG_MAX_DURATION (10LL * 365 * 24 * 3600)
 #define CONFIG_MAX_LEEWAY (10 * 60)
@@ -20,6 +21,7 @@ enum config_type {
 	CT_STRING, CT_PATH, CT_DURATION, CT_SIZE, CT_BOOL, CT_KEY, CT_CLAIM, CT_COUNT, CT_ACCEPT,
 	CT_SOURCE, CT_PATH_OR_NONE, CT_AUDIENCES, CT_JWKS, CT_RSA_ALG,
 	CT_CLAIM_NAME, CT_USER_DOMAIN, CT_USER_CASE, /* who the token is */
+	CT_MILLIS, /* the Redis store */
 };
 
 struct config_option {
@@ -80,6 +82,12 @@ static const struct config_option config_options[] = {
 	OPT("jwks_cache", CT_PATH, jwks_cache),
 	OPT("jwks_refresh", CT_DURATION, jwks_refresh),
 	/* --- end of the fetched-keys block --- */
+	/* --- the Redis store --- */
+	OPT("store", CT_STRING, store),
+	OPT("redis_prefix", CT_STRING, redis_prefix),
+	OPT("redis_password_file", CT_PATH, redis_password_file),
+	OPT("redis_timeout", CT_MILLIS, redis_timeout_ms),
+	/* --- end of the Redis store block --- */
 };
 #undef OPT
 
@@ -104,6 +112,11 @@ static int set_string(char **slot, const char *value)
 	return 0;
 }
 
+const char *config_store_location(const struct config *cfg)
+{
+	return cfg->store != NULL ? cfg->store : cfg->store_dir;
+}
+
 int config_init(struct config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
@@ -124,6 +137,7 @@ int config_init(struct config *cfg)
 	cfg->sweep_interval = 60;
 	cfg->jwks_rsa_alg = JWA_RS256;
 	cfg->jwks_refresh = 3600;
+	cfg->redis_timeout_ms = 1000;
 	if (set_string(&cfg->user_claim, "sub") != 0 || set_string(&cfg->prompt, "JWT: ") != 0 ||
 	    set_string(&cfg->store_dir, CONFIG_DEFAULT_STORE_DIR) != 0 ||
 	    set_string(&cfg->persist_dir, CONFIG_DEFAULT_PERSIST_DIR) != 0 ||
@@ -260,6 +274,13 @@ void config_free(struct config *cfg)
 	/* fetched keys */
 	free(cfg->jwks_url);
 	free(cfg->jwks_cache);
+	/* the Redis store */
+	free(cfg->store);
+	free(cfg->redis_prefix);
+	free(cfg->redis_password_file);
+	free(cfg->redis_ca_file);
+	free(cfg->redis_cert_file);
+	free(cfg->redis_key_file);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -287,6 +308,25 @@ static int parse_duration(const char *s, int64_t *out)
 		return -1;
 	*out = n * unit;
 	return 0;
+}
+
+/* "500ms", or a duration as above; 1 ms .. 60 s. */
+static int parse_millis(const char *s, int64_t *out)
+{
+	char *end = NULL;
+	long long n;
+
+	if (!isdigit((unsigned char)s[0]))
+		return -1;
+	errno = 0;
+	n = strtoll(s, &end, 10);
+	if (errno == 0 && strcmp(end, "ms") == 0)
+		*out = n;
+	else if (parse_duration(s, out) == 0 && *out <= 60)
+		*out *= 1000;
+	else
+		return -1;
+	return *out >= 1 && *out <= 60000 ? 0 : -1;
 }
 
 int config_parse_duration(const char *s, int64_t *out)
@@ -684,6 +724,13 @@ int config_set(struct config *cfg, const char *key, const char *value, struct ve
 			goto out;
 		}
 		break;
+	case CT_MILLIS:
+		if (parse_millis(value, (int64_t *)(base + opt->offset)) != 0) {
+			verdict_set(v, VERDICT_BAD_CONFIG,
+				    "bad timeout (use e.g. 500ms or 2s; 1ms .. 60s)");
+			goto out;
+		}
+		break;
 	case CT_DURATION:
 		if (parse_duration(value, &duration) != 0) {
 			verdict_set(v, VERDICT_BAD_CONFIG,
@@ -938,11 +985,37 @@ static int config_validate_fetch(const struct config *cfg, struct verdict *v)
 }
 /* --- end of fetched keys --- */
 
+/* --- the Redis store --- */
+static int config_validate_redis(const struct config *cfg, struct verdict *v)
+{
+	struct redis_target t;
+	const char *reason = NULL;
+
+	if (cfg->store == NULL) {
+		if (cfg->redis_prefix != NULL || cfg->redis_password_file != NULL)
+			return verdict_set(v, VERDICT_BAD_CONFIG,
+					   "redis_* options need store = a Redis URL");
+		return 0;
+	}
+	if (!store_location_is_redis(cfg->store))
+		return verdict_set(v, VERDICT_BAD_CONFIG,
+				   "store must be a redis://, rediss:// or redis+unix:// URL "
+				   "(a directory is store_dir)");
+	if (redis_url_parse(cfg->store, &t, &reason) != 0)
+		return verdict_set(v, VERDICT_BAD_CONFIG, reason);
+	if (t.transport == REDIS_TLS)
+		return verdict_set(v, VERDICT_BAD_CONFIG,
+				   "store: rediss:// (TLS) is not available yet; use redis+unix:// "
+				   "or redis:// on a trusted network");
+	return 0;
+}
+/* --- end of the Redis store --- */
+
 int config_validate(const struct config *cfg, struct verdict *v)
 {
 	int rc = -1;
 
-	if (config_validate_fetch(cfg, v) != 0)
+	if (config_validate_fetch(cfg, v) != 0 || config_validate_redis(cfg, v) != 0)
 		goto out;
 
 	/* keys are needed only when JWTs are accepted (session IDs need the store alone) */

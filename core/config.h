@@ -114,7 +114,18 @@ struct config {
 	char *jwks_url;             /* NULL: from ISSUER/.well-known/openid-configuration */
 	char *jwks_cache;           /* NULL: fetching is off */
 	int64_t jwks_refresh;       /* default 1h; at least 1s */
+	/* ---- the Redis store: store = URL replaces store_dir ---- */
+	char *store;                /* redis://, rediss://, redis+unix://; NULL: store_dir */
+	char *redis_prefix;         /* key namespace; NULL: "pam_jwt" */
+	char *redis_password_file;  /* root-only, one line; NULL: no AUTH */
+	char *redis_ca_file;        /* rediss://; NULL: the system CA store */
+	char *redis_cert_file;      /* rediss://: client certificate ... */
+	char *redis_key_file;       /* ... and key */
+	int64_t redis_timeout_ms;   /* connect and each command; default 1000 */
 };
+
+/* Where the session store is: the Redis URL `store`, else the directory store_dir. */
+const char *config_store_location(const struct config *cfg);
 
 int config_init(struct config *cfg);
 void config_free(struct config *cfg);

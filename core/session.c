@@ -17,12 +17,14 @@ int session_store_open(const struct config *cfg, bool must_exist, struct store *
 	struct stat sb;
 	int rc = -1;
 
+	const char *location = config_store_location(cfg);
+
 	*out = NULL;
-	if (cfg->store_dir == NULL) {
+	if (location == NULL) {
 		verdict_set(v, VERDICT_BAD_CONFIG, "store_dir is not set");
 		goto out;
 	}
-	if (!must_exist && lstat(cfg->store_dir, &sb) != 0 && errno == ENOENT) {
+	if (!must_exist && cfg->store == NULL && lstat(location, &sb) != 0 && errno == ENOENT) {
 		rc = 0;
 		goto out;
 	}
@@ -31,7 +33,13 @@ int session_store_open(const struct config *cfg, bool must_exist, struct store *
 	opts.max_sessions_per_user = cfg->max_sessions_per_user;
 	opts.max_sessions_total = cfg->max_sessions_total;
 	opts.max_refreshes_per_minute = cfg->max_refreshes_per_minute;
-	if (store_open(cfg->store_dir, &opts, out, v) != 0) {
+	opts.redis_prefix = cfg->redis_prefix;
+	opts.redis_password_file = cfg->redis_password_file;
+	opts.redis_ca_file = cfg->redis_ca_file;
+	opts.redis_cert_file = cfg->redis_cert_file;
+	opts.redis_key_file = cfg->redis_key_file;
+	opts.redis_timeout_ms = (int)cfg->redis_timeout_ms;
+	if (store_open(location, &opts, out, v) != 0) {
 		*out = NULL;
 		if (v->code == VERDICT_OK)
 			verdict_set(v, VERDICT_UNAVAILABLE, "session store is unusable");

@@ -41,6 +41,7 @@ int store_open(const char *dir, const struct store_options *opts, struct store *
 {
 	static const struct store_options defaults = { 0 };
 	struct store_fs_options fs_opts;
+	struct store_redis_options redis_opts;
 	struct store_backend *be = NULL;
 	struct store *st = NULL;
 	int rc = -1;
@@ -53,10 +54,24 @@ int store_open(const char *dir, const struct store_options *opts, struct store *
 	}
 	if (opts == NULL)
 		opts = &defaults;
-	memset(&fs_opts, 0, sizeof(fs_opts));
-	fs_opts.allow_non_tmpfs = opts->allow_non_tmpfs;
-	if (store_fs_open(dir, &fs_opts, &be, v) != 0)
-		goto out;
+	if (store_location_is_redis(dir)) {
+		memset(&redis_opts, 0, sizeof(redis_opts));
+		redis_opts.url = dir;
+		redis_opts.prefix = opts->redis_prefix;
+		redis_opts.conn.password_file = opts->redis_password_file;
+		redis_opts.conn.ca_file = opts->redis_ca_file;
+		redis_opts.conn.cert_file = opts->redis_cert_file;
+		redis_opts.conn.key_file = opts->redis_key_file;
+		redis_opts.conn.timeout_ms = opts->redis_timeout_ms > 0 ? opts->redis_timeout_ms :
+									   STORE_REDIS_TIMEOUT_MS;
+		if (store_redis_open(&redis_opts, &be, v) != 0)
+			goto out;
+	} else {
+		memset(&fs_opts, 0, sizeof(fs_opts));
+		fs_opts.allow_non_tmpfs = opts->allow_non_tmpfs;
+		if (store_fs_open(dir, &fs_opts, &be, v) != 0)
+			goto out;
+	}
 	st = calloc(1, sizeof(*st));
 	if (st == NULL) {
 		verdict_set(v, VERDICT_UNAVAILABLE, "out of memory");

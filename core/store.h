@@ -41,6 +41,13 @@ struct store_options {
 	size_t max_sessions_per_user; /* per owner; 0: no limit but the index size (1024) */
 	size_t max_sessions_total;    /* 0: unlimited */
 	size_t max_refreshes_per_minute; /* rotations of one family; 0: unlimited */
+	/* when the location is a Redis URL (see store_open) */
+	const char *redis_prefix;        /* key namespace; NULL: "pam_jwt" */
+	const char *redis_password_file; /* NULL: no AUTH */
+	const char *redis_ca_file;       /* rediss://: NULL is the system CA store */
+	const char *redis_cert_file;     /* rediss://: client certificate and key, or NULL */
+	const char *redis_key_file;
+	int redis_timeout_ms;            /* connect and each command; 0: 1000 */
 };
 
 struct store_session {
@@ -90,9 +97,11 @@ struct store_refresh {
 	int64_t window_count;                   /* rotations in it */
 };
 
-/* Open (and check) a store directory: a real directory (not a symlink), owned by root or
- * the effective user, no group/other access, on tmpfs unless allowed otherwise. Returns
- * 0, or -1 with v set (VERDICT_UNAVAILABLE). */
+/* Open a store. A location that is a Redis URL (redis://, rediss://, redis+unix://)
+ * connects to that server with the redis_* options. Anything else is a directory, opened
+ * and checked: a real directory (not a symlink), owned by root or the effective user, no
+ * group/other access, on tmpfs unless allowed otherwise. Returns 0, or -1 with v set
+ * (VERDICT_UNAVAILABLE; VERDICT_BAD_CONFIG for a malformed URL or prefix). */
 int store_open(const char *dir, const struct store_options *opts, struct store **out,
 	       struct verdict *v);
 void store_close(struct store *st);

@@ -24,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "redis.h"
 #include "store_record.h"
 #include "verdict.h"
 
@@ -86,5 +87,20 @@ struct store_fs_options {
 };
 int store_fs_open(const char *dir, const struct store_fs_options *opts,
 		  struct store_backend **out, struct verdict *v);
+
+/* The Redis backend: connect to the server of a store URL (redis://, rediss://,
+ * redis+unix://); see store_redis.c. */
+#define STORE_REDIS_DEFAULT_PREFIX "pam_jwt"
+#define STORE_REDIS_TIMEOUT_MS 1000
+struct store_redis_options {
+	const char *url;
+	const char *prefix;           /* the key namespace; NULL: STORE_REDIS_DEFAULT_PREFIX */
+	struct redis_options conn;
+};
+int store_redis_open(const struct store_redis_options *opts, struct store_backend **out,
+		     struct verdict *v);
+
+/* Is this store location a Redis URL (rather than a directory)? */
+bool store_location_is_redis(const char *location);
 
 #endif

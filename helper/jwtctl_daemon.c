@@ -86,7 +86,8 @@ int ctl_daemon_serves(const struct config *cfg)
 	req.op = PROTO_OP_STATUS;
 	if (ctl_daemon_call(cfg->socket_path, &req, &ans, &reason) == 0 && ans.ok) {
 		store = json_string_value(json_object_get(ans.root, "store"));
-		serves = store != NULL && cfg->store_dir != NULL && strcmp(store, cfg->store_dir) == 0;
+		serves = store != NULL && config_store_location(cfg) != NULL &&
+			 strcmp(store, config_store_location(cfg)) == 0;
 	}
 	proto_answer_clear(&ans);
 	return serves;

@@ -590,7 +590,7 @@ static int store_from_config(const char *config_path, struct config *cfg, struct
 		goto out;
 	rc = EXIT_UNAVAILABLE;
 	if (session_store_open(cfg, true, st, &v) != 0) {
-		printf("unavailable: %s (%s)\n", v.reason, cfg->store_dir);
+		printf("unavailable: %s (%s)\n", v.reason, config_store_location(cfg));
 		goto out;
 	}
 	rc = EXIT_ACCEPTED;

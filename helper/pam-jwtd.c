@@ -926,7 +926,7 @@ static char *op_status(struct daemon *d, const struct caller *c)
 					   json_integer((json_int_t)d->reuses));
 		bad |= json_object_set_new(body, "logins_ended",
 					   json_integer((json_int_t)d->logins_ended));
-		bad |= json_object_set_new(body, "store", json_string(d->cfg.store_dir));
+		bad |= json_object_set_new(body, "store", json_string(config_store_location(&d->cfg)));
 	}
 	if (!bad)
 		msg = proto_answer_ok(body);
@@ -1875,7 +1875,7 @@ int main(int argc, char **argv)
 	if (store_session_scan(d.st, NULL, track_scanned, &scan, &unreadable, &v) != 0)
 		say_verdict(LOG_ERR, "cannot scan the store", &v);
 	say(LOG_INFO, "listening on %s (store %s, kid=%s, %zu session(s) kept fresh)",
-	    d.cfg.socket_path, d.cfg.store_dir, d.kid != NULL ? d.kid : "-", d.n_tracked);
+	    d.cfg.socket_path, config_store_location(&d.cfg), d.kid != NULL ? d.kid : "-", d.n_tracked);
 	rc = run(&d) == 0 ? 0 : 1;
 	say(LOG_INFO, "stopping");
 	(void)unlink(d.cfg.socket_path);

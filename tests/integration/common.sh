@@ -417,3 +417,25 @@ pj_pam_probe() {
 	printf '#!/bin/sh\necho "$PAM_SERVICE $PAM_TYPE $PAM_USER" >>%q\n' "$PJ_PROBE_LOG" >"$PJ_PROBE"
 	chmod 0700 "$PJ_PROBE"
 }
+
+# --- Redis ------------------------------------------------------------------------
+
+# pj_redis_start NAME [redis-server options...]: a redis-server of this suite's own (no
+# persistence, in the background, killed at exit) on the unix socket $PJ_TMP/NAME.sock
+# unless the options give a port; its log is $PJ_TMP/NAME.log. Waits until it answers.
+pj_redis_start() {
+	local name=$1 pid i
+	shift
+	redis-server --save '' --appendonly no --daemonize no --port 0 \
+		--unixsocket "$PJ_TMP/$name.sock" --unixsocketperm 700 \
+		--dir "$PJ_TMP" --logfile "$PJ_TMP/$name.log" "$@" &
+	pid=$!
+	pj_defer kill -KILL "$pid"
+	for ((i = 0; i < 100; i++)); do
+		redis-cli -s "$PJ_TMP/$name.sock" --no-auth-warning ping 2>/dev/null | grep -q . &&
+			return 0
+		kill -0 "$pid" 2>/dev/null || return 1
+		sleep 0.05
+	done
+	return 1
+}

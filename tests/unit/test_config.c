@@ -787,6 +787,92 @@ static void test_user_domain_args(void **state)
 
 /* Fetched keys: jwks_cache turns fetching on; jwks_url must pass the URL policy; without it
  * the issuer is needed for discovery; jwks_refresh defaults to 1h and is at least 1s. */
+/* validate TEXT: config_validate's result, with *reason the refusal's reason */
+static int validate_text(const char *text, const char **reason)
+{
+	static char kept[160];
+	struct config cfg;
+	struct verdict v;
+	int rc = load(&cfg, text, &v);
+
+	if (rc == 0)
+		rc = config_validate(&cfg, &v);
+	snprintf(kept, sizeof(kept), "%s", rc != 0 && v.reason != NULL ? v.reason : "");
+	*reason = kept;
+	config_free(&cfg);
+	return rc;
+}
+
+static void test_redis_options(void **state)
+{
+	static const char base[] = "jwks = /etc/k.jwks\n";
+	static const char *const good[] = {
+		"store = redis://10.0.0.5\n",
+		"store = redis://pamjwt@redis.example:6380/2\nredis_password_file = /etc/p\n",
+		"store = redis+unix:///run/redis/redis.sock\nredis_prefix = fleet-1.a_b\n",
+	};
+	static const struct { const char *text, *reason; } bad[] = {
+		{ "store = /run/pam_jwt\n", "store must be a redis://" },
+		{ "store = redis://u:secret@h\n", "" },
+		{ "store = redis://\n", "" },
+		{ "store = redis://h:0\n", "" },
+		{ "redis_password_file = /etc/p\n", "redis_* options need store" },
+		{ "redis_prefix = x\n", "redis_* options need store" },
+		{ "store = rediss://h\n", "not available yet" },
+		{ "store = redis://h\nredis_ca_file = /etc/ca.pem\n", "" },
+		{ "store = redis+unix://run/r.sock\n", "absolute" },
+		{ "store = redis://h/x\n", "database" },
+		{ "store = redis://h:70000\n", "port" },
+	};
+	char text[512];
+	const char *reason;
+	struct config cfg;
+	struct verdict v;
+	size_t i;
+
+	(void)state;
+	assert_int_equal(load(&cfg, base, &v), 0);
+	assert_null(cfg.store);
+	assert_int_equal(cfg.redis_timeout_ms, 1000);
+	assert_string_equal(config_store_location(&cfg), cfg.store_dir);
+	config_free(&cfg);
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		snprintf(text, sizeof(text), "%s%s", base, good[i]);
+		if (validate_text(text, &reason) != 0)
+			fail_msg("refused: %s(%s)", good[i], reason);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text), "%s%s", base, bad[i].text);
+		if (validate_text(text, &reason) == 0)
+			fail_msg("accepted: %s", bad[i].text);
+		if (strstr(reason, bad[i].reason) == NULL)
+			fail_msg("%s: reason \"%s\" lacks \"%s\"", bad[i].text, reason, bad[i].reason);
+	}
+	snprintf(text, sizeof(text), "%sstore = redis://h\n", base);
+	assert_int_equal(load(&cfg, text, &v), 0);
+	assert_string_equal(config_store_location(&cfg), "redis://h");
+	config_free(&cfg);
+	/* redis_timeout: milliseconds or a duration, 1 ms .. 60 s */
+	assert_int_equal(load(&cfg, "redis_timeout = 250ms\n", &v), 0);
+	assert_int_equal(cfg.redis_timeout_ms, 250);
+	config_free(&cfg);
+	assert_int_equal(load(&cfg, "redis_timeout = 2s\n", &v), 0);
+	assert_int_equal(cfg.redis_timeout_ms, 2000);
+	config_free(&cfg);
+	assert_int_equal(load(&cfg, "redis_timeout = 60\n", &v), 0);
+	assert_int_equal(cfg.redis_timeout_ms, 60000);
+	config_free(&cfg);
+	assert_int_equal(load(&cfg, "redis_timeout = 0ms\n", &v), -1);
+	config_free(&cfg);
+	assert_int_equal(load(&cfg, "redis_timeout = 61s\n", &v), -1);
+	config_free(&cfg);
+	assert_int_equal(load(&cfg, "redis_timeout = 2m\n", &v), -1);
+	config_free(&cfg);
+	assert_int_equal(load(&cfg, "redis_timeout = 5x\n", &v), -1);
+	assert_int_equal(v.code, VERDICT_BAD_CONFIG);
+	config_free(&cfg);
+}
+
 static void test_fetch_options(void **state)
 {
 	static const char base[] = "jwks = /etc/k.jwks\nissuer = https://idp.example\n";
@@ -860,6 +946,7 @@ int main(void)
 		cmocka_unit_test(test_user_domain_args),
 		cmocka_unit_test(test_token_audiences_args),
 		cmocka_unit_test(test_fetch_options),
+		cmocka_unit_test(test_redis_options),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -22,6 +22,7 @@
 
 #include <jansson.h>
 
+#include "redis.h"
 #include "store.h"
 #include "testutil.h"
 #include "verdict.h"
@@ -30,7 +31,9 @@
 
 struct fx {
 	char root[64];        /* mkdtemp directory (a tmpfs mount point when root) */
-	char dir[128];        /* the store: root/store */
+	char dir[128];        /* the store: root/store, or the Redis URL */
+	char prefix[48];      /* Redis: this fixture's key namespace */
+	int redis;            /* PJ_TEST_STORE_URL names a Redis server to run against */
 	int mounted;
 	struct store_options opts;
 	struct store *st;
@@ -61,6 +64,30 @@ static void rm_tree(const char *path)
 	(void)nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/* The same tests against a Redis server (tests/integration/test_store_redis.sh starts
+ * one): each fixture gets a key namespace of its own. */
+static int fx_setup_redis(struct fx *fx, void **state)
+{
+	static unsigned serial;
+	struct verdict v;
+
+	snprintf(fx->dir, sizeof(fx->dir), "%s", getenv("PJ_TEST_STORE_URL"));
+	snprintf(fx->prefix, sizeof(fx->prefix), "test_store.%d.%u", (int)getpid(), ++serial);
+	fx->redis = 1;
+	fx->opts.redis_prefix = fx->prefix;
+	fx->opts.redis_password_file = getenv("PJ_TEST_STORE_PASSWORD_FILE");
+	if (fx->opts.redis_password_file != NULL && fx->opts.redis_password_file[0] == '\0')
+		fx->opts.redis_password_file = NULL;
+	verdict_init(&v);
+	if (store_open(fx->dir, &fx->opts, &fx->st, &v) != 0) {
+		fprintf(stderr, "# store_open(%s): %s\n", fx->dir, v.reason);
+		free(fx);
+		return -1;
+	}
+	*state = fx;
+	return 0;
+}
+
 static int fx_setup(void **state)
 {
 	struct fx *fx = calloc(1, sizeof(*fx));
@@ -68,6 +95,8 @@ static int fx_setup(void **state)
 
 	if (fx == NULL)
 		return -1;
+	if (getenv("PJ_TEST_STORE_URL") != NULL)
+		return fx_setup_redis(fx, state);
 	snprintf(fx->root, sizeof(fx->root), "/tmp/pjstore.XXXXXX");
 	if (mkdtemp(fx->root) == NULL)
 		goto fail;
@@ -107,7 +136,8 @@ static int fx_teardown(void **state)
 	store_close(fx->st);
 	if (fx->mounted && umount2(fx->root, MNT_DETACH) != 0)
 		fprintf(stderr, "# umount %s failed\n", fx->root);
-	rm_tree(fx->root);
+	if (fx->root[0] != '\0')
+		rm_tree(fx->root);
 	free(fx);
 	return 0;
 }
@@ -197,10 +227,107 @@ static size_t count_sessions(struct fx *fx, const char *user)
 	return n;
 }
 
+/* ---- the same damage on Redis: a store "file" name maps onto the backend's keys ---- */
+
+/* A command on a fresh connection to the fixture's server; the reply, or NULL. */
+static redisReply *rx(const struct fx *fx, int argc, const char **argv)
+{
+	struct redis_options o = { fx->opts.redis_password_file, NULL, NULL, NULL, 2000 };
+	struct redis_target t;
+	struct redis_conn *c = NULL;
+	redisReply *r = NULL;
+	struct verdict v;
+	const char *reason;
+	size_t lens[8];
+	int i;
+
+	verdict_init(&v);
+	assert_true(argc <= 8);
+	for (i = 0; i < argc; i++)
+		lens[i] = strlen(argv[i]);
+	if (redis_url_parse(fx->dir, &t, &reason) == 0 && redis_connect(&t, &o, &c, &v) == 0)
+		(void)redis_command(c, argc, argv, lens, &r, &v);
+	redis_close(c);
+	assert_non_null(r);
+	return r;
+}
+
+/* "K-DIGEST" a record of kind K; "i-DIGEST" an owner's index; "c-total" the count. */
+static char *redis_read_name(const struct fx *fx, const char *name)
+{
+	char key[200], *text = NULL;
+	const char *get[] = { "GET", key }, *members[] = { "SMEMBERS", key };
+	redisReply *r;
+	size_t i, n = 0;
+
+	if (strcmp(name, "c-total") == 0) {
+		snprintf(key, sizeof(key), "{%s}:K:s", fx->prefix);
+		members[0] = "SCARD";
+		r = rx(fx, 2, members);
+		assert_true(asprintf(&text, "pam_jwt-store 1\nkind=counter\nn=%lld\n", r->integer) > 0);
+		freeReplyObject(r);
+		return text;
+	}
+	snprintf(key, sizeof(key), "{%s}:%c:%s", fx->prefix, name[0], name + 2);
+	if (name[0] != 'i') {
+		r = rx(fx, 2, get);
+		if (r->type == REDIS_REPLY_STRING)
+			text = strndup(r->str, r->len);
+		freeReplyObject(r);
+		return text;
+	}
+	r = rx(fx, 2, members);
+	if (r->elements > 0) {
+		text = calloc(1, 64 + r->elements * 72);
+		assert_non_null(text);
+		n = (size_t)sprintf(text, "pam_jwt-store 1\nkind=index\n");
+		for (i = 0; i < r->elements; i++)
+			n += (size_t)sprintf(text + n, "s=%s\n", r->element[i]->str);
+	}
+	freeReplyObject(r);
+	return text;
+}
+
+/* Writing a record puts it and lists it in its kind's set, as a backend write would; a
+ * damaged index loses the owner's set; the counter is derived on Redis, so writing it is
+ * nothing; any other name is a stray key. */
+static void redis_write_name(const struct fx *fx, const char *name, const char *text, size_t len)
+{
+	char key[200], set[64], body[4096];
+	const char *put[] = { "SET", key, body }, *add[] = { "SADD", set, name + 2 };
+	const char *del[] = { "DEL", key };
+	bool record = strlen(name) == 66 && name[1] == '-' && strchr("srjul", name[0]) != NULL;
+
+	assert_true(len < sizeof(body));
+	memcpy(body, text, len);
+	body[len] = '\0';
+	if (strcmp(name, "c-total") == 0)
+		return;
+	if (name[0] == 'i' && name[1] == '-') {
+		snprintf(key, sizeof(key), "{%s}:i:%s", fx->prefix, name + 2);
+		freeReplyObject(rx(fx, 2, del));
+		return;
+	}
+	if (!record) {
+		snprintf(key, sizeof(key), "{%s}:stray:%s", fx->prefix, name);
+		freeReplyObject(rx(fx, 3, put));
+		return;
+	}
+	snprintf(key, sizeof(key), "{%s}:%c:%s", fx->prefix, name[0], name + 2);
+	snprintf(set, sizeof(set), "{%s}:K:%c", fx->prefix, name[0]);
+	freeReplyObject(rx(fx, 3, put));
+	freeReplyObject(rx(fx, 3, add));
+}
+
 static void write_file(const struct fx *fx, const char *name, const char *text, size_t len)
 {
 	char path[256];
 	int fd;
+
+	if (fx->redis) {
+		redis_write_name(fx, name, text, len);
+		return;
+	}
 
 	snprintf(path, sizeof(path), "%s/%s", fx->dir, name);
 	unlink(path);
@@ -214,6 +341,8 @@ static char *read_record_file(const struct fx *fx, const char *name)
 {
 	char path[256];
 
+	if (fx->redis)
+		return redis_read_name(fx, name);
 	snprintf(path, sizeof(path), "%s/%s", fx->dir, name);
 	return tu_read_file(path, NULL);
 }
@@ -859,6 +988,14 @@ static void test_capacity_total(void **state)
 	write_file(fx, "c-total", "garbage", 7);
 	assert_int_equal(put(fx, "erin", "sshd", NOW + 3600, 0, NULL, NULL, &v), -1);
 	assert_verdict(&v, VERDICT_REJECT, "the session store is full");
+	if (fx->redis) {
+		/* the counter is the size of a set: nothing of it lives in a file */
+		assert_int_equal(store_session_delete(fx->st, digests[0], &v), 0);
+		put_ok(fx, "erin", NULL, NULL);
+		assert_int_equal(put(fx, "frank", "sshd", NOW + 3600, 0, NULL, NULL, &v), -1);
+		assert_verdict(&v, VERDICT_REJECT, "the session store is full");
+		return;
+	}
 	text = read_record_file(fx, "c-total");
 	assert_string_equal(text, "pam_jwt-store 1\nkind=counter\nn=3\n");
 	free(text);
@@ -1094,7 +1231,8 @@ static void test_gc(void **state)
 	name_of(iname, 'i', "alice", 5);
 	text = read_record_file(fx, iname);
 	assert_non_null(text);
-	assert_int_equal(strlen(text), strlen("pam_jwt-store 1\nkind=index\nuser=alice\n") + 67);
+	assert_int_equal(strlen(text), strlen(fx->redis ? "pam_jwt-store 1\nkind=index\n" :
+				       "pam_jwt-store 1\nkind=index\nuser=alice\n") + 67);
 	free(text);
 	assert_int_equal(count_sessions(fx, NULL), 1);
 }
@@ -1561,30 +1699,24 @@ static void test_no_id_in_names(void **state)
 	assert_int_equal(files, 9);
 }
 
+/* what every backend must do; the rest reads and damages the files of tmpfs */
+#define BACKEND_TESTS                                                                     \
+	T(test_create_lookup_use), T(test_expired), T(test_idle),                         \
+	T(test_wrong_user_and_service), T(test_delete), T(test_revoke_user),              \
+	T(test_resolve_prefix), T(test_scan), T(test_capacity_per_user),                  \
+	T(test_capacity_total), T(test_capacity_concurrent), T(test_jti_revoke),          \
+	T(test_jti_use_once), T(test_jti_use_once_concurrent), T(test_user_lock), T(test_gc)
+
 int main(void)
 {
+#define T(name) cmocka_unit_test_setup_teardown(name, fx_setup, fx_teardown)
+	const struct CMUnitTest backend_tests[] = { BACKEND_TESTS };
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_session_id_shape),
 		cmocka_unit_test(test_format_parse_round_trip),
 		cmocka_unit_test(test_parse_strict),
 		cmocka_unit_test(test_text_fields),
-#define T(name) cmocka_unit_test_setup_teardown(name, fx_setup, fx_teardown)
-		T(test_create_lookup_use),
-		T(test_expired),
-		T(test_idle),
-		T(test_wrong_user_and_service),
-		T(test_delete),
-		T(test_revoke_user),
-		T(test_resolve_prefix),
-		T(test_scan),
-		T(test_capacity_per_user),
-		T(test_capacity_total),
-		T(test_capacity_concurrent),
-		T(test_jti_revoke),
-		T(test_jti_use_once),
-		T(test_jti_use_once_concurrent),
-		T(test_user_lock),
-		T(test_gc),
+		BACKEND_TESTS,
 		T(test_crash_tolerance),
 		T(test_refuse_symlink_dir),
 		T(test_refuse_not_owned),
@@ -1598,5 +1730,7 @@ int main(void)
 #undef T
 	};
 
+	if (getenv("PJ_TEST_STORE_URL") != NULL)
+		return cmocka_run_group_tests_name("test_store on redis", backend_tests, NULL, NULL);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,152 @@
+#!/bin/bash
+# The session store on Redis (root): the store's backend-neutral unit tests
+# (build/tests/test_store with PJ_TEST_STORE_URL) against a redis-server of this suite's
+# own, over its unix socket and over TCP on 127.0.0.1 as an ACL user whose password is in
+# a root-only file; refusals for a wrong password, a readable password file and a server
+# that is not there.
+#
+# Pieces (removed at exit): a temp dir; redis-server on a unix socket in it and on a free
+# TCP port of 127.0.0.1 with the default user disabled.
+set -u
+source "$(dirname "$0")/../lib.sh"
+source "$(dirname "$0")/common.sh"
+
+if [ "$(id -u)" != 0 ]; then
+	skip "test_store_redis needs root"
+	done_testing
+	exit
+fi
+STORE_T=$BUILD_DIR/tests/test_store
+if [ ! -x "$STORE_T" ] || ! command -v redis-server >/dev/null; then
+	not_ok "build/tests/test_store and redis-server are there"
+	done_testing
+	exit
+fi
+pj_tmpdir || exit 1
+
+# run_backend_tests LABEL URL [PASSWORD_FILE]: each cmocka test becomes one check here
+run_backend_tests() {
+	local label=$1 url=$2 pwfile=${3:-} out line n=0
+	out=$(CMOCKA_MESSAGE_OUTPUT=TAP PJ_TEST_STORE_URL=$url PJ_TEST_STORE_PASSWORD_FILE=$pwfile \
+		"$STORE_T" 2>&1)
+	while IFS= read -r line; do
+		case $line in
+		"ok "*) ok "$label: ${line#ok * - }"; n=$((n + 1)) ;;
+		"not ok "*) not_ok "$label: ${line#not ok * - }"; n=$((n + 1)) ;;
+		"#"*) echo "$line" ;;
+		esac
+	done <<<"$out"
+	[ "$n" -ge 16 ] || { not_ok "$label: all 16 backend tests ran ($n)"; echo "$out" | sed 's/^/#   /' | tail -20; }
+}
+
+free_port() { "$PJ_PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+pj_redis_start unix || { not_ok "redis-server starts on a unix socket"; done_testing; exit; }
+run_backend_tests "redis+unix" "redis+unix://$PJ_TMP/unix.sock"
+
+PORT=$(free_port)
+PW=$PJ_TMP/redis.pw
+head -c 24 /dev/urandom | base64 | tr -d '/+=\n' >"$PW"
+chmod 0600 "$PW"
+pj_redis_start tcp --port "$PORT" --bind 127.0.0.1 \
+	--user default off --user "pamjwt" on ">$(cat "$PW")" '~*' '&*' '+@all' ||
+	{ not_ok "redis-server starts on 127.0.0.1:$PORT with an ACL user"; done_testing; exit; }
+run_backend_tests "redis tcp+acl" "redis://pamjwt@127.0.0.1:$PORT" "$PW"
+
+# refusals: each makes every fixture fail to open the store, so no test passes
+refused_open() { # LABEL URL PWFILE: no backend test could open the store
+	local out
+	out=$(CMOCKA_MESSAGE_OUTPUT=TAP PJ_TEST_STORE_URL=$2 PJ_TEST_STORE_PASSWORD_FILE=$3 \
+		"$STORE_T" 2>&1)
+	echo "$out" | grep -m1 '# store_open' | sed 's/^/#   /'
+	! grep -q '^ok ' <<<"$out" && grep -q "$4" <<<"$out"
+}
+echo wrong >"$PJ_TMP/wrong.pw"
+chmod 0600 "$PJ_TMP/wrong.pw"
+check "a wrong password is refused" \
+	refused_open x "redis://pamjwt@127.0.0.1:$PORT" "$PJ_TMP/wrong.pw" "store_open"
+cp "$PW" "$PJ_TMP/open.pw"
+chmod 0644 "$PJ_TMP/open.pw"
+check "a password file others can read is refused" \
+	refused_open x "redis://pamjwt@127.0.0.1:$PORT" "$PJ_TMP/open.pw" "store_open"
+check "no password: the default user is off, refused" \
+	refused_open x "redis://127.0.0.1:$PORT" "" "store_open"
+check "no server on the socket: refused" \
+	refused_open x "redis+unix://$PJ_TMP/none.sock" "" "store_open"
+check "the password is nowhere in the server's log" eval '! grep -qF "$(cat "$PW")" "$PJ_TMP/tcp.log"'
+
+# --- through PAM: two hosts' configs on one Redis ---------------------------------------
+# Both configs name the same server and prefix; each has a store_dir of its own that stays
+# empty, so whatever the second one sees came through Redis.
+if ! pj_have_build || ! command -v pamtester >/dev/null; then
+	not_ok "the module, pam-jwtctl and pamtester are there"
+	done_testing
+	exit
+fi
+K=$PJ_TMP/keys
+ISS=https://idp.pamjwt.test
+AUD=pamjwt-test
+pj_keygen ES256 es1 || { not_ok "keygen"; done_testing; exit; }
+for h in h1 h2; do
+	mkdir -m 0700 "$PJ_TMP/$h.store"
+	cat >"$PJ_TMP/$h.conf" <<-EOF
+	issuer = $ISS
+	audience = $AUD
+	jwks = $K/es1.jwks
+	store = redis://pamjwt@127.0.0.1:$PORT
+	redis_password_file = $PW
+	redis_prefix = fleet
+	store_dir = $PJ_TMP/$h.store
+	EOF
+	chmod 0600 "$PJ_TMP/$h.conf"
+done
+pj_add_user -M || { not_ok "create a test user"; done_testing; exit; }
+U=$PJ_USER
+pj_service h1 <<EOF
+auth     required $PJ_MOD config=$PJ_TMP/h1.conf
+account  required $PJ_MOD config=$PJ_TMP/h1.conf
+session  required $PJ_MOD config=$PJ_TMP/h1.conf announce_session
+EOF
+S1=$PJ_SERVICE
+pj_service h2 <<EOF
+auth     required $PJ_MOD config=$PJ_TMP/h2.conf
+account  required $PJ_MOD config=$PJ_TMP/h2.conf
+EOF
+S2=$PJ_SERVICE
+CTL2() { "$PJ_CTL" "$1" -c "$PJ_TMP/h2.conf" "${@:2}"; }
+pj_token_file valid --key "$K/es1.key" --kid es1 -u "$U" --iss "$ISS" --aud "$AUD"
+VALID=$PJ_TOKEN
+pam_ok() { pj_pamtester "$1" "$U" "$2" "${@:3}" && grep -q 'successfully' "$PJ_TMP/pamtester.out"; }
+
+SID=""
+if pj_pamtester "$S1" "$U" "$VALID" authenticate open_session; then
+	SID=$(grep -o 'Session ID: pjs_[A-Za-z0-9_-]\{43\}$' "$PJ_TMP/pamtester.out" | cut -d' ' -f3)
+fi
+check "host 1: a JWT login opens a session and announces its ID" test -n "$SID"
+printf '%s\n' "$SID" >"$PJ_TMP/sid"
+D=$(printf '%s' "$SID" | sha256sum | cut -d' ' -f1)
+rcli() { redis-cli -p "$PORT" --user pamjwt --pass "$(cat "$PW")" --no-auth-warning "$@"; }
+check "the session's record is the Redis key {fleet}:s:DIGEST" \
+	test "$(rcli exists "{fleet}:s:$D")" = 1
+check "no Redis key or value holds the session ID" \
+	eval '! rcli --scan --pattern "*" | grep -qF "$SID" && ! rcli dump "{fleet}:s:$D" | grep -qF "$SID"'
+check "host 1's store_dir stays empty" test -z "$(ls -A "$PJ_TMP/h1.store")"
+check "host 2: the session ID issued on host 1 logs in" pam_ok "$S2" "$PJ_TMP/sid" authenticate acct_mgmt
+check "host 2: pam-jwtctl sessions lists it" eval 'CTL2 sessions | grep -q "${D:0:12}"'
+check "host 2: pam-jwtctl revoke --session" CTL2 revoke --session "${D:0:16}"
+check_fails "host 1: the revoked session ID is refused" pam_ok "$S1" "$PJ_TMP/sid" authenticate
+check_fails "host 2: the revoked session ID is refused" pam_ok "$S2" "$PJ_TMP/sid" authenticate
+check "host 1: a JWT still logs in" pam_ok "$S1" "$VALID" authenticate acct_mgmt
+check "host 2: pam-jwtctl lock USER" CTL2 lock "$U"
+check_fails "host 1: the locked user's JWT is refused" pam_ok "$S1" "$VALID" authenticate acct_mgmt
+check "host 2: pam-jwtctl unlock USER" CTL2 unlock "$U"
+check "host 1: the JWT logs in again" pam_ok "$S1" "$VALID" authenticate acct_mgmt
+check "host 2: pam-jwtctl revoke --jti" CTL2 revoke --jti "$(pj_jti "$VALID")"
+check_fails "host 1: the token of the revoked jti is refused" pam_ok "$S1" "$VALID" authenticate
+kill -STOP "$(pgrep -f "redis-server 127.0.0.1:$PORT" | head -1)" 2>/dev/null
+pj_token_file other --key "$K/es1.key" --kid es1 -u "$U" --iss "$ISS" --aud "$AUD"
+check_fails "Redis stopped: a JWT is refused (its revocation cannot be checked)" \
+	pam_ok "$S1" "$PJ_TOKEN" authenticate acct_mgmt
+kill -CONT "$(pgrep -f "redis-server 127.0.0.1:$PORT" | head -1)" 2>/dev/null
+check "Redis back: the JWT logs in" pam_ok "$S1" "$PJ_TOKEN" authenticate acct_mgmt
+done_testing
