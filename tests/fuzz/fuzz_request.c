@@ -101,6 +101,7 @@ static bool request_sane(const struct proto_request *r)
 	case PROTO_OP_STATUS:
 	case PROTO_OP_GC:
 	case PROTO_OP_RELOAD:
+	case PROTO_OP_JWKS:
 		ok = ok && !r->session && !r->session_id && !r->refresh_token && !r->user &&
 		     !r->jti && !r->aud && !r->has_exp && !r->has_until;
 		break;
