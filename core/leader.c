@@ -278,3 +278,45 @@ out:
 		close(pidfd);
 	return rc;
 }
+
+int leader_boot_id(char out[LEADER_BOOT_LEN + 1])
+{
+	char buf[64];
+	ssize_t n;
+	size_t i, k = 0;
+	int fd, rc = -1;
+
+	out[0] = '\0';
+	fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		goto out;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		goto out;
+	for (i = 0; i < (size_t)n && buf[i] != '\n'; i++) {
+		if (buf[i] == '-')
+			continue;
+		if (k == LEADER_BOOT_LEN ||
+		    !((buf[i] >= '0' && buf[i] <= '9') || (buf[i] >= 'a' && buf[i] <= 'f')))
+			goto out;
+		out[k++] = buf[i];
+	}
+	if (k != LEADER_BOOT_LEN)
+		goto out;
+	out[k] = '\0';
+	rc = 0;
+out:
+	if (rc != 0)
+		out[0] = '\0';
+	return rc;
+}
+
+bool leader_is_here(const char *boot)
+{
+	char here[LEADER_BOOT_LEN + 1];
+
+	if (boot == NULL || boot[0] == '\0')
+		return true;
+	return leader_boot_id(here) == 0 && strcmp(boot, here) == 0;
+}

@@ -8,8 +8,21 @@
 #ifndef PAM_JWT_LEADER_H
 #define PAM_JWT_LEADER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+
+/* A kernel boot, as a session records it: /proc/sys/kernel/random/boot_id without the
+ * dashes, 32 lowercase hex digits. A pid and a start time mean something only under the
+ * boot that recorded them: on another host, or after a reboot, they name nothing. */
+#define LEADER_BOOT_LEN 32
+
+/* This host's current boot. 0, or -1 (out is then ""). */
+int leader_boot_id(char out[LEADER_BOOT_LEN + 1]);
+
+/* Was a leader recorded under this boot of this host? "" (records from before the boot
+ * was kept, all on the local tmpfs store) counts as here; anything unreadable does not. */
+bool leader_is_here(const char *boot);
 
 /* How long leader_end waits for a process to go after SIGKILL. */
 #define LEADER_KILL_WAIT_MS 2000

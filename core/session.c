@@ -9,6 +9,7 @@
 #include <openssl/crypto.h>
 
 #include "claims.h"
+#include "leader.h"
 
 int session_store_open(const struct config *cfg, bool must_exist, struct store **out,
 		       struct verdict *v)
@@ -361,6 +362,7 @@ int session_record_new(struct store *st, const struct config *cfg,
 	sess.uid = login->uid;
 	sess.leader_pid = login->leader_pid;
 	sess.leader_start = login->leader_start;
+	(void)leader_boot_id(sess.boot); /* unreadable: "", this host */
 	sess.created = now;
 	sess.last_seen = now;
 	sess.idle_timeout = cfg->idle_timeout;

@@ -330,7 +330,8 @@ static int session_leader_gone(const struct store_session *sess)
 {
 	int64_t start = 0;
 
-	if (sess->leader_pid <= 0 || sess->leader_start <= 0)
+	/* another host's (or another boot's) process: not ours to judge */
+	if (sess->leader_pid <= 0 || sess->leader_start <= 0 || !leader_is_here(sess->boot))
 		return 0;
 	if (leader_start_time(sess->leader_pid, &start) != 0)
 		return errno == ESRCH || errno == ENOENT;

@@ -36,6 +36,9 @@ struct store_session;
 /* Called per session by scans and revocations; return 0 to go on. */
 typedef int (*store_session_fn)(const struct store_session *sess, void *ctx);
 
+/* A session's boot id: 32 hex digits (LEADER_BOOT_LEN). */
+#define STORE_BOOT_LEN 32
+
 struct store_options {
 	bool allow_non_tmpfs;       /* default false: the directory must be on tmpfs */
 	size_t max_sessions_per_user; /* per owner; 0: no limit but the index size (1024) */
@@ -64,6 +67,8 @@ struct store_session {
 	int64_t last_seen;
 	int64_t leader_start;       /* the leader's start time (clock ticks after boot, from
 				     * /proc/PID/stat); 0: unknown. Guards against pid reuse. */
+	char boot[STORE_BOOT_LEN + 1]; /* the boot (host) the leader runs under
+					* (leader_boot_id); "": this host */
 	char parent[STORE_DIGEST_HEX_LEN + 1];     /* the session whose ID authenticated this
 						    * login; "": none */
 	char origin_jti[STORE_DIGEST_HEX_LEN + 1]; /* hex SHA-256 of the jti of the JWT that

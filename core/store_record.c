@@ -193,46 +193,47 @@ void dl_remove_at(struct digest_list *dl, size_t i)
 #define NUM_MAX ((unsigned long long)INT64_MAX)
 
 static const struct field_def session_fields[] = {
-	{ "user", FT_STR, 0, 1 },
-	{ "uid", FT_NUM, (unsigned long long)UINT32_MAX - 1, 0 },
-	{ "service", FT_STR, 0, 0 },
-	{ "tty", FT_STR, 0, 0 },
-	{ "rhost", FT_STR, 0, 0 },
-	{ "pid", FT_NUM, (unsigned long long)INT32_MAX, 0 },
-	{ "created", FT_NUM, NUM_MAX, 0 },
-	{ "expires", FT_NUM, NUM_MAX, 0 },
-	{ "idle", FT_NUM, NUM_MAX, 0 },
-	{ "last_seen", FT_NUM, NUM_MAX, 0 },
-	{ "leader_start", FT_NUM, NUM_MAX, 0 },
-	{ "parent", FT_STR, 0, 0 },
-	{ "origin_jti", FT_STR, 0, 0 },
-	{ "tokens", FT_NUM, 1, 0 },
-	{ "owner", FT_STR, 0, 1 },
-	{ "family", FT_STR, 0, 0 },
+	{ "user", FT_STR, 0, 1, 0 },
+	{ "uid", FT_NUM, (unsigned long long)UINT32_MAX - 1, 0, 0 },
+	{ "service", FT_STR, 0, 0, 0 },
+	{ "tty", FT_STR, 0, 0, 0 },
+	{ "rhost", FT_STR, 0, 0, 0 },
+	{ "pid", FT_NUM, (unsigned long long)INT32_MAX, 0, 0 },
+	{ "created", FT_NUM, NUM_MAX, 0, 0 },
+	{ "expires", FT_NUM, NUM_MAX, 0, 0 },
+	{ "idle", FT_NUM, NUM_MAX, 0, 0 },
+	{ "last_seen", FT_NUM, NUM_MAX, 0, 0 },
+	{ "leader_start", FT_NUM, NUM_MAX, 0, 0 },
+	{ "parent", FT_STR, 0, 0, 0 },
+	{ "origin_jti", FT_STR, 0, 0, 0 },
+	{ "tokens", FT_NUM, 1, 0, 0 },
+	{ "owner", FT_STR, 0, 1, 0 },
+	{ "family", FT_STR, 0, 0, 0 },
+	{ "boot", FT_STR, 0, 0, 1 }, /* added with shared (Redis) stores */
 };
 enum { SF_USER, SF_UID, SF_SERVICE, SF_TTY, SF_RHOST, SF_PID, SF_CREATED, SF_EXPIRES,
        SF_IDLE, SF_LAST_SEEN, SF_LEADER_START, SF_PARENT, SF_ORIGIN_JTI, SF_TOKENS, SF_OWNER,
-       SF_FAMILY };
+       SF_FAMILY, SF_BOOT };
 static const struct field_def refresh_fields[] = {
-	{ "session", FT_STR, 0, 1 },
-	{ "user", FT_STR, 0, 1 },
-	{ "uid", FT_NUM, (unsigned long long)UINT32_MAX - 1, 0 },
-	{ "created", FT_NUM, NUM_MAX, 0 },
-	{ "expires", FT_NUM, NUM_MAX, 0 },
-	{ "current", FT_STR, 0, 1 },
-	{ "rotations", FT_NUM, NUM_MAX, 0 },
-	{ "window_start", FT_NUM, NUM_MAX, 0 },
-	{ "window_count", FT_NUM, NUM_MAX, 0 },
+	{ "session", FT_STR, 0, 1, 0 },
+	{ "user", FT_STR, 0, 1, 0 },
+	{ "uid", FT_NUM, (unsigned long long)UINT32_MAX - 1, 0, 0 },
+	{ "created", FT_NUM, NUM_MAX, 0, 0 },
+	{ "expires", FT_NUM, NUM_MAX, 0, 0 },
+	{ "current", FT_STR, 0, 1, 0 },
+	{ "rotations", FT_NUM, NUM_MAX, 0, 0 },
+	{ "window_start", FT_NUM, NUM_MAX, 0, 0 },
+	{ "window_count", FT_NUM, NUM_MAX, 0, 0 },
 };
 enum { RF_SESSION, RF_USER, RF_UID, RF_CREATED, RF_EXPIRES, RF_CURRENT, RF_ROTATIONS,
        RF_WINDOW_START, RF_WINDOW_COUNT };
-static const struct field_def exp_fields[] = { { "exp", FT_NUM, NUM_MAX, 0 } };
-static const struct field_def lock_fields[] = { { "user", FT_STR, 0, 1 },
-						{ "until", FT_NUM, NUM_MAX, 0 } };
-static const struct field_def index_fields[] = { { "user", FT_STR, 0, 1 } };
-static const struct field_def counter_fields[] = { { "n", FT_NUM, NUM_MAX, 0 } };
-static const struct field_def intent_fields[] = { { "user", FT_STR, 0, 0 },
-						  { "session", FT_STR, 0, 1 } };
+static const struct field_def exp_fields[] = { { "exp", FT_NUM, NUM_MAX, 0, 0 } };
+static const struct field_def lock_fields[] = { { "user", FT_STR, 0, 1, 0 },
+						{ "until", FT_NUM, NUM_MAX, 0, 0 } };
+static const struct field_def index_fields[] = { { "user", FT_STR, 0, 1, 0 } };
+static const struct field_def counter_fields[] = { { "n", FT_NUM, NUM_MAX, 0, 0 } };
+static const struct field_def intent_fields[] = { { "user", FT_STR, 0, 0, 0 },
+						  { "session", FT_STR, 0, 1, 0 } };
 
 #define SCHEMA(kind, f, idx) { kind, f, sizeof(f) / sizeof((f)[0]), idx }
 static const struct rec_schema schema_session = SCHEMA("session", session_fields, 0);
@@ -328,7 +329,7 @@ int record_parse(const char *text, size_t len, const struct rec_schema *schema,
 {
 	const char *p, *end = text + len, *nl;
 	unsigned int seen = 0;
-	size_t kind_len = strlen(schema->kind);
+	size_t i, kind_len = strlen(schema->kind);
 	int rc = -1, first = 1;
 
 	if (len < STORE_HEADER_LEN || memcmp(text, STORE_HEADER, STORE_HEADER_LEN) != 0 ||
@@ -349,6 +350,10 @@ int record_parse(const char *text, size_t len, const struct rec_schema *schema,
 		}
 		if (parse_line(schema, vals, &seen, p, (size_t)(nl - p)) != 0)
 			goto out;
+	}
+	for (i = 0; i < schema->n; i++) {
+		if (schema->fields[i].optional)
+			seen |= 1u << i;
 	}
 	if (first || seen != (1u << schema->n) - 1)
 		goto out;
@@ -407,6 +412,14 @@ static void families_format(const char in[STORE_SESSION_FAMILIES][STORE_DIGEST_H
 	}
 }
 
+/* "" or 32 lowercase hex digits */
+static bool boot_ok(const char *s)
+{
+	size_t n = strspn(s, "0123456789abcdef");
+
+	return s[n] == '\0' && (n == 0 || n == STORE_BOOT_LEN);
+}
+
 int store_session_parse(const char *text, size_t len, struct store_session *out)
 {
 	struct rec_vals vals;
@@ -434,8 +447,9 @@ int store_session_parse(const char *text, size_t len, struct store_session *out)
 	memcpy(out->owner, vals.str[SF_OWNER], STORE_FIELD_MAX);
 	if (!store_digest_or_empty(vals.str[SF_PARENT]) ||
 	    !store_digest_or_empty(vals.str[SF_ORIGIN_JTI]) ||
-	    families_parse(vals.str[SF_FAMILY], out->family) != 0)
+	    families_parse(vals.str[SF_FAMILY], out->family) != 0 || !boot_ok(vals.str[SF_BOOT]))
 		goto out;
+	memcpy(out->boot, vals.str[SF_BOOT], STORE_BOOT_LEN + 1);
 	memcpy(out->parent, vals.str[SF_PARENT], STORE_DIGEST_HEX_LEN + 1);
 	memcpy(out->origin_jti, vals.str[SF_ORIGIN_JTI], STORE_DIGEST_HEX_LEN + 1);
 	rc = 0;
@@ -470,6 +484,7 @@ char *store_session_format(const struct store_session *sess)
 	tb_field(&tb, "owner", sess->owner[0] != '\0' ? sess->owner : sess->user);
 	families_format(sess->family, families);
 	tb_field(&tb, "family", families);
+	tb_field(&tb, "boot", sess->boot);
 	return tb_finish(&tb);
 }
 

@@ -68,8 +68,9 @@ struct field_def {
 	enum field_type type;
 	unsigned long long max; /* FT_NUM */
 	int nonempty;           /* FT_STR */
+	int optional;           /* may be absent (fields added later; records before them) */
 };
-#define REC_MAX_FIELDS 16
+#define REC_MAX_FIELDS 20
 struct rec_schema {
 	const char *kind;
 	const struct field_def *fields;

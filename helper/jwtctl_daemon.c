@@ -113,6 +113,7 @@ void ctl_end_logins(const struct store_session *list, size_t n, int64_t grace)
 	for (i = 0; i < n; i++) {
 		pidfds[i] = -1;
 		if (list[i].leader_pid <= 1 || list[i].leader_start == 0 ||
+		    !leader_is_here(list[i].boot) ||
 		    leader_open(list[i].leader_pid, list[i].leader_start, &pidfds[i], &reason) != 0)
 			continue;
 		if (leader_signal(pidfds[i], SIGHUP, &reason) == 0) {

@@ -584,6 +584,11 @@ static int end_login(const struct store_session *sess, void *ctx)
 		    SESSION_DIGEST_SHOWN, sess->digest);
 		goto out;
 	}
+	if (!leader_is_here(sess->boot)) {
+		say(LOG_NOTICE, "session %.*s ended; its login runs on another host",
+		    SESSION_DIGEST_SHOWN, sess->digest);
+		goto out;
+	}
 	rc = leader_open(sess->leader_pid, sess->leader_start, &pidfd, &reason);
 	if (rc != 0) {
 		if (rc < 0)

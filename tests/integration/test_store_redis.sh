@@ -131,6 +131,9 @@ check "the session's record is the Redis key {fleet}:s:DIGEST" \
 check "no Redis key or value holds the session ID" \
 	eval '! rcli --scan --pattern "*" | grep -qF "$SID" && ! rcli dump "{fleet}:s:$D" | grep -qF "$SID"'
 check "host 1's store_dir stays empty" test -z "$(ls -A "$PJ_TMP/h1.store")"
+BOOT=$(tr -d -- '-\n' </proc/sys/kernel/random/boot_id)
+check "the record names the boot its leader runs under (boot=$BOOT)" \
+	eval 'rcli get "{fleet}:s:$D" | grep -qx "boot=$BOOT"'
 check "host 2: the session ID issued on host 1 logs in" pam_ok "$S2" "$PJ_TMP/sid" authenticate acct_mgmt
 check "host 2: pam-jwtctl sessions lists it" eval 'CTL2 sessions | grep -q "${D:0:12}"'
 check "host 2: pam-jwtctl revoke --session" CTL2 revoke --session "${D:0:16}"

@@ -22,6 +22,7 @@
 
 #include <jansson.h>
 
+#include "leader.h"
 #include "redis.h"
 #include "store.h"
 #include "testutil.h"
@@ -421,7 +422,7 @@ static void test_format_parse_round_trip(void **state)
 				  "service=sshd\ntty=pts/3\nrhost=192.0.2.7\npid=4242\n"
 				  "created=1700000000\nexpires=1700003600\nidle=900\n"
 				  "last_seen=1700000005\nleader_start=0\nparent=\norigin_jti=\n"
-				  "tokens=0\nowner=alice\nfamily=\n");
+				  "tokens=0\nowner=alice\nfamily=\nboot=\n");
 	assert_int_equal(store_session_parse(text, strlen(text), &back), 0);
 	assert_string_equal(back.digest, "");
 	assert_string_equal(back.user, "alice");
@@ -923,6 +924,64 @@ static void test_scan(void **state)
 	c.stop_after = 2;
 	assert_int_equal(store_session_scan(fx->st, NULL, scan_cb, &c, NULL, &v), 0);
 	assert_int_equal(c.n, 2);
+}
+
+/* A session remembers the boot (host) its leader runs under: at a limit, a session whose
+ * leader pid is gone here is dropped only if it was opened here; another host's is not
+ * ours to judge. A boot id that is not 32 hex digits makes the record unreadable. */
+static void test_leader_boot(void **state)
+{
+	struct fx *fx = *state;
+	char here[LEADER_BOOT_LEN + 1], id[3][STORE_SESSION_ID_LEN + 1];
+	char *text, *bad;
+	struct store_session s, back;
+	struct verdict v;
+	int64_t start;
+	pid_t dead;
+	int i, status;
+
+	assert_int_equal(leader_boot_id(here), 0);
+	assert_int_equal(strlen(here), LEADER_BOOT_LEN);
+	assert_true(leader_is_here(here));
+	assert_true(leader_is_here(""));
+	assert_false(leader_is_here("0123456789abcdef0123456789abcdef"));
+	/* a process that has come and gone: its pid names nothing here now */
+	dead = fork();
+	assert_true(dead >= 0);
+	if (dead == 0)
+		_exit(0);
+	assert_int_equal(waitpid(dead, &status, 0), dead);
+	start = 1;
+	fx_reopen(fx, 2, 0);
+	for (i = 0; i < 2; i++) {
+		fill(&s, "alice", "sshd");
+		s.leader_pid = dead;
+		s.leader_start = start;
+		snprintf(s.boot, sizeof(s.boot), "%s",
+			 i == 0 ? "0123456789abcdef0123456789abcdef" : here);
+		assert_int_equal(store_session_id_new(id[i]), 0);
+		verdict_init(&v);
+		assert_int_equal(store_session_put(fx->st, id[i], &s, &v), 0);
+	}
+	/* at the limit: the local session with the gone leader makes room, the other host's
+	 * stays */
+	put_ok(fx, "alice", id[2], NULL);
+	assert_int_equal(store_session_get(fx->st, id[0], &back, &v), 0);
+	assert_string_equal(back.boot, "0123456789abcdef0123456789abcdef");
+	assert_int_equal(store_session_get(fx->st, id[1], &back, &v), -1);
+	assert_int_equal(count_sessions(fx, "alice"), 2);
+	/* the record format keeps the boot, and refuses a malformed one */
+	fill(&s, "alice", "sshd");
+	snprintf(s.boot, sizeof(s.boot), "%s", here);
+	text = store_session_format(&s);
+	assert_non_null(text);
+	assert_int_equal(store_session_parse(text, strlen(text), &back), 0);
+	assert_string_equal(back.boot, here);
+	bad = strstr(text, "boot=");
+	assert_non_null(bad);
+	bad[5] = 'X';
+	assert_int_equal(store_session_parse(text, strlen(text), &back), -1);
+	free(text);
 }
 
 /* ---- capacity -------------------------------------------------------------------------------- */
@@ -1705,7 +1764,8 @@ static void test_no_id_in_names(void **state)
 	T(test_wrong_user_and_service), T(test_delete), T(test_revoke_user),              \
 	T(test_resolve_prefix), T(test_scan), T(test_capacity_per_user),                  \
 	T(test_capacity_total), T(test_capacity_concurrent), T(test_jti_revoke),          \
-	T(test_jti_use_once), T(test_jti_use_once_concurrent), T(test_user_lock), T(test_gc)
+	T(test_jti_use_once), T(test_jti_use_once_concurrent), T(test_user_lock), T(test_gc),   \
+	T(test_leader_boot)
 
 int main(void)
 {
