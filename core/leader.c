@@ -8,9 +8,12 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "credid.h"
 
 /* /proc/PID/stat is "pid (comm) state ..." with comm at most 64 bytes in any kernel and
  * 50 numeric fields after it: this holds it with room to spare. */
@@ -281,10 +284,10 @@ out:
 
 int leader_boot_id(char out[LEADER_BOOT_LEN + 1])
 {
-	char buf[64];
+	char buf[64], text[128], digest[STORE_DIGEST_HEX_LEN + 1];
+	struct stat ns;
 	ssize_t n;
-	size_t i, k = 0;
-	int fd, rc = -1;
+	int fd, len, rc = -1;
 
 	out[0] = '\0';
 	fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -292,23 +295,19 @@ int leader_boot_id(char out[LEADER_BOOT_LEN + 1])
 		goto out;
 	n = read(fd, buf, sizeof(buf) - 1);
 	close(fd);
-	if (n <= 0)
+	if (n < 32 || stat("/proc/self/ns/pid", &ns) != 0)
 		goto out;
-	for (i = 0; i < (size_t)n && buf[i] != '\n'; i++) {
-		if (buf[i] == '-')
-			continue;
-		if (k == LEADER_BOOT_LEN ||
-		    !((buf[i] >= '0' && buf[i] <= '9') || (buf[i] >= 'a' && buf[i] <= 'f')))
-			goto out;
-		out[k++] = buf[i];
-	}
-	if (k != LEADER_BOOT_LEN)
+	buf[n] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	/* the boot and the pid namespace: the scope in which a pid names one process */
+	len = snprintf(text, sizeof(text), "%s pidns %llu:%llu", buf,
+		       (unsigned long long)ns.st_dev, (unsigned long long)ns.st_ino);
+	if (len < 0 || (size_t)len >= sizeof(text) || store_digest(text, (size_t)len, digest) != 0)
 		goto out;
-	out[k] = '\0';
+	memcpy(out, digest, LEADER_BOOT_LEN);
+	out[LEADER_BOOT_LEN] = '\0';
 	rc = 0;
 out:
-	if (rc != 0)
-		out[0] = '\0';
 	return rc;
 }
 

@@ -12,12 +12,13 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-/* A kernel boot, as a session records it: /proc/sys/kernel/random/boot_id without the
- * dashes, 32 lowercase hex digits. A pid and a start time mean something only under the
- * boot that recorded them: on another host, or after a reboot, they name nothing. */
+/* Where a pid means something, as a session records it: the kernel's boot
+ * (/proc/sys/kernel/random/boot_id) and the pid namespace, hashed (SHA-256, the first 32
+ * lowercase hex digits). On another host, in another container's pid namespace, or after
+ * a reboot, a recorded pid and start time name nothing. */
 #define LEADER_BOOT_LEN 32
 
-/* This host's current boot. 0, or -1 (out is then ""). */
+/* The caller's scope: this boot of this host, this pid namespace. 0, or -1 (out is ""). */
 int leader_boot_id(char out[LEADER_BOOT_LEN + 1]);
 
 /* Was a leader recorded under this boot of this host? "" (records from before the boot

@@ -131,7 +131,8 @@ check "the session's record is the Redis key {fleet}:s:DIGEST" \
 check "no Redis key or value holds the session ID" \
 	eval '! rcli --scan --pattern "*" | grep -qF "$SID" && ! rcli dump "{fleet}:s:$D" | grep -qF "$SID"'
 check "host 1's store_dir stays empty" test -z "$(ls -A "$PJ_TMP/h1.store")"
-BOOT=$(tr -d -- '-\n' </proc/sys/kernel/random/boot_id)
+BOOT=$(printf '%s pidns %s' "$(cat /proc/sys/kernel/random/boot_id)" \
+	"$(stat -L -c '%d:%i' /proc/self/ns/pid)" | sha256sum | cut -c1-32)
 check "the record names the boot its leader runs under (boot=$BOOT)" \
 	eval 'rcli get "{fleet}:s:$D" | grep -qx "boot=$BOOT"'
 check "host 2: the session ID issued on host 1 logs in" pam_ok "$S2" "$PJ_TMP/sid" authenticate acct_mgmt

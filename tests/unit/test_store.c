@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <linux/magic.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/vfs.h>
@@ -945,6 +946,38 @@ static void test_leader_boot(void **state)
 	assert_true(leader_is_here(here));
 	assert_true(leader_is_here(""));
 	assert_false(leader_is_here("0123456789abcdef0123456789abcdef"));
+	/* another pid namespace on the same kernel is another scope (a container) */
+	if (geteuid() == 0) {
+		char there[LEADER_BOOT_LEN + 1] = "";
+		int fds[2];
+		pid_t child;
+
+		assert_int_equal(pipe(fds), 0);
+		/* a child enters the namespace for its own children; this process stays */
+		child = fork();
+		assert_true(child >= 0);
+		if (child == 0) {
+			char mine[LEADER_BOOT_LEN + 1];
+			pid_t inner;
+			int st = 1;
+
+			if (unshare(CLONE_NEWPID) != 0 || (inner = fork()) < 0)
+				_exit(1);
+			if (inner == 0)
+				_exit(leader_boot_id(mine) == 0 &&
+				      write(fds[1], mine, LEADER_BOOT_LEN) == LEADER_BOOT_LEN ? 0 : 1);
+			_exit(waitpid(inner, &st, 0) == inner && st == 0 ? 0 : 1);
+		}
+		assert_int_equal(waitpid(child, &status, 0), child);
+		assert_int_equal(status, 0);
+		assert_int_equal(read(fds[0], there, LEADER_BOOT_LEN), LEADER_BOOT_LEN);
+		close(fds[0]);
+		close(fds[1]);
+		assert_string_not_equal(there, here);
+		assert_false(leader_is_here(there));
+	} else if (st_in_ci()) {
+		fail_msg("CI=true but not running as root");
+	}
 	/* a process that has come and gone: its pid names nothing here now */
 	dead = fork();
 	assert_true(dead >= 0);
