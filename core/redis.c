@@ -492,6 +492,11 @@ out:
 	return rc;
 }
 
+bool redis_is_broken(const struct redis_conn *c)
+{
+	return c->broken;
+}
+
 void redis_close(struct redis_conn *c)
 {
 	if (c == NULL)

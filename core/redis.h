@@ -1,5 +1,7 @@
 #ifndef PAM_JWT_REDIS_H
 #define PAM_JWT_REDIS_H
+#include <stdbool.h>
+
 #include <hiredis/hiredis.h>
 #include "verdict.h"
 enum redis_transport { REDIS_TCP = 0, REDIS_TLS = 1, REDIS_UNIX = 2 };
@@ -29,5 +31,7 @@ int redis_append(struct redis_conn *c, int argc, const char **argv, const size_t
 int redis_read(struct redis_conn *c, redisReply **reply, struct verdict *v);
 int redis_wait(struct redis_conn *c, int timeout_ms, redisReply **reply, struct verdict *v);
 int redis_fd(const struct redis_conn *c);
+/* Has an I/O error or a timeout made the connection unusable? */
+bool redis_is_broken(const struct redis_conn *c);
 void redis_close(struct redis_conn *c);
 #endif

@@ -11,6 +11,29 @@
 #include "claims.h"
 #include "leader.h"
 
+static void store_options_of(const struct config *cfg, struct store_options *opts)
+{
+	memset(opts, 0, sizeof(*opts));
+	opts->allow_non_tmpfs = cfg->allow_non_tmpfs;
+	opts->max_sessions_per_user = cfg->max_sessions_per_user;
+	opts->max_sessions_total = cfg->max_sessions_total;
+	opts->max_refreshes_per_minute = cfg->max_refreshes_per_minute;
+	opts->redis_prefix = cfg->redis_prefix;
+	opts->redis_password_file = cfg->redis_password_file;
+	opts->redis_ca_file = cfg->redis_ca_file;
+	opts->redis_cert_file = cfg->redis_cert_file;
+	opts->redis_key_file = cfg->redis_key_file;
+	opts->redis_timeout_ms = (int)cfg->redis_timeout_ms;
+}
+
+int session_watch_open(const struct config *cfg, struct store_watch **out, struct verdict *v)
+{
+	struct store_options opts;
+
+	store_options_of(cfg, &opts);
+	return store_watch_open(config_store_location(cfg), &opts, out, v);
+}
+
 int session_store_open(const struct config *cfg, bool must_exist, struct store **out,
 		       struct verdict *v)
 {
@@ -29,17 +52,7 @@ int session_store_open(const struct config *cfg, bool must_exist, struct store *
 		rc = 0;
 		goto out;
 	}
-	memset(&opts, 0, sizeof(opts));
-	opts.allow_non_tmpfs = cfg->allow_non_tmpfs;
-	opts.max_sessions_per_user = cfg->max_sessions_per_user;
-	opts.max_sessions_total = cfg->max_sessions_total;
-	opts.max_refreshes_per_minute = cfg->max_refreshes_per_minute;
-	opts.redis_prefix = cfg->redis_prefix;
-	opts.redis_password_file = cfg->redis_password_file;
-	opts.redis_ca_file = cfg->redis_ca_file;
-	opts.redis_cert_file = cfg->redis_cert_file;
-	opts.redis_key_file = cfg->redis_key_file;
-	opts.redis_timeout_ms = (int)cfg->redis_timeout_ms;
+	store_options_of(cfg, &opts);
 	if (store_open(location, &opts, out, v) != 0) {
 		*out = NULL;
 		if (v->code == VERDICT_OK)

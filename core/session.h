@@ -18,6 +18,10 @@
 /* How many hex digits of a session digest logs and listings show. */
 #define SESSION_DIGEST_SHOWN 12
 
+/* Watch the configured store for sessions revoked on any host (store_watch_open): 1 when
+ * the store is this host's alone. */
+int session_watch_open(const struct config *cfg, struct store_watch **out, struct verdict *v);
+
 /* Open the store a config names (store_dir, allow_non_tmpfs, the limits). With
  * must_exist false, a store directory that does not exist at all is not an error: *out is
  * NULL and 0 is returned (nothing can have been locked or revoked there). Anything else

@@ -36,6 +36,20 @@ struct store {
 	struct store_options opts;
 };
 
+static void redis_options_of(const char *url, const struct store_options *opts,
+			     struct store_redis_options *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->url = url;
+	out->prefix = opts->redis_prefix;
+	out->conn.password_file = opts->redis_password_file;
+	out->conn.ca_file = opts->redis_ca_file;
+	out->conn.cert_file = opts->redis_cert_file;
+	out->conn.key_file = opts->redis_key_file;
+	out->conn.timeout_ms = opts->redis_timeout_ms > 0 ? opts->redis_timeout_ms :
+							    STORE_REDIS_TIMEOUT_MS;
+}
+
 int store_open(const char *dir, const struct store_options *opts, struct store **out,
 	       struct verdict *v)
 {
@@ -55,15 +69,7 @@ int store_open(const char *dir, const struct store_options *opts, struct store *
 	if (opts == NULL)
 		opts = &defaults;
 	if (store_location_is_redis(dir)) {
-		memset(&redis_opts, 0, sizeof(redis_opts));
-		redis_opts.url = dir;
-		redis_opts.prefix = opts->redis_prefix;
-		redis_opts.conn.password_file = opts->redis_password_file;
-		redis_opts.conn.ca_file = opts->redis_ca_file;
-		redis_opts.conn.cert_file = opts->redis_cert_file;
-		redis_opts.conn.key_file = opts->redis_key_file;
-		redis_opts.conn.timeout_ms = opts->redis_timeout_ms > 0 ? opts->redis_timeout_ms :
-									   STORE_REDIS_TIMEOUT_MS;
+		redis_options_of(dir, opts, &redis_opts);
 		if (store_redis_open(&redis_opts, &be, v) != 0)
 			goto out;
 	} else {
@@ -87,6 +93,55 @@ out:
 	if (be != NULL)
 		be->ops->close(be);
 	return rc;
+}
+
+int store_watch_open(const char *location, const struct store_options *opts,
+		     struct store_watch **out, struct verdict *v)
+{
+	static const struct store_options defaults = { 0 };
+	struct store_redis_options redis_opts;
+
+	*out = NULL;
+	if (!store_location_is_redis(location))
+		return 1;
+	redis_options_of(location, opts != NULL ? opts : &defaults, &redis_opts);
+	return store_redis_watch_open(&redis_opts, out, v);
+}
+
+int store_watch_fd(const struct store_watch *w)
+{
+	return store_redis_watch_fd(w);
+}
+
+int store_watch_read(struct store_watch *w, int timeout_ms, store_session_fn fn, void *ctx,
+		     struct verdict *v)
+{
+	struct store_session sess;
+	char *msg = NULL, *nl;
+	int rc;
+
+	/* each message: the digest, a newline, the record's text */
+	while ((rc = store_redis_watch_read(w, timeout_ms, &msg, v)) > 0) {
+		timeout_ms = 0;
+		if (rc != 1)
+			continue;
+		nl = strchr(msg, '\n');
+		if (nl != NULL && (size_t)(nl - msg) == STORE_DIGEST_HEX_LEN &&
+		    store_session_parse(nl + 1, strlen(nl + 1), &sess) == 0) {
+			memcpy(sess.digest, msg, STORE_DIGEST_HEX_LEN);
+			sess.digest[STORE_DIGEST_HEX_LEN] = '\0';
+			if (store_digest_looks_like(sess.digest))
+				(void)fn(&sess, ctx);
+		}
+		free(msg);
+		msg = NULL;
+	}
+	return rc;
+}
+
+void store_watch_close(struct store_watch *w)
+{
+	store_redis_watch_close(w);
 }
 
 void store_close(struct store *st)
@@ -712,14 +767,22 @@ out:
 	return rc;
 }
 
-/* Tell fn about each removed session, outside the transaction. */
-static void sessions_report(const struct store_session *list, size_t n, store_session_fn fn,
-			    void *ctx)
+/* Tell fn about each removed session, outside the transaction, and a shared store's other
+ * hosts too: the login of a revoked session ends where it runs. */
+static void sessions_report(const struct store *st, const struct store_session *list, size_t n,
+			    store_session_fn fn, void *ctx)
 {
+	char *text;
 	size_t i;
 
-	for (i = 0; fn != NULL && i < n; i++)
-		(void)fn(&list[i], ctx);
+	for (i = 0; i < n; i++) {
+		if (st->be->ops->ended != NULL && (text = store_session_format(&list[i])) != NULL) {
+			st->be->ops->ended(st->be, list[i].digest, text);
+			free(text);
+		}
+		if (fn != NULL)
+			(void)fn(&list[i], ctx);
+	}
 }
 
 int store_session_revoke(struct store *st, const char *digest, store_session_fn fn,
@@ -746,7 +809,7 @@ int store_session_revoke(struct store *st, const char *digest, store_session_fn 
 		if (store_txn(st, revoke_txn, c, sizeof(*c), v) != 0)
 			goto out;
 		n += c->n;
-		sessions_report(c->gone, c->n, fn, ctx);
+		sessions_report(st, c->gone, c->n, fn, ctx);
 	} while (!c->done);
 	verdict_ok(v);
 	rc = 0;
@@ -1217,7 +1280,7 @@ int store_refresh_rotate(struct store *st, const char *old_token,
 	if (c->reuse) {
 		if (reuse != NULL)
 			*reuse = true;
-		sessions_report(c->revoked.gone, c->revoked.n, fn, ctx);
+		sessions_report(st, c->revoked.gone, c->revoked.n, fn, ctx);
 		/* what one batch did not reach */
 		if (!c->revoked.done && c->revoked.root[0] != '\0' &&
 		    store_session_revoke(st, c->revoked.root, fn, ctx, &more, &rest) != 0)

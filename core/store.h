@@ -111,6 +111,22 @@ int store_open(const char *dir, const struct store_options *opts, struct store *
 	       struct verdict *v);
 void store_close(struct store *st);
 
+/* Is this store location a Redis URL (rather than a directory)? */
+bool store_location_is_redis(const char *location);
+
+/* Sessions revoked on any host of a shared (Redis) store, as they are revoked: a
+ * subscription of its own. store_watch_open returns 1 (and *out NULL) for a store that
+ * only this host uses. store_watch_read waits up to timeout_ms (0: only what has
+ * arrived) and calls fn for each session announced; 0 (also when nothing came), or -1
+ * with v set when the subscription broke: close it and open it again. */
+struct store_watch;
+int store_watch_open(const char *location, const struct store_options *opts,
+		     struct store_watch **out, struct verdict *v);
+int store_watch_fd(const struct store_watch *w);
+int store_watch_read(struct store_watch *w, int timeout_ms, store_session_fn fn, void *ctx,
+		     struct verdict *v);
+void store_watch_close(struct store_watch *w);
+
 /* Record a new session for the ID (its digest is filled in by the store). In the same
  * transaction: the JWT that opened it (origin_jti) is not revoked and its parent (if any)
  * is a session whose own lineage stands. At the owner's limit, the owner's sessions that

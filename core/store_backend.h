@@ -74,6 +74,9 @@ struct store_backend_ops {
 	/* Drop what is left of interrupted writers (temporary files); 0, or -1. Inside a
 	 * transaction. */
 	int (*tidy)(struct store_backend *be);
+	/* Optional (NULL: one host): tell the other hosts that a session was revoked, with
+	 * its record's text, so that the host where its login runs ends it. Best effort. */
+	void (*ended)(struct store_backend *be, const char *digest, const char *text);
 	void (*close)(struct store_backend *be);
 };
 
@@ -100,7 +103,14 @@ struct store_redis_options {
 int store_redis_open(const struct store_redis_options *opts, struct store_backend **out,
 		     struct verdict *v);
 
-/* Is this store location a Redis URL (rather than a directory)? */
-bool store_location_is_redis(const char *location);
+/* Watching a Redis store for sessions revoked on any host (see store.h). */
+struct store_watch;
+int store_redis_watch_open(const struct store_redis_options *opts, struct store_watch **out,
+			   struct verdict *v);
+int store_redis_watch_fd(const struct store_watch *w);
+int store_redis_watch_read(struct store_watch *w, int timeout_ms, char **digest_and_text,
+			   struct verdict *v);
+void store_redis_watch_close(struct store_watch *w);
+
 
 #endif

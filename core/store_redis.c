@@ -50,6 +50,8 @@
 struct store_redis {
 	struct store_backend be; /* first: the backend is the store_redis */
 	struct redis_conn *conn;
+	struct redis_target target;     /* to connect again after the connection broke */
+	struct redis_options conn_opts; /* (its strings belong to the caller's config) */
 	char prefix[REDIS_PREFIX_MAX + 3]; /* "{PREFIX}" */
 	char token[REDIS_TOKEN_LEN + 1];   /* the lease's token inside a transaction, else "" */
 	bool lost;                         /* a fenced write found the lease gone */
@@ -118,7 +120,15 @@ static int run(struct store_redis *rd, int argc, const char **argv, redisReply *
 	for (i = 0; i < argc; i++)
 		lens[i] = strlen(argv[i]);
 	verdict_init(&v);
-	if (redis_command(rd->conn, argc, argv, lens, &r, &v) != 0)
+	/* a long-lived store (pam-jwtd's) outlives a broken connection: the next command
+	 * connects again; the one that broke it has failed. Never inside a transaction. */
+	if ((rd->conn == NULL || redis_is_broken(rd->conn)) && rd->token[0] == '\0') {
+		redis_close(rd->conn);
+		rd->conn = NULL;
+		if (redis_connect(&rd->target, &rd->conn_opts, &rd->conn, &v) != 0)
+			goto out;
+	}
+	if (rd->conn == NULL || redis_command(rd->conn, argc, argv, lens, &r, &v) != 0)
 		goto out;
 	if (r->type == REDIS_REPLY_ERROR) {
 		if (strstr(r->str, "pam_jwt: lease lost") != NULL)
@@ -406,6 +416,28 @@ out:
 	return rc;
 }
 
+/* The channel on which revoked sessions are announced. */
+static void key_channel(const struct store_redis *rd, char key[REDIS_KEY_MAX])
+{
+	snprintf(key, REDIS_KEY_MAX, "%s:ended", rd->prefix);
+}
+
+static void rd_ended(struct store_backend *be, const char *digest, const char *text)
+{
+	struct store_redis *rd = rd_of(be);
+	char channel[REDIS_KEY_MAX], *msg = NULL;
+	const char *argv[] = { "PUBLISH", channel, NULL };
+	redisReply *r = NULL;
+
+	key_channel(rd, channel);
+	if (asprintf(&msg, "%.*s\n%s", STORE_DIGEST_HEX_LEN, digest, text) < 0)
+		return;
+	argv[2] = msg;
+	if (run(rd, 3, argv, &r) == 0)
+		freeReplyObject(r);
+	free(msg);
+}
+
 /* Nothing is left behind by an interrupted writer: each write is one script. */
 static int rd_tidy(struct store_backend *be)
 {
@@ -522,6 +554,7 @@ static const struct store_backend_ops redis_ops = {
 	.count = rd_count,
 	.txn = txn_run,
 	.tidy = rd_tidy,
+	.ended = rd_ended,
 	.close = rd_close,
 };
 
@@ -565,6 +598,8 @@ int store_redis_open(const struct store_redis_options *opts, struct store_backen
 		goto out;
 	}
 	rd->be.ops = &redis_ops;
+	rd->target = target;
+	rd->conn_opts = opts->conn;
 	snprintf(rd->prefix, sizeof(rd->prefix), "{%s}", prefix);
 	if (redis_connect(&target, &opts->conn, &rd->conn, v) != 0)
 		goto out;
@@ -581,4 +616,89 @@ bool store_location_is_redis(const char *location)
 	return location != NULL && (strncmp(location, "redis://", 8) == 0 ||
 				    strncmp(location, "rediss://", 9) == 0 ||
 				    strncmp(location, "redis+unix://", 13) == 0);
+}
+
+/* ---- watching --------------------------------------------------------------------------- */
+
+struct store_watch {
+	struct redis_conn *conn;
+};
+
+int store_redis_watch_open(const struct store_redis_options *opts, struct store_watch **out,
+			   struct verdict *v)
+{
+	struct store_backend *be = NULL;
+	struct store_watch *w = NULL;
+	char channel[REDIS_KEY_MAX];
+	const char *argv[] = { "SUBSCRIBE", channel };
+	size_t lens[2];
+	redisReply *r = NULL;
+	int rc = -1;
+
+	*out = NULL;
+	if (store_redis_open(opts, &be, v) != 0)
+		goto out;
+	w = calloc(1, sizeof(*w));
+	if (w == NULL) {
+		verdict_set(v, VERDICT_UNAVAILABLE, "out of memory");
+		goto out;
+	}
+	key_channel(rd_of(be), channel);
+	lens[0] = strlen(argv[0]);
+	lens[1] = strlen(channel);
+	if (redis_command(rd_of(be)->conn, 2, argv, lens, &r, v) != 0)
+		goto out;
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 3) {
+		verdict_set(v, VERDICT_UNAVAILABLE, "redis refused the subscription");
+		goto out;
+	}
+	/* the connection moves to the watch */
+	w->conn = rd_of(be)->conn;
+	rd_of(be)->conn = NULL;
+	*out = w;
+	w = NULL;
+	rc = 0;
+out:
+	if (r != NULL)
+		freeReplyObject(r);
+	if (be != NULL)
+		rd_close(be);
+	free(w);
+	return rc;
+}
+
+int store_redis_watch_fd(const struct store_watch *w)
+{
+	return redis_fd(w->conn);
+}
+
+/* 1 with *msg (malloc'd) for a message, 2 for any other reply (skipped), 0 nothing within
+ * timeout_ms, -1 broken. */
+int store_redis_watch_read(struct store_watch *w, int timeout_ms, char **msg, struct verdict *v)
+{
+	redisReply *r = NULL;
+	int rc;
+
+	*msg = NULL;
+	rc = redis_wait(w->conn, timeout_ms, &r, v);
+	if (rc != 0)
+		return rc == 1 ? 0 : -1;
+	rc = 2;
+	if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
+	    r->element[0]->type == REDIS_REPLY_STRING && strcmp(r->element[0]->str, "message") == 0 &&
+	    r->element[2]->type == REDIS_REPLY_STRING &&
+	    memchr(r->element[2]->str, '\0', r->element[2]->len) == NULL) {
+		*msg = strndup(r->element[2]->str, r->element[2]->len);
+		rc = *msg != NULL ? 1 : 2;
+	}
+	freeReplyObject(r);
+	return rc;
+}
+
+void store_redis_watch_close(struct store_watch *w)
+{
+	if (w == NULL)
+		return;
+	redis_close(w->conn);
+	free(w);
 }

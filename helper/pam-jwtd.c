@@ -64,6 +64,8 @@
 #define SESSIONS_LISTED_MAX 100
 /* The keyring tokens are looked at this often (milliseconds). */
 #define TICK_MS 1000
+/* How often a broken watch on a shared store is subscribed again. */
+#define WATCH_RETRY_MS 2000
 /* SHA-256 */
 #define TRACKED_DIGEST_LEN 32
 /* A tick renews keyring tokens for at most this long (milliseconds) before it lets
@@ -128,6 +130,12 @@ struct daemon {
 	int64_t jwks_deadline_ms;    /* when it is stopped if it has not reported */
 	int64_t jwks_early_ms;       /* when the last early refetch began; 0: never */
 	bool jwks_again;             /* reloaded while a fetch ran: fetch again when it ends */
+	/* a shared (Redis) store: sessions revoked on any host, as they are revoked */
+	struct store_watch *watch;
+	int64_t watch_retry_ms;      /* when to subscribe again after it broke */
+	bool watch_failing;          /* the last attempt failed (log once) */
+	struct store_session *local; /* this host's sessions at the last look */
+	size_t n_local;
 	unsigned long long requests, refreshes, reuses, logins_ended;
 	bool use_stderr;
 	bool stop;
@@ -262,6 +270,9 @@ static void adopt(struct daemon *d, struct loaded *l)
 	jwa_key_clear(&d->key);
 	free(d->kid);
 	store_close(d->st);
+	store_watch_close(d->watch); /* the store may have moved: subscribe anew */
+	d->watch = NULL;
+	d->watch_retry_ms = 0;
 	d->cfg = l->cfg;
 	d->key = l->key;
 	d->kid = l->kid;
@@ -815,6 +826,120 @@ static void tracked_resume_uid(struct daemon *d, uid_t uid)
 	for (i = 0; i < d->n_tracked; i++)
 		if (d->tracked[i].uid == uid && d->tracked[i].stalled)
 			d->tracked[i].access_exp = 0;
+}
+
+/* ---- a shared store: logins that other hosts revoke ------------------------------------- */
+
+static bool ending_has(const struct daemon *d, pid_t pid)
+{
+	size_t i;
+
+	for (i = 0; i < d->n_ending; i++)
+		if (d->ending[i].pid == pid)
+			return true;
+	return false;
+}
+
+/* A session revoked on some host: if its login runs here, it ends. */
+static int watch_ended(const struct store_session *sess, void *ctx)
+{
+	struct daemon *d = ctx;
+
+	if (sess->leader_pid <= 1 || !leader_is_here(sess->boot) ||
+	    ending_has(d, sess->leader_pid))
+		return 0;
+	return end_login(sess, d);
+}
+
+struct local_ctx {
+	struct store_session *list;
+	size_t n;
+	bool failed;
+};
+
+static int local_collect(const struct store_session *sess, void *ctx_)
+{
+	struct local_ctx *ctx = ctx_;
+	struct store_session *grown;
+
+	if (sess->leader_pid <= 1 || sess->leader_start == 0 || !leader_is_here(sess->boot))
+		return 0;
+	grown = realloc(ctx->list, (ctx->n + 1) * sizeof(*grown));
+	if (grown == NULL) {
+		ctx->failed = true;
+		return 1;
+	}
+	ctx->list = grown;
+	ctx->list[ctx->n++] = *sess;
+	return 0;
+}
+
+/* What the announcements may have missed (while unsubscribed): a session of this host that
+ * was in the store at the last look and is gone now was revoked; its login ends (a login
+ * that closed by itself has no leader left to signal). */
+static void watch_reconcile(struct daemon *d)
+{
+	struct local_ctx now;
+	struct verdict v;
+	size_t i, j;
+
+	if (d->watch == NULL)
+		return;
+	memset(&now, 0, sizeof(now));
+	verdict_init(&v);
+	if (store_session_scan(d->st, NULL, local_collect, &now, NULL, &v) != 0 || now.failed) {
+		say(LOG_ERR, "cannot list this host's sessions in the shared store: %s",
+		    now.failed ? "out of memory" : v.reason);
+		free(now.list);
+		return;
+	}
+	for (i = 0; i < d->n_local; i++) {
+		for (j = 0; j < now.n; j++)
+			if (strcmp(now.list[j].digest, d->local[i].digest) == 0)
+				break;
+		if (j == now.n)
+			(void)watch_ended(&d->local[i], d);
+	}
+	free(d->local);
+	d->local = now.list;
+	d->n_local = now.n;
+}
+
+/* Subscribe when the store is shared and there is no subscription. */
+static void watch_start(struct daemon *d, int64_t now_ms)
+{
+	struct verdict v;
+	int rc;
+
+	if (d->watch != NULL || now_ms < d->watch_retry_ms ||
+	    !store_location_is_redis(config_store_location(&d->cfg)))
+		return;
+	verdict_init(&v);
+	rc = session_watch_open(&d->cfg, &d->watch, &v);
+	if (rc != 0) {
+		if (!d->watch_failing)
+			say(LOG_ERR, "cannot watch the shared store for revocations (retrying every "
+			    "%d s): %s", WATCH_RETRY_MS / 1000, v.reason);
+		d->watch_failing = true;
+		d->watch_retry_ms = now_ms + WATCH_RETRY_MS;
+		return;
+	}
+	say(LOG_INFO, "watching the shared store for sessions revoked on any host");
+	d->watch_failing = false;
+	watch_reconcile(d);
+}
+
+static void watch_read(struct daemon *d)
+{
+	struct verdict v;
+
+	verdict_init(&v);
+	if (store_watch_read(d->watch, 0, watch_ended, d, &v) == 0)
+		return;
+	say(LOG_ERR, "the watch on the shared store broke: %s", v.reason);
+	store_watch_close(d->watch);
+	d->watch = NULL;
+	d->watch_retry_ms = monotonic_ms() + WATCH_RETRY_MS;
 }
 
 /* ---- the sweep ------------------------------------------------------------------------------ */
@@ -1736,7 +1861,7 @@ static char *op_jwks(struct daemon *d, struct client *cl)
 
 static int run(struct daemon *d)
 {
-	struct pollfd pfd[3 + MAX_CLIENTS];
+	struct pollfd pfd[4 + MAX_CLIENTS];
 	size_t map[MAX_CLIENTS], n, i, nc;
 	int64_t now_ms, next_tick = monotonic_ms() + TICK_MS, wait_ms;
 
@@ -1746,8 +1871,12 @@ static int run(struct daemon *d)
 		now_ms = monotonic_ms();
 		if (now_ms >= d->next_sweep_ms) {
 			sweep(d);
+			watch_reconcile(d);
 			d->next_sweep_ms = now_ms + d->cfg.sweep_interval * 1000;
 		}
+		watch_start(d, now_ms);
+		if (d->watch != NULL)
+			watch_read(d); /* what arrived while this loop was busy */
 		if (d->jwks_pid > 0 && now_ms >= d->jwks_deadline_ms)
 			jwks_collect(d, now_ms, true);
 		if (d->cfg.jwks_cache != NULL && d->jwks_pid == 0 && now_ms >= d->next_jwks_ms)
@@ -1775,7 +1904,11 @@ static int run(struct daemon *d)
 		pfd[1].events = POLLIN;
 		pfd[2].fd = d->jwks_fd; /* -1 when no fetch runs: poll skips it */
 		pfd[2].events = POLLIN;
-		n = 3;
+		pfd[3].fd = d->watch != NULL ? store_watch_fd(d->watch) : -1;
+		pfd[3].events = POLLIN;
+		if (d->watch == NULL && d->watch_retry_ms > now_ms && d->watch_retry_ms - now_ms < wait_ms)
+			wait_ms = d->watch_retry_ms - now_ms;
+		n = 4;
 		nc = 0;
 		for (i = 0; i < MAX_CLIENTS; i++) {
 			if (d->clients[i].fd < 0 || d->clients[i].awaits_jwks)
@@ -1793,10 +1926,12 @@ static int run(struct daemon *d)
 		}
 		if (pfd[0].revents & POLLIN)
 			signals_read(d);
+		if (d->watch != NULL && (pfd[3].revents & (POLLIN | POLLHUP | POLLERR)))
+			watch_read(d);
 		if (d->jwks_fd >= 0 && (pfd[2].revents & (POLLIN | POLLHUP | POLLERR)))
 			jwks_collect(d, monotonic_ms(), false);
 		for (i = 0; i < nc; i++) {
-			if (pfd[3 + i].revents & (POLLIN | POLLHUP | POLLERR))
+			if (pfd[4 + i].revents & (POLLIN | POLLHUP | POLLERR))
 				client_serve(d, &d->clients[map[i]]);
 		}
 		if (pfd[1].revents & POLLIN)
@@ -1906,5 +2041,7 @@ out:
 	jwa_key_clear(&d.key);
 	free(d.kid);
 	store_close(d.st);
+	store_watch_close(d.watch);
+	free(d.local);
 	return rc;
 }

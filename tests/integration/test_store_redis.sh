@@ -86,7 +86,7 @@ fi
 K=$PJ_TMP/keys
 ISS=https://idp.pamjwt.test
 AUD=pamjwt-test
-pj_keygen ES256 es1 || { not_ok "keygen"; done_testing; exit; }
+pj_keygen ES256 es1 && pj_keygen ES256 signer || { not_ok "keygen"; done_testing; exit; }
 for h in h1 h2; do
 	mkdir -m 0700 "$PJ_TMP/$h.store"
 	cat >"$PJ_TMP/$h.conf" <<-EOF
@@ -97,6 +97,10 @@ for h in h1 h2; do
 	redis_password_file = $PW
 	redis_prefix = fleet
 	store_dir = $PJ_TMP/$h.store
+	socket_path = $PJ_TMP/$h.sock
+	signing_key = $K/signer.key
+	persist_dir = none
+	sweep_interval = 1h
 	EOF
 	chmod 0600 "$PJ_TMP/$h.conf"
 done
@@ -147,6 +151,74 @@ check "host 2: pam-jwtctl unlock USER" CTL2 unlock "$U"
 check "host 1: the JWT logs in again" pam_ok "$S1" "$VALID" authenticate acct_mgmt
 check "host 2: pam-jwtctl revoke --jti" CTL2 revoke --jti "$(pj_jti "$VALID")"
 check_fails "host 1: the token of the revoked jti is refused" pam_ok "$S1" "$VALID" authenticate
+
+# --- a revocation on another host ends the live login here -------------------------------
+# Host 1 runs pam-jwtd (sweep_interval 1h: only the announcement can end the login in time)
+# and a login held open by pam_drive.py. "Host 2" is pam-jwtctl in a pid namespace of its
+# own: the leader's pid means nothing there, so it cannot end the login itself.
+DLOG=$PJ_TMP/pam-jwtd.log
+"$BUILD_DIR/pam-jwtd" -c "$PJ_TMP/h1.conf" --stderr >"$DLOG" 2>&1 &
+DPID=$!
+pj_defer kill "$DPID"
+watching() { grep -q "watching the shared store" "$DLOG"; }
+for i in $(seq 1 100); do watching && break; sleep 0.05; done
+check "host 1: pam-jwtd watches the shared store" watching
+# hold NAME: a login through host 1's stack held open by pam_drive.py, its leader; HPID,
+# and HD the digest of its session ID (empty if it did not open)
+hold() {
+	local i sid
+	pj_token_file "$1" --key "$K/es1.key" --kid es1 -u "$U" --iss "$ISS" --aud "$AUD"
+	"$PJ_PY" "$PJ_HELPERS/pam_drive.py" "$S1" "$U" "$PJ_TOKEN" authenticate open_session \
+		hold >"$PJ_TMP/$1.out" 2>&1 &
+	HPID=$!
+	pj_defer kill -KILL "$HPID"
+	for i in $(seq 1 100); do grep -q '^# holding' "$PJ_TMP/$1.out" && break; sleep 0.05; done
+	sid=$(grep -o 'Session ID: pjs_[A-Za-z0-9_-]\{43\}$' "$PJ_TMP/$1.out" | cut -d' ' -f3)
+	HD=""
+	[ -n "$sid" ] && HD=$(printf '%s' "$sid" | sha256sum | cut -d' ' -f1)
+}
+hold live
+check "host 1: a login held open by its leader (pid $HPID)" test -n "$HD"
+now_ms() { date +%s%3N; }
+T0=$(now_ms)
+unshare --pid --fork --mount-proc "$PJ_CTL" revoke -c "$PJ_TMP/h2.conf" --session "$HD" \
+	>"$PJ_TMP/revoke.out" 2>&1
+check "host 2 (its own pid namespace): pam-jwtctl revoke --session" \
+	grep -q "revoked" "$PJ_TMP/revoke.out"
+check_fails "host 2 did not signal the leader itself" grep -q "SIGHUP to pid" "$PJ_TMP/revoke.out"
+while kill -0 "$HPID" 2>/dev/null && [ $(($(now_ms) - T0)) -lt 3000 ]; do sleep 0.02; done
+GONE=$(($(now_ms) - T0))
+check "host 1: the login ended within 1 s of the revocation on host 2 (${GONE} ms)" \
+	eval '! kill -0 "$HPID" 2>/dev/null && [ "$GONE" -lt 1000 ]'
+check "host 1: pam-jwtd logged SIGHUP to pid $HPID" grep -q "SIGHUP to pid $HPID\$" "$DLOG"
+sed 's/^/#   pam-jwtd: /' "$DLOG" | tail -4
+
+# A missed announcement: the subscription is cut (CLIENT KILL), the revocation comes while
+# pam-jwtd is not subscribed, and the login still ends: when it subscribes again (and at
+# each sweep, here every second) it compares this host's sessions with the store.
+kill "$DPID"
+wait "$DPID" 2>/dev/null
+sed -e 's/^sweep_interval = .*/sweep_interval = 1s/' "$PJ_TMP/h1.conf" >"$PJ_TMP/h3.conf"
+chmod 0600 "$PJ_TMP/h3.conf"
+DLOG=$PJ_TMP/pam-jwtd-3.log
+"$BUILD_DIR/pam-jwtd" -c "$PJ_TMP/h3.conf" --stderr >"$DLOG" 2>&1 &
+DPID=$!
+pj_defer kill "$DPID"
+for i in $(seq 1 100); do watching && break; sleep 0.05; done
+hold live2
+check "host 1: a second login held open (pid $HPID)" test -n "$HD"
+sleep 1.5 # a sweep has seen the new session
+check "the subscription is cut" eval 'rcli client kill type pubsub | grep -q "^[1-9]"'
+unshare --pid --fork --mount-proc "$PJ_CTL" revoke -c "$PJ_TMP/h2.conf" --session "$HD" \
+	>"$PJ_TMP/revoke2.out" 2>&1
+T0=$(now_ms)
+while kill -0 "$HPID" 2>/dev/null && [ $(($(now_ms) - T0)) -lt 5000 ]; do sleep 0.05; done
+check "the login revoked while pam-jwtd was not subscribed ended ($(($(now_ms) - T0)) ms)" \
+	eval '! kill -0 "$HPID" 2>/dev/null && grep -q "SIGHUP to pid $HPID\$" "$DLOG"'
+check "pam-jwtd noticed the broken watch and subscribed again" \
+	eval 'grep -q "watch on the shared store broke" "$DLOG" &&
+		[ "$(grep -c "watching the shared store" "$DLOG")" -ge 2 ]'
+
 kill -STOP "$(pgrep -f "redis-server 127.0.0.1:$PORT" | head -1)" 2>/dev/null
 pj_token_file other --key "$K/es1.key" --kid es1 -u "$U" --iss "$ISS" --aud "$AUD"
 check_fails "Redis stopped: a JWT is refused (its revocation cannot be checked)" \
