@@ -922,6 +922,8 @@ int redis_connect(const struct redis_target *t, const struct redis_options *o,
 	c->fn.createArray = create_array_capped;
 	c->reader->fn = &c->fn;
 	c->reader->privdata = c;
+	/* reader->maxbuf stays hiredis' default: it only bounds the idle buffer kept between
+	 * replies; the caps above bound what a reply may take */
 	if (t->transport == REDIS_TLS && tls_setup(c, t, o, v) != 0)
 		goto out;
 	if (sock_connect(c, t, deadline, v) != 0)
@@ -993,10 +995,7 @@ static int next_reply(struct redis_conn *c, int timeout_ms, int broken_on_timeou
 
 int redis_read(struct redis_conn *c, redisReply **reply, struct verdict *v)
 {
-	*reply = NULL;
-	if (usable(c, v) != 0)
-		return -1;
-	return next_reply(c, c->timeout_ms, 1, reply, v);
+	return next_reply(c, c != NULL ? c->timeout_ms : 0, 1, reply, v);
 }
 
 int redis_wait(struct redis_conn *c, int timeout_ms, redisReply **reply, struct verdict *v)
