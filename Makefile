@@ -30,6 +30,8 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 PAMT_SRC := $(wildcard tests/pam/test_*.c)
 PAMT_BIN := $(PAMT_SRC:tests/pam/%.c=$(BUILD)/tests/%)
+# Drivers for the integration suites (not test_*: run-all.sh does not run them itself).
+HELP_BIN := $(BUILD)/tests/redis_probe
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
@@ -72,11 +74,15 @@ $(BUILD)/tests/%: tests/pam/%.c $(MODULE)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LDSAN) $(CORE_LIB) $(CORE_LIBS) -lpam -lcmocka -ldl
 
+$(BUILD)/tests/redis_probe: tests/integration/helpers/redis_probe.c $(CORE_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LDSAN) $(CORE_LIB) $(CORE_LIBS)
+
 $(BUILD)/bench/%: bench/%.c $(CORE_LIB) bench/benchutil.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(CORE_LIB) $(CORE_LIBS) -lpam -ldl
 
-check-build: all $(UNIT_BIN) $(PAMT_BIN)
+check-build: all $(UNIT_BIN) $(PAMT_BIN) $(HELP_BIN)
 
 # The test command: installs what is missing, builds, runs every suite (also under
 # ASan+UBSan and a bounded fuzz run), and ends with "N passed, N failed".

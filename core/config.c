@@ -86,6 +86,9 @@ static const struct config_option config_options[] = {
 	OPT("store", CT_STRING, store),
 	OPT("redis_prefix", CT_STRING, redis_prefix),
 	OPT("redis_password_file", CT_PATH, redis_password_file),
+	OPT("redis_ca_file", CT_PATH, redis_ca_file),
+	OPT("redis_cert_file", CT_PATH, redis_cert_file),
+	OPT("redis_key_file", CT_PATH, redis_key_file),
 	OPT("redis_timeout", CT_MILLIS, redis_timeout_ms),
 	/* --- end of the Redis store block --- */
 };
@@ -992,7 +995,9 @@ static int config_validate_redis(const struct config *cfg, struct verdict *v)
 	const char *reason = NULL;
 
 	if (cfg->store == NULL) {
-		if (cfg->redis_prefix != NULL || cfg->redis_password_file != NULL)
+		if (cfg->redis_prefix != NULL || cfg->redis_password_file != NULL ||
+		    cfg->redis_ca_file != NULL || cfg->redis_cert_file != NULL ||
+		    cfg->redis_key_file != NULL)
 			return verdict_set(v, VERDICT_BAD_CONFIG,
 					   "redis_* options need store = a Redis URL");
 		return 0;
@@ -1003,10 +1008,17 @@ static int config_validate_redis(const struct config *cfg, struct verdict *v)
 				   "(a directory is store_dir)");
 	if (redis_url_parse(cfg->store, &t, &reason) != 0)
 		return verdict_set(v, VERDICT_BAD_CONFIG, reason);
-	if (t.transport == REDIS_TLS)
+	if (t.transport != REDIS_TLS &&
+	    (cfg->redis_ca_file != NULL || cfg->redis_cert_file != NULL ||
+	     cfg->redis_key_file != NULL))
 		return verdict_set(v, VERDICT_BAD_CONFIG,
-				   "store: rediss:// (TLS) is not available yet; use redis+unix:// "
-				   "or redis:// on a trusted network");
+				   "redis_ca_file, redis_cert_file and redis_key_file need rediss://");
+	if ((cfg->redis_cert_file == NULL) != (cfg->redis_key_file == NULL))
+		return verdict_set(v, VERDICT_BAD_CONFIG,
+				   "redis_cert_file and redis_key_file go together");
+	if (t.user[0] != '\0' && cfg->redis_password_file == NULL)
+		return verdict_set(v, VERDICT_BAD_CONFIG,
+				   "a user in the store URL needs redis_password_file");
 	return 0;
 }
 /* --- end of the Redis store --- */

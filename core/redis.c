@@ -1,148 +1,245 @@
 /*
- * A connection to a Redis server: hiredis encodes the commands and decodes the replies;
- * the transport (a unix or TCP socket, every byte of I/O bounded by a deadline) is ours.
+ * The connection to a Redis server (see redis.h).
+ *
+ * hiredis encodes commands (redisFormatCommandArgv) and decodes replies (its reader);
+ * everything else is here. All socket I/O is non-blocking, driven by poll() against a
+ * deadline taken from CLOCK_MONOTONIC, and goes through sock_send_all / sock_recv.
+ *
+ * TLS runs over two memory BIOs: OpenSSL turns plaintext into records in wbio and takes
+ * records from rbio, and we move the bytes between them and the socket. So one poll loop
+ * with one deadline serves plain and TLS connections, and every write is a send() with
+ * MSG_NOSIGNAL: a server that went away is an error, never a SIGPIPE that kills the sshd,
+ * sudo or login process we run in (a socket BIO would write(2), and blocking the signal
+ * around each write would still leave a pending SIGPIPE to consume).
+ *
+ * Replies are capped: REDIS_REPLY_MAX_BYTES on the wire for one reply (counted as bytes
+ * received since the previous reply was complete) and REDIS_REPLY_MAX_ELEMENTS for one
+ * array (hiredis' createArray wrapped, so a huge count never reaches calloc).
  */
 #include "redis.h"
 
 #include <arpa/inet.h>
-#include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
-#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include "secfile.h"
 #include "secmem.h"
 
-/* One reply may be at most this large (a scan of a large store is the largest). */
-#define REDIS_REPLY_MAX (64u * 1024 * 1024)
+#define REDIS_IO_CHUNK 16384
+#define REDIS_DB_MAX INT_MAX
 
 struct redis_conn {
 	int fd;
 	int timeout_ms;
-	bool broken;
+	int broken;                /* an I/O error or timeout: every later call fails */
+	int too_large;             /* set by create_array_capped, read after a reader error */
+	SSL_CTX *ctx;
+	SSL *ssl;                  /* TLS only; owns rbio and wbio */
+	BIO *rbio;                 /* records received, for OpenSSL to read */
+	BIO *wbio;                 /* records OpenSSL wrote, for us to send */
 	redisReader *reader;
-	size_t fed; /* bytes fed to the reader for the reply being read */
+	redisReplyObjectFunctions fn; /* hiredis' defaults, createArray capped */
+	void *(*create_array)(const redisReadTask *, int);
+	size_t pending;            /* bytes received towards the reply being read */
+	char *obuf;                /* appended commands not yet sent */
+	size_t olen;
+	size_t ocap;
 };
 
-/* ---- URLs ------------------------------------------------------------------------------- */
+/* ---- URL ------------------------------------------------------------------------------ */
 
-static int parse_uint(const char *s, size_t n, unsigned max, unsigned *out)
+/* Decimal digits only, no sign, at most max: 0 with *out. */
+static int parse_uint(const char *s, size_t n, unsigned long max, unsigned *out)
 {
-	unsigned long v = 0;
+	unsigned long val = 0;
 	size_t i;
 
 	if (n == 0 || n > 10)
 		return -1;
 	for (i = 0; i < n; i++) {
-		if (!isdigit((unsigned char)s[i]))
+		if (s[i] < '0' || s[i] > '9')
 			return -1;
-		v = v * 10 + (unsigned long)(s[i] - '0');
+		val = val * 10 + (unsigned long)(s[i] - '0');
+		if (val > max)
+			return -1;
 	}
-	if (v > max)
-		return -1;
-	*out = (unsigned)v;
+	*out = (unsigned)val;
 	return 0;
 }
 
-static int parse_unix(const char *rest, struct redis_target *t, const char **reason)
+static int is_alnum(char ch)
 {
-	const char *q = strchr(rest, '?');
-	size_t n = q != NULL ? (size_t)(q - rest) : strlen(rest);
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
+}
 
-	if (n == 0 || rest[0] != '/') {
-		*reason = "redis+unix:// needs an absolute socket path";
+/* A host name: dot-separated labels of letters, digits and inner hyphens. */
+static int host_name_ok(const char *s, size_t n)
+{
+	size_t i, label = 0;
+
+	for (i = 0; i < n; i++) {
+		if (s[i] == '.') {
+			if (label == 0 || s[i - 1] == '-')
+				return 0;
+			label = 0;
+		} else if (is_alnum(s[i]) || (s[i] == '-' && label > 0)) {
+			label++;
+		} else {
+			return 0;
+		}
+	}
+	return label > 0 && s[n - 1] != '-';
+}
+
+/* An ACL user name as we take it from a URL: no escapes, nothing that needs them. */
+static int user_name_ok(const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (!is_alnum(s[i]) && strchr("._-", s[i]) == NULL)
+			return 0;
+	return n > 0;
+}
+
+static int url_parse_unix(const char *p, struct redis_target *t, const char **reason)
+{
+	const char *q = strchr(p, '?');
+	size_t n = q != NULL ? (size_t)(q - p) : strlen(p);
+
+	t->transport = REDIS_UNIX;
+	if (n == 0 || p[0] != '/') {
+		*reason = "redis URL: the socket path must be absolute (redis+unix:///PATH)";
 		return -1;
 	}
 	if (n >= sizeof(t->path)) {
-		*reason = "redis socket path too long";
+		*reason = "redis URL: the socket path is too long";
 		return -1;
 	}
-	memcpy(t->path, rest, n);
+	if (p[n - 1] == '/' || memchr(p, '#', n) != NULL || memchr(p, '%', n) != NULL) {
+		*reason = "redis URL: bad socket path";
+		return -1;
+	}
+	memcpy(t->path, p, n);
 	t->path[n] = '\0';
-	if (q != NULL &&
-	    (strncmp(q, "?db=", 4) != 0 || parse_uint(q + 4, strlen(q + 4), 9999, &t->db) != 0)) {
-		*reason = "redis+unix:// takes only ?db=N";
+	if (q == NULL)
+		return 0;
+	if (strncmp(q, "?db=", 4) != 0) {
+		*reason = "redis URL: the only query parameter is db";
+		return -1;
+	}
+	if (parse_uint(q + 4, strlen(q + 4), REDIS_DB_MAX, &t->db) != 0) {
+		*reason = "redis URL: bad database number";
 		return -1;
 	}
 	return 0;
 }
 
-static int parse_tcp(const char *rest, struct redis_target *t, const char **reason)
+static int url_parse(const char *url, struct redis_target *t, const char **reason)
 {
-	const char *at, *slash, *host, *hend, *port = NULL;
-	size_t n;
+	const char *p, *end, *at, *host, *after, *colon;
+	size_t len, i;
 
-	slash = strchr(rest, '/');
-	if (slash == NULL)
-		slash = rest + strlen(rest);
-	at = memchr(rest, '@', (size_t)(slash - rest));
-	host = rest;
+	*reason = NULL;
+	memset(t, 0, sizeof(*t));
+	len = url != NULL ? strlen(url) : 0;
+	if (len == 0 || len >= REDIS_URL_MAX) {
+		*reason = "redis URL missing or too long";
+		return -1;
+	}
+	for (i = 0; i < len; i++) {
+		if ((unsigned char)url[i] <= 0x20 || (unsigned char)url[i] >= 0x7f) {
+			*reason = "redis URL has a space or control character";
+			return -1;
+		}
+	}
+	if (strncmp(url, "redis+unix://", 13) == 0)
+		return url_parse_unix(url + 13, t, reason);
+	if (strncmp(url, "rediss://", 9) == 0) {
+		t->transport = REDIS_TLS;
+		p = url + 9;
+	} else if (strncmp(url, "redis://", 8) == 0) {
+		t->transport = REDIS_TCP;
+		p = url + 8;
+	} else {
+		*reason = "redis URL scheme is not redis://, rediss:// or redis+unix://";
+		return -1;
+	}
+	t->port = REDIS_DEFAULT_PORT;
+	if (strpbrk(p, "?#") != NULL) {
+		*reason = "redis URL: a query or fragment is only for redis+unix (?db=N)";
+		return -1;
+	}
+	end = p + strcspn(p, "/");
+	at = memchr(p, '@', (size_t)(end - p));
+	host = p;
 	if (at != NULL) {
-		n = (size_t)(at - rest);
-		if (memchr(rest, ':', n) != NULL) {
-			*reason = "a password never goes in the store URL (use redis_password_file)";
+		if (memchr(p, ':', (size_t)(at - p)) != NULL) {
+			*reason = "redis URL holds a password (use redis_password_file)";
 			return -1;
 		}
-		if (n == 0 || n >= sizeof(t->user)) {
-			*reason = "bad user name in the store URL";
+		if (!user_name_ok(p, (size_t)(at - p)) || (size_t)(at - p) >= sizeof(t->user)) {
+			*reason = "redis URL: bad user name";
 			return -1;
 		}
-		memcpy(t->user, rest, n);
-		t->user[n] = '\0';
+		memcpy(t->user, p, (size_t)(at - p));
 		host = at + 1;
 	}
+	if (host == end || *host == ':') {
+		*reason = "redis URL has no host";
+		return -1;
+	}
 	if (*host == '[') {
-		hend = memchr(host, ']', (size_t)(slash - host));
-		if (hend == NULL) {
-			*reason = "bad host in the store URL";
+		const char *close = memchr(host, ']', (size_t)(end - host));
+		struct in6_addr a6;
+		size_t n = close != NULL ? (size_t)(close - host - 1) : 0;
+
+		if (close == NULL || n == 0 || n >= INET6_ADDRSTRLEN) {
+			*reason = "redis URL: bad host";
 			return -1;
 		}
-		n = (size_t)(hend - host - 1);
-		host++;
-		hend++;
-		if (hend < slash) {
-			if (*hend != ':') {
-				*reason = "bad host in the store URL";
-				return -1;
-			}
-			port = hend + 1;
+		memcpy(t->host, host + 1, n);
+		if (inet_pton(AF_INET6, t->host, &a6) != 1) {
+			*reason = "redis URL: bad host";
+			return -1;
 		}
+		after = close + 1;
 	} else {
-		hend = memchr(host, ':', (size_t)(slash - host));
-		if (hend != NULL)
-			port = hend + 1;
-		else
-			hend = slash;
-		n = (size_t)(hend - host);
+		colon = memchr(host, ':', (size_t)(end - host));
+		after = colon != NULL ? colon : end;
+		if ((size_t)(after - host) >= sizeof(t->host) ||
+		    !host_name_ok(host, (size_t)(after - host))) {
+			*reason = "redis URL: bad host";
+			return -1;
+		}
+		memcpy(t->host, host, (size_t)(after - host));
 	}
-	if (n == 0 || n >= sizeof(t->host)) {
-		*reason = "the store URL has no host";
+	if (after < end && (*after != ':' ||
+			    parse_uint(after + 1, (size_t)(end - after - 1), 65535, &t->port) != 0 ||
+			    t->port == 0)) {
+		*reason = *after != ':' ? "redis URL: bad host" : "redis URL: bad port";
 		return -1;
 	}
-	memcpy(t->host, host, n);
-	t->host[n] = '\0';
-	if (strspn(t->host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:") != n) {
-		*reason = "bad host in the store URL";
-		return -1;
-	}
-	if (port != NULL &&
-	    (parse_uint(port, (size_t)(slash - port), 65535, &t->port) != 0 || t->port == 0)) {
-		*reason = "bad port in the store URL";
-		return -1;
-	}
-	if (*slash == '/' && (parse_uint(slash + 1, strlen(slash + 1), 9999, &t->db) != 0)) {
-		*reason = "bad database number in the store URL";
+	if (*end == '/' && parse_uint(end + 1, strlen(end + 1), REDIS_DB_MAX, &t->db) != 0) {
+		*reason = "redis URL: bad database number";
 		return -1;
 	}
 	return 0;
@@ -150,31 +247,16 @@ static int parse_tcp(const char *rest, struct redis_target *t, const char **reas
 
 int redis_url_parse(const char *url, struct redis_target *t, const char **reason)
 {
-	memset(t, 0, sizeof(*t));
-	t->port = 6379;
-	if (url == NULL) {
-		*reason = "no store URL";
-		return -1;
-	}
-	if (strncmp(url, "redis+unix://", 13) == 0) {
-		t->transport = REDIS_UNIX;
-		return parse_unix(url + 13, t, reason);
-	}
-	if (strncmp(url, "rediss://", 9) == 0) {
-		t->transport = REDIS_TLS;
-		return parse_tcp(url + 9, t, reason);
-	}
-	if (strncmp(url, "redis://", 8) == 0) {
-		t->transport = REDIS_TCP;
-		return parse_tcp(url + 8, t, reason);
-	}
-	*reason = "the store URL is not redis://, rediss:// or redis+unix://";
-	return -1;
+	int rc = url_parse(url, t, reason);
+
+	if (rc != 0)
+		memset(t, 0, sizeof(*t)); /* nothing half-parsed for a caller to use */
+	return rc;
 }
 
-/* ---- transport -------------------------------------------------------------------------- */
+/* ---- deadlines and sockets ------------------------------------------------------------ */
 
-static int64_t mono_ms(void)
+static int64_t now_ms(void)
 {
 	struct timespec ts;
 
@@ -182,88 +264,40 @@ static int64_t mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Wait for fd to be ready for events before the deadline: 0, or -1 (timeout or error). */
+static int fail(struct verdict *v, const char *reason)
+{
+	verdict_set(v, VERDICT_UNAVAILABLE, reason);
+	return -1;
+}
+
+/* Wait until fd is ready for events or the deadline has passed: 1 ready (or in error,
+ * which the next send/recv reports), 0 timed out, -1 poll failed. */
 static int wait_fd(int fd, short events, int64_t deadline)
 {
-	struct pollfd p = { fd, events, 0 };
+	struct pollfd pfd = { .fd = fd, .events = events };
 	int64_t left;
-	int rc;
+	int n;
 
 	for (;;) {
-		left = deadline - mono_ms();
-		if (left <= 0)
-			return -1;
-		rc = poll(&p, 1, (int)left);
-		if (rc > 0)
+		left = deadline - now_ms();
+		if (left < 0)
+			left = 0;
+		n = poll(&pfd, 1, left > INT_MAX ? INT_MAX : (int)left);
+		if (n > 0)
+			return 1;
+		if (n == 0)
 			return 0;
-		if (rc < 0 && errno != EINTR)
+		if (errno != EINTR)
 			return -1;
 	}
 }
 
-static int connect_fd(int fd, const struct sockaddr *sa, socklen_t len, int64_t deadline)
-{
-	int err = 0;
-	socklen_t elen = sizeof(err);
-
-	if (connect(fd, sa, len) == 0)
-		return 0;
-	if (errno != EINPROGRESS && errno != EAGAIN)
-		return -1;
-	if (wait_fd(fd, POLLOUT, deadline) != 0 ||
-	    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0 || err != 0)
-		return -1;
-	return 0;
-}
-
-static int open_unix(const struct redis_target *t, int64_t deadline)
-{
-	struct sockaddr_un sun;
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-
-	if (fd < 0)
-		return -1;
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	memcpy(sun.sun_path, t->path, strlen(t->path) + 1);
-	if (connect_fd(fd, (const struct sockaddr *)&sun, sizeof(sun), deadline) != 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-static int open_tcp(const struct redis_target *t, int64_t deadline)
-{
-	struct addrinfo hints, *res = NULL, *ai;
-	char port[8];
-	int fd = -1, one = 1;
-
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	snprintf(port, sizeof(port), "%u", t->port);
-	if (getaddrinfo(t->host, port, &hints, &res) != 0)
-		return -1;
-	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
-			    ai->ai_protocol);
-		if (fd < 0)
-			continue;
-		if (connect_fd(fd, ai->ai_addr, ai->ai_addrlen, deadline) == 0)
-			break;
-		close(fd);
-		fd = -1;
-	}
-	freeaddrinfo(res);
-	if (fd >= 0)
-		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	return fd;
-}
-
-static int send_all(struct redis_conn *c, const char *buf, size_t len, int64_t deadline)
+/* Send all of buf before the deadline: 0, or -1 with v set. */
+static int sock_send_all(struct redis_conn *c, const char *buf, size_t len, int64_t deadline,
+			 struct verdict *v)
 {
 	ssize_t n;
+	int ready;
 
 	while (len > 0) {
 		n = send(c->fd, buf, len, MSG_NOSIGNAL);
@@ -274,165 +308,579 @@ static int send_all(struct redis_conn *c, const char *buf, size_t len, int64_t d
 		}
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) &&
-		    wait_fd(c->fd, POLLOUT, deadline) == 0)
-			continue;
-		return -1;
+		if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
+			return fail(v, "redis connection lost");
+		ready = wait_fd(c->fd, POLLOUT, deadline);
+		if (ready <= 0)
+			return fail(v, ready == 0 ? "redis timed out" : "redis connection lost");
 	}
 	return 0;
 }
 
-static int broken(struct redis_conn *c, struct verdict *v, const char *reason)
+/* Receive up to size bytes: > 0 bytes read, 0 the deadline passed with nothing read,
+ * -1 with v set. */
+static ssize_t sock_recv(struct redis_conn *c, char *buf, size_t size, int64_t deadline,
+			 struct verdict *v)
 {
-	c->broken = true;
-	verdict_set(v, VERDICT_UNAVAILABLE, reason);
-	return -1;
-}
-
-int redis_append(struct redis_conn *c, int argc, const char **argv, const size_t *lens,
-		 struct verdict *v)
-{
-	char *cmd = NULL;
-	int len, rc = -1;
-
-	if (c->broken)
-		return broken(c, v, "the connection to redis is broken");
-	len = redisFormatCommandArgv(&cmd, argc, argv, lens);
-	if (len < 0) {
-		verdict_set(v, VERDICT_UNAVAILABLE, "out of memory");
-		goto out;
-	}
-	if (send_all(c, cmd, (size_t)len, mono_ms() + c->timeout_ms) != 0) {
-		broken(c, v, "cannot send to redis");
-		goto out;
-	}
-	rc = 0;
-out:
-	redisFreeCommand(cmd);
-	return rc;
-}
-
-/* Read one reply, waiting until deadline: 0 with *reply, 1 nothing before the deadline
- * (only when soft), -1 broken. */
-static int read_reply(struct redis_conn *c, int64_t deadline, bool soft, redisReply **reply,
-		      struct verdict *v)
-{
-	char buf[16384];
-	void *r = NULL;
 	ssize_t n;
+	int ready;
 
-	*reply = NULL;
-	if (c->broken)
-		return broken(c, v, "the connection to redis is broken");
 	for (;;) {
-		if (redisReaderGetReply(c->reader, &r) != REDIS_OK)
-			return broken(c, v, "redis sent a malformed reply");
-		if (r != NULL) {
-			c->fed = 0;
-			*reply = r;
-			return 0;
-		}
-		n = recv(c->fd, buf, sizeof(buf), 0);
-		if (n > 0) {
-			c->fed += (size_t)n;
-			if (c->fed > REDIS_REPLY_MAX)
-				return broken(c, v, "redis reply too large");
-			if (redisReaderFeed(c->reader, buf, (size_t)n) != REDIS_OK)
-				return broken(c, v, "redis sent a malformed reply");
-			continue;
-		}
+		n = recv(c->fd, buf, size, 0);
+		if (n > 0)
+			return n;
 		if (n == 0)
-			return broken(c, v, "redis closed the connection");
+			return fail(v, "redis closed the connection");
 		if (errno == EINTR)
 			continue;
 		if (errno != EAGAIN && errno != EWOULDBLOCK)
-			return broken(c, v, "cannot read from redis");
-		if (wait_fd(c->fd, POLLIN, deadline) != 0) {
-			if (soft && c->fed == 0)
-				return 1;
-			return broken(c, v, "redis did not answer in time");
-		}
+			return fail(v, "redis connection lost");
+		ready = wait_fd(c->fd, POLLIN, deadline);
+		if (ready == 0)
+			return 0;
+		if (ready < 0)
+			return fail(v, "redis connection lost");
 	}
 }
 
-int redis_read(struct redis_conn *c, redisReply **reply, struct verdict *v)
+/* Connect one address: 0 with c->fd set, or -1 with v set. */
+static int connect_one(struct redis_conn *c, const struct sockaddr *sa, socklen_t salen,
+		       int64_t deadline, struct verdict *v)
 {
-	return read_reply(c, mono_ms() + c->timeout_ms, false, reply, v);
+	int fd, err = 0, one = 1, ready, rc = -1;
+	socklen_t errlen = sizeof(err);
+
+	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		fail(v, "cannot connect to redis");
+		goto out;
+	}
+	if (connect(fd, sa, salen) != 0) {
+		if (errno != EINPROGRESS && errno != EINTR) {
+			fail(v, "cannot connect to redis");
+			goto out;
+		}
+		ready = wait_fd(fd, POLLOUT, deadline);
+		if (ready == 0) {
+			fail(v, "redis connection timed out");
+			goto out;
+		}
+		if (ready < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &errlen) != 0 ||
+		    err != 0) {
+			fail(v, "cannot connect to redis");
+			goto out;
+		}
+	}
+	if (sa->sa_family != AF_UNIX)
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	c->fd = fd;
+	fd = -1;
+	rc = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	return rc;
 }
 
-int redis_wait(struct redis_conn *c, int timeout_ms, redisReply **reply, struct verdict *v)
+static int sock_connect(struct redis_conn *c, const struct redis_target *t, int64_t deadline,
+			struct verdict *v)
 {
-	return read_reply(c, mono_ms() + timeout_ms, true, reply, v);
-}
-
-int redis_command(struct redis_conn *c, int argc, const char **argv, const size_t *lens,
-		  redisReply **reply, struct verdict *v)
-{
-	*reply = NULL;
-	if (redis_append(c, argc, argv, lens, v) != 0)
-		return -1;
-	return redis_read(c, reply, v);
-}
-
-int redis_fd(const struct redis_conn *c)
-{
-	return c->fd;
-}
-
-/* A command whose reply must be +OK or +PONG-like status: 0, or -1 with v set. */
-static int command_ok(struct redis_conn *c, int argc, const char **argv, const size_t *lens,
-		      const char *refused, struct verdict *v)
-{
-	redisReply *r = NULL;
+	struct addrinfo hints, *res = NULL, *ai;
+	struct sockaddr_un sun;
+	char port[8];
 	int rc = -1;
 
-	if (redis_command(c, argc, argv, lens, &r, v) != 0)
+	if (t->transport == REDIS_UNIX) {
+		memset(&sun, 0, sizeof(sun));
+		sun.sun_family = AF_UNIX;
+		if (t->path[0] != '/' || strlen(t->path) >= sizeof(sun.sun_path)) {
+			verdict_set(v, VERDICT_BAD_CONFIG, "redis socket path is not usable");
+			goto out;
+		}
+		memcpy(sun.sun_path, t->path, strlen(t->path));
+		rc = connect_one(c, (const struct sockaddr *)&sun, sizeof(sun), deadline, v);
 		goto out;
-	if (r->type != REDIS_REPLY_STATUS) {
-		verdict_set(v, VERDICT_UNAVAILABLE, refused);
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV;
+	snprintf(port, sizeof(port), "%u", t->port);
+	if (t->host[0] == '\0' || getaddrinfo(t->host, port, &hints, &res) != 0) {
+		fail(v, "cannot resolve the redis host");
+		goto out;
+	}
+	/* each address in turn, all within the one deadline */
+	for (ai = res; ai != NULL && rc != 0; ai = ai->ai_next)
+		rc = connect_one(c, ai->ai_addr, ai->ai_addrlen, deadline, v);
+out:
+	if (res != NULL)
+		freeaddrinfo(res);
+	return rc;
+}
+
+/* ---- TLS ------------------------------------------------------------------------------- */
+
+enum tls_op { TLS_HANDSHAKE, TLS_READ, TLS_WRITE };
+
+/* Send the records OpenSSL has written: 0, or -1 with v set. */
+static int tls_flush(struct redis_conn *c, int64_t deadline, struct verdict *v)
+{
+	char buf[REDIS_IO_CHUNK];
+	int n, rc = 0;
+
+	while (rc == 0 && (n = BIO_read(c->wbio, buf, sizeof(buf))) > 0)
+		rc = sock_send_all(c, buf, (size_t)n, deadline, v);
+	return rc;
+}
+
+/* Run one TLS operation until it completes, moving records between the memory BIOs and
+ * the socket: > 0 done (bytes for read and write), 0 the deadline passed (for
+ * TLS_READ with the state kept, so a later call goes on), -1 with v set. */
+static int tls_run(struct redis_conn *c, enum tls_op op, void *buf, int len, int64_t deadline,
+		   struct verdict *v)
+{
+	char in[REDIS_IO_CHUNK];
+	ssize_t got;
+	int n, err, flushed;
+
+	for (;;) {
+		ERR_clear_error();
+		if (op == TLS_HANDSHAKE)
+			n = SSL_connect(c->ssl);
+		else if (op == TLS_READ)
+			n = SSL_read(c->ssl, buf, len);
+		else
+			n = SSL_write(c->ssl, buf, len);
+		err = n > 0 ? SSL_ERROR_NONE : SSL_get_error(c->ssl, n);
+		/* an alert we owe the server goes out before we report the failure */
+		flushed = tls_flush(c, deadline, v);
+		if (err != SSL_ERROR_NONE && err != SSL_ERROR_WANT_READ) {
+			ERR_clear_error();
+			if (op != TLS_HANDSHAKE)
+				return fail(v, err == SSL_ERROR_SSL ? "redis TLS error (an alert or a bad record)" :
+					    "redis connection lost");
+			if (SSL_get_verify_result(c->ssl) != X509_V_OK)
+				return fail(v, "redis server certificate refused");
+			return fail(v, "redis TLS handshake failed");
+		}
+		if (flushed != 0)
+			return -1;
+		if (err == SSL_ERROR_NONE)
+			return n;
+		got = sock_recv(c, in, sizeof(in), deadline, v);
+		if (got <= 0)
+			return (int)got;
+		if (BIO_write(c->rbio, in, (int)got) != (int)got)
+			return fail(v, "out of memory");
+	}
+}
+
+/* Read PEM certificates from a public file: the first and the rest. */
+static int tls_read_certs(const char *path, X509 **first, STACK_OF(X509) **rest,
+			  struct verdict *v)
+{
+	unsigned char *text = NULL;
+	size_t len = 0;
+	BIO *bio = NULL;
+	X509 *x;
+	int rc = -1;
+
+	*first = NULL;
+	*rest = sk_X509_new_null();
+	if (*rest == NULL || secfile_read(path, SECFILE_PUBLIC, &text, &len, v) != 0 ||
+	    len > INT_MAX || (bio = BIO_new_mem_buf(text, (int)len)) == NULL)
+		goto out;
+	while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
+		if (*first == NULL) {
+			*first = x;
+		} else if (sk_X509_push(*rest, x) == 0) {
+			X509_free(x);
+			goto out;
+		}
+	}
+	rc = *first != NULL ? 0 : -1;
+out:
+	ERR_clear_error();
+	BIO_free(bio);
+	secmem_free(text, len);
+	if (rc != 0) {
+		X509_free(*first);
+		*first = NULL;
+		sk_X509_pop_free(*rest, X509_free);
+		*rest = NULL;
+	}
+	return rc;
+}
+
+static int tls_load_ca(SSL_CTX *ctx, const char *path, struct verdict *v)
+{
+	X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+	STACK_OF(X509) *rest = NULL;
+	X509 *first = NULL;
+	int i, rc = -1;
+
+	if (tls_read_certs(path, &first, &rest, v) != 0 || X509_STORE_add_cert(store, first) != 1)
+		goto out;
+	for (i = 0; i < sk_X509_num(rest); i++)
+		if (X509_STORE_add_cert(store, sk_X509_value(rest, i)) != 1)
+			goto out;
+	rc = 0;
+out:
+	ERR_clear_error();
+	X509_free(first);
+	sk_X509_pop_free(rest, X509_free);
+	if (rc != 0)
+		verdict_set(v, VERDICT_UNAVAILABLE, "redis_ca_file is unusable");
+	return rc;
+}
+
+/* The client certificate (with its chain) and its key, which must match. */
+static int tls_load_client(SSL_CTX *ctx, const char *cert_path, const char *key_path,
+			   struct verdict *v)
+{
+	STACK_OF(X509) *chain = NULL;
+	X509 *cert = NULL;
+	unsigned char *text = NULL;
+	size_t len = 0;
+	BIO *bio = NULL;
+	EVP_PKEY *key = NULL;
+	int rc = -1;
+
+	if (tls_read_certs(cert_path, &cert, &chain, v) != 0 ||
+	    SSL_CTX_use_certificate(ctx, cert) != 1 || SSL_CTX_set1_chain(ctx, chain) != 1) {
+		verdict_set(v, VERDICT_UNAVAILABLE, "redis_cert_file is unusable");
+		goto out;
+	}
+	if (secfile_read(key_path, SECFILE_SECRET, &text, &len, v) != 0 || len > INT_MAX ||
+	    (bio = BIO_new_mem_buf(text, (int)len)) == NULL ||
+	    (key = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL)) == NULL ||
+	    SSL_CTX_use_PrivateKey(ctx, key) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
+		verdict_set(v, VERDICT_UNAVAILABLE, "redis_key_file is unusable");
 		goto out;
 	}
 	rc = 0;
 out:
-	if (r != NULL)
-		freeReplyObject(r);
+	ERR_clear_error();
+	EVP_PKEY_free(key);
+	BIO_free(bio);
+	secmem_free(text, len);
+	X509_free(cert);
+	sk_X509_pop_free(chain, X509_free);
 	return rc;
 }
 
-/* AUTH with the password file's one line. */
-static int authenticate(struct redis_conn *c, const struct redis_target *t, const char *path,
-			struct verdict *v)
+/* The context and the connection object: TLS 1.2 or later, the server's certificate
+ * verified against ca_file (or the system store) and checked for the host, by name (with
+ * SNI) or by address. */
+static int tls_setup(struct redis_conn *c, const struct redis_target *t,
+		     const struct redis_options *o, struct verdict *v)
 {
-	unsigned char *pw = NULL;
-	size_t size = 0, len;
-	const char *argv[3];
-	size_t lens[3];
-	int argc = 0, rc = -1;
+	unsigned char addr[sizeof(struct in6_addr)];
+	int is_ip, rc = -1;
 
-	if (secfile_read(path, SECFILE_SECRET, &pw, &size, v) != 0) {
+	c->ctx = SSL_CTX_new(TLS_client_method());
+	if (c->ctx == NULL || SSL_CTX_set_min_proto_version(c->ctx, TLS1_2_VERSION) != 1) {
+		fail(v, "redis TLS setup failed");
+		goto out;
+	}
+	SSL_CTX_set_verify(c->ctx, SSL_VERIFY_PEER, NULL);
+	if (o->ca_file != NULL) {
+		if (tls_load_ca(c->ctx, o->ca_file, v) != 0)
+			goto out;
+	} else if (SSL_CTX_set_default_verify_paths(c->ctx) != 1) {
+		fail(v, "redis TLS setup failed");
+		goto out;
+	}
+	if ((o->cert_file == NULL) != (o->key_file == NULL)) {
+		verdict_set(v, VERDICT_BAD_CONFIG, "redis_cert_file and redis_key_file go together");
+		goto out;
+	}
+	if (o->cert_file != NULL && tls_load_client(c->ctx, o->cert_file, o->key_file, v) != 0)
+		goto out;
+	c->ssl = SSL_new(c->ctx);
+	c->rbio = BIO_new(BIO_s_mem());
+	c->wbio = BIO_new(BIO_s_mem());
+	if (c->ssl == NULL || c->rbio == NULL || c->wbio == NULL) {
+		BIO_free(c->rbio);
+		BIO_free(c->wbio);
+		c->rbio = c->wbio = NULL;
+		fail(v, "redis TLS setup failed");
+		goto out;
+	}
+	BIO_set_mem_eof_return(c->rbio, -1); /* empty means "wait for more", not EOF */
+	SSL_set_bio(c->ssl, c->rbio, c->wbio);
+	is_ip = inet_pton(AF_INET, t->host, addr) == 1 || inet_pton(AF_INET6, t->host, addr) == 1;
+	if (is_ip) {
+		if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), t->host) != 1) {
+			fail(v, "redis TLS setup failed");
+			goto out;
+		}
+	} else {
+		SSL_set_hostflags(c->ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+		if (SSL_set1_host(c->ssl, t->host) != 1 ||
+		    SSL_set_tlsext_host_name(c->ssl, t->host) != 1) {
+			fail(v, "redis TLS setup failed");
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	ERR_clear_error();
+	return rc;
+}
+
+/* ---- commands and replies -------------------------------------------------------------- */
+
+/* hiredis' createArray, refusing a count no reply within the caps can have. */
+static void *create_array_capped(const redisReadTask *task, int elements)
+{
+	struct redis_conn *c = task->privdata;
+
+	if (elements < 0 || elements > REDIS_REPLY_MAX_ELEMENTS) {
+		c->too_large = 1;
+		return NULL;
+	}
+	return c->create_array(task, elements);
+}
+
+static int conn_send(struct redis_conn *c, const char *buf, size_t len, int64_t deadline,
+		     struct verdict *v)
+{
+	int n;
+
+	if (c->ssl == NULL)
+		return sock_send_all(c, buf, len, deadline, v);
+	/* len <= REDIS_OUTPUT_MAX; SSL_write writes all of it (no partial writes) */
+	n = tls_run(c, TLS_WRITE, (void *)(uintptr_t)buf, (int)len, deadline, v);
+	if (n == 0)
+		return fail(v, "redis timed out");
+	return n > 0 ? 0 : -1;
+}
+
+/* > 0 bytes read, 0 the deadline passed, -1 with v set. */
+static ssize_t conn_recv(struct redis_conn *c, char *buf, size_t size, int64_t deadline,
+			 struct verdict *v)
+{
+	if (c->ssl == NULL)
+		return sock_recv(c, buf, size, deadline, v);
+	return tls_run(c, TLS_READ, buf, (int)size, deadline, v);
+}
+
+/* Send what was appended; the buffer is wiped, as it may have held AUTH's password. */
+static int flush_output(struct redis_conn *c, int64_t deadline, struct verdict *v)
+{
+	int rc = 0;
+
+	if (c->olen > 0) {
+		rc = conn_send(c, c->obuf, c->olen, deadline, v);
+		OPENSSL_cleanse(c->obuf, c->olen);
+		c->olen = 0;
+	}
+	return rc;
+}
+
+/* The next reply: one already decoded, else read until one is complete. 0 with *reply,
+ * 1 the deadline passed, -1 with v set. */
+static int read_reply(struct redis_conn *c, int64_t deadline, redisReply **reply,
+		      struct verdict *v)
+{
+	char buf[REDIS_IO_CHUNK];
+	void *r = NULL;
+	size_t rest, size;
+	ssize_t n;
+
+	for (;;) {
+		if (redisReaderGetReply(c->reader, &r) != REDIS_OK)
+			return fail(v, c->too_large ? "redis reply too large" : "redis protocol error");
+		if (r != NULL) {
+			/* what is left in the reader belongs to the next reply */
+			rest = c->reader->len - c->reader->pos;
+			size = c->pending - rest;
+			c->pending = rest;
+			if (size > REDIS_REPLY_MAX_BYTES) {
+				freeReplyObject(r);
+				return fail(v, "redis reply too large");
+			}
+			*reply = r;
+			return 0;
+		}
+		if (c->pending > REDIS_REPLY_MAX_BYTES)
+			return fail(v, "redis reply too large");
+		n = conn_recv(c, buf, sizeof(buf), deadline, v);
+		if (n == 0)
+			return 1;
+		if (n < 0)
+			return -1;
+		if (redisReaderFeed(c->reader, buf, (size_t)n) != REDIS_OK)
+			return fail(v, "out of memory");
+		c->pending += (size_t)n;
+	}
+}
+
+static int usable(const struct redis_conn *c, struct verdict *v)
+{
+	if (c == NULL || c->broken)
+		return fail(v, "redis connection is broken");
+	return 0;
+}
+
+static int append_command(struct redis_conn *c, int argc, const char **argv,
+			  const size_t *lens, struct verdict *v)
+{
+	char *cmd = NULL, *grown;
+	int len, rc = -1;
+	size_t cap;
+
+	len = argc > 0 ? redisFormatCommandArgv(&cmd, argc, argv, lens) : -1;
+	if (len <= 0 || cmd == NULL) {
+		fail(v, "redis command cannot be encoded");
+		goto out;
+	}
+	if ((size_t)len > REDIS_OUTPUT_MAX - c->olen) {
+		fail(v, "redis command too large");
+		goto out;
+	}
+	if (c->olen + (size_t)len > c->ocap) {
+		/* grow by copying, so no stale copy of a password is left behind by realloc */
+		cap = c->ocap > 0 ? c->ocap : 1024;
+		while (cap < c->olen + (size_t)len)
+			cap *= 2;
+		grown = malloc(cap);
+		if (grown == NULL) {
+			fail(v, "out of memory");
+			goto out;
+		}
+		if (c->olen > 0)
+			memcpy(grown, c->obuf, c->olen);
+		secmem_free(c->obuf, c->ocap);
+		c->obuf = grown;
+		c->ocap = cap;
+	}
+	memcpy(c->obuf + c->olen, cmd, (size_t)len);
+	c->olen += (size_t)len;
+	rc = 0;
+out:
+	if (cmd != NULL) {
+		OPENSSL_cleanse(cmd, (size_t)len);
+		redisFreeCommand(cmd);
+	}
+	return rc;
+}
+
+/* Append, send and read the reply, all before the deadline. Any failure breaks c. */
+static int command_until(struct redis_conn *c, int argc, const char **argv, const size_t *lens,
+			 int64_t deadline, redisReply **reply, struct verdict *v)
+{
+	int rc = -1, got;
+
+	*reply = NULL;
+	if (usable(c, v) != 0)
+		return -1;
+	if (append_command(c, argc, argv, lens, v) != 0 || flush_output(c, deadline, v) != 0)
+		goto out;
+	got = read_reply(c, deadline, reply, v);
+	if (got == 1)
+		fail(v, "redis timed out");
+	rc = got == 0 ? 0 : -1;
+out:
+	if (rc != 0)
+		c->broken = 1;
+	return rc;
+}
+
+/* ---- connecting ------------------------------------------------------------------------ */
+
+/* The password: one line, without its newline, no NUL; wipe with secmem_free_string. */
+static int password_read(const char *path, char **out, size_t *out_len, struct verdict *v)
+{
+	unsigned char *text = NULL;
+	size_t len = 0, size = 0;
+	int rc = -1;
+
+	*out = NULL;
+	*out_len = 0;
+	if (secfile_read(path, SECFILE_SECRET, &text, &size, v) != 0) {
 		verdict_set(v, VERDICT_UNAVAILABLE, "redis_password_file is unusable");
 		goto out;
 	}
 	len = size;
-	if (len > 0 && pw[len - 1] == '\n')
+	if (len > 0 && text[len - 1] == '\n') {
 		len--;
-	if (len > 0 && pw[len - 1] == '\r')
-		len--;
-	if (len == 0 || memchr(pw, '\n', len) != NULL || memchr(pw, '\0', len) != NULL) {
+		if (len > 0 && text[len - 1] == '\r')
+			len--;
+	}
+	if (len == 0 || memchr(text, '\n', len) != NULL || memchr(text, '\r', len) != NULL ||
+	    memchr(text, '\0', len) != NULL) {
 		verdict_set(v, VERDICT_UNAVAILABLE, "redis_password_file is not one line");
 		goto out;
 	}
-	argv[argc] = "AUTH";
-	lens[argc++] = 4;
-	if (t->user[0] != '\0') {
-		argv[argc] = t->user;
-		lens[argc++] = strlen(t->user);
-	}
-	argv[argc] = (const char *)pw;
-	lens[argc++] = len;
-	rc = command_ok(c, argc, argv, lens, "redis refused the password", v);
+	text[len] = '\0';
+	*out = (char *)text;
+	*out_len = len;
+	text = NULL;
+	rc = 0;
 out:
-	secmem_free(pw, size + 1); /* with its NUL */
+	secmem_free(text, size);
+	return rc;
+}
+
+/* Expect a status reply equal to want: 0, or -1 with v set to why (or to the server's
+ * wish for a password). */
+static int expect_status(redisReply *r, const char *want, const char *why, struct verdict *v)
+{
+	if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOAUTH", 6) == 0)
+		return fail(v, "redis needs a password");
+	if (r->type != REDIS_REPLY_STATUS || strcmp(r->str, want) != 0)
+		return fail(v, why);
+	return 0;
+}
+
+/* AUTH, SELECT and PING on a fresh connection. */
+static int session_setup(struct redis_conn *c, const struct redis_target *t, const char *pw,
+			 size_t pw_len, int64_t deadline, struct verdict *v)
+{
+	const char *argv[3];
+	size_t lens[3];
+	char db[16];
+	redisReply *r = NULL;
+	int argc, rc = -1;
+
+	if (pw != NULL) {
+		argc = 0;
+		argv[argc] = "AUTH";
+		lens[argc++] = 4;
+		if (t->user[0] != '\0') {
+			argv[argc] = t->user;
+			lens[argc++] = strlen(t->user);
+		}
+		argv[argc] = pw;
+		lens[argc++] = pw_len;
+		if (command_until(c, argc, argv, lens, deadline, &r, v) != 0 ||
+		    expect_status(r, "OK", "redis refused the password", v) != 0)
+			goto out;
+		freeReplyObject(r);
+		r = NULL;
+	}
+	if (t->db != 0) {
+		argv[0] = "SELECT";
+		lens[0] = 6;
+		lens[1] = (size_t)snprintf(db, sizeof(db), "%u", t->db);
+		argv[1] = db;
+		if (command_until(c, 2, argv, lens, deadline, &r, v) != 0 ||
+		    expect_status(r, "OK", "redis refused to select the database", v) != 0)
+			goto out;
+		freeReplyObject(r);
+		r = NULL;
+	}
+	argv[0] = "PING";
+	lens[0] = 4;
+	if (command_until(c, 1, argv, lens, deadline, &r, v) != 0 ||
+	    expect_status(r, "PONG", "redis did not answer PING", v) != 0)
+		goto out;
+	rc = 0;
+out:
+	freeReplyObject(r);
 	return rc;
 }
 
@@ -440,70 +888,142 @@ int redis_connect(const struct redis_target *t, const struct redis_options *o,
 		  struct redis_conn **out, struct verdict *v)
 {
 	struct redis_conn *c = NULL;
-	char db[12];
-	const char *argv[2];
-	size_t lens[2];
+	char *pw = NULL;
+	size_t pw_len = 0;
 	int64_t deadline;
 	int rc = -1;
 
 	*out = NULL;
-	if (t->transport == REDIS_TLS) {
-		verdict_set(v, VERDICT_BAD_CONFIG, "rediss:// (TLS) is not supported yet");
+	if (t == NULL || o == NULL || o->timeout_ms <= 0 || t->transport > REDIS_UNIX) {
+		verdict_set(v, VERDICT_BAD_CONFIG, "redis target or options are invalid");
 		goto out;
 	}
+	if (o->password_file == NULL && t->user[0] != '\0') {
+		verdict_set(v, VERDICT_BAD_CONFIG, "redis URL names a user but no redis_password_file is set");
+		goto out;
+	}
+	deadline = now_ms() + o->timeout_ms;
+	if (o->password_file != NULL && password_read(o->password_file, &pw, &pw_len, v) != 0)
+		goto out;
 	c = calloc(1, sizeof(*c));
 	if (c == NULL) {
-		verdict_set(v, VERDICT_UNAVAILABLE, "out of memory");
+		fail(v, "out of memory");
 		goto out;
 	}
 	c->fd = -1;
+	c->timeout_ms = o->timeout_ms;
 	c->reader = redisReaderCreate();
 	if (c->reader == NULL) {
-		verdict_set(v, VERDICT_UNAVAILABLE, "out of memory");
+		fail(v, "out of memory");
 		goto out;
 	}
-	c->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 1000;
-	deadline = mono_ms() + c->timeout_ms;
-	c->fd = t->transport == REDIS_UNIX ? open_unix(t, deadline) : open_tcp(t, deadline);
-	if (c->fd < 0) {
-		verdict_set(v, VERDICT_UNAVAILABLE, "cannot connect to redis");
+	c->fn = *c->reader->fn;
+	c->create_array = c->fn.createArray;
+	c->fn.createArray = create_array_capped;
+	c->reader->fn = &c->fn;
+	c->reader->privdata = c;
+	/* reader->maxbuf stays hiredis' default: it only bounds the idle buffer kept between
+	 * replies; the caps above bound what a reply may take */
+	if (t->transport == REDIS_TLS && tls_setup(c, t, o, v) != 0)
 		goto out;
-	}
-	if (o->password_file != NULL && authenticate(c, t, o->password_file, v) != 0)
+	if (sock_connect(c, t, deadline, v) != 0)
 		goto out;
-	if (t->db != 0) {
-		snprintf(db, sizeof(db), "%u", t->db);
-		argv[0] = "SELECT";
-		argv[1] = db;
-		lens[0] = 6;
-		lens[1] = strlen(db);
-		if (command_ok(c, 2, argv, lens, "redis refused the database number", v) != 0)
+	if (c->ssl != NULL) {
+		int done = tls_run(c, TLS_HANDSHAKE, NULL, 0, deadline, v);
+
+		if (done == 0)
+			fail(v, "redis connection timed out");
+		if (done <= 0)
 			goto out;
 	}
-	argv[0] = "PING";
-	lens[0] = 4;
-	if (command_ok(c, 1, argv, lens, "redis refused the connection", v) != 0)
+	if (session_setup(c, t, pw, pw_len, deadline, v) != 0)
 		goto out;
 	*out = c;
 	c = NULL;
 	rc = 0;
 out:
+	secmem_free_string(pw);
 	redis_close(c);
 	return rc;
 }
 
+/* ---- the public calls ------------------------------------------------------------------ */
+
+int redis_command(struct redis_conn *c, int argc, const char **argv, const size_t *lens,
+		  redisReply **reply, struct verdict *v)
+{
+	*reply = NULL;
+	if (usable(c, v) != 0)
+		return -1;
+	return command_until(c, argc, argv, lens, now_ms() + c->timeout_ms, reply, v);
+}
+
+int redis_append(struct redis_conn *c, int argc, const char **argv, const size_t *lens,
+		 struct verdict *v)
+{
+	if (usable(c, v) != 0)
+		return -1;
+	if (append_command(c, argc, argv, lens, v) != 0) {
+		c->broken = 1;
+		return -1;
+	}
+	return 0;
+}
+
+/* Send what is pending, then the next reply within timeout_ms: as read_reply. A failure
+ * to send breaks c; a timeout breaks it only when broken_on_timeout. */
+static int next_reply(struct redis_conn *c, int timeout_ms, int broken_on_timeout,
+		      redisReply **reply, struct verdict *v)
+{
+	int64_t deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	int got;
+
+	*reply = NULL;
+	if (usable(c, v) != 0)
+		return -1;
+	if (flush_output(c, deadline, v) != 0) {
+		c->broken = 1;
+		return -1;
+	}
+	got = read_reply(c, deadline, reply, v);
+	if (got == 1 && broken_on_timeout)
+		got = fail(v, "redis timed out");
+	if (got < 0)
+		c->broken = 1;
+	return got;
+}
+
+int redis_read(struct redis_conn *c, redisReply **reply, struct verdict *v)
+{
+	return next_reply(c, c != NULL ? c->timeout_ms : 0, 1, reply, v);
+}
+
+int redis_wait(struct redis_conn *c, int timeout_ms, redisReply **reply, struct verdict *v)
+{
+	return next_reply(c, timeout_ms, 0, reply, v);
+}
+
+int redis_fd(const struct redis_conn *c)
+{
+	return c != NULL ? c->fd : -1;
+}
+
 bool redis_is_broken(const struct redis_conn *c)
 {
-	return c->broken;
+	return c == NULL || c->broken;
 }
 
 void redis_close(struct redis_conn *c)
 {
 	if (c == NULL)
 		return;
+	/* no close_notify: it would need I/O with a deadline, and Redis does not ask for it */
+	SSL_free(c->ssl);
+	SSL_CTX_free(c->ctx);
 	if (c->fd >= 0)
 		close(c->fd);
 	if (c->reader != NULL)
 		redisReaderFree(c->reader);
+	secmem_free(c->obuf, c->ocap);
 	free(c);
 }

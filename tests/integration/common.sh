@@ -439,3 +439,21 @@ pj_redis_start() {
 	done
 	return 1
 }
+
+# pj_mkca DIR NAME: a CA (P-256, two days) in DIR/NAME.crt and DIR/NAME.key
+pj_mkca() {
+	openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+		-subj "/CN=pamjwt test $2" -keyout "$1/$2.key" -out "$1/$2.crt" \
+		-addext basicConstraints=critical,CA:TRUE \
+		-addext keyUsage=critical,keyCertSign,cRLSign >/dev/null 2>&1
+}
+
+# pj_mkcert DIR NAME CA SAN EKU: a certificate that CA signed for SAN (e.g.
+# "DNS:localhost,IP:127.0.0.1") and EKU (serverAuth, clientAuth), in DIR/NAME.{crt,key}
+pj_mkcert() {
+	printf 'subjectAltName=%s\nextendedKeyUsage=%s\n' "$4" "$5" >"$1/$2.ext"
+	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$2" \
+		-keyout "$1/$2.key" -out "$1/$2.csr" >/dev/null 2>&1 &&
+		openssl x509 -req -in "$1/$2.csr" -CA "$1/$3.crt" -CAkey "$1/$3.key" \
+			-CAcreateserial -days 2 -extfile "$1/$2.ext" -out "$1/$2.crt" >/dev/null 2>&1
+}

@@ -24,11 +24,13 @@ if [ ! -x "$STORE_T" ] || ! command -v redis-server >/dev/null; then
 fi
 pj_tmpdir || exit 1
 
-# run_backend_tests LABEL URL [PASSWORD_FILE]: each cmocka test becomes one check here
+# run_backend_tests LABEL URL [PASSWORD_FILE [CA CERT KEY]]: each cmocka test becomes
+# one check here
 run_backend_tests() {
 	local label=$1 url=$2 pwfile=${3:-} out line n=0
 	out=$(CMOCKA_MESSAGE_OUTPUT=TAP PJ_TEST_STORE_URL=$url PJ_TEST_STORE_PASSWORD_FILE=$pwfile \
-		"$STORE_T" 2>&1)
+		PJ_TEST_STORE_CA_FILE=${4:-} PJ_TEST_STORE_CERT_FILE=${5:-} \
+		PJ_TEST_STORE_KEY_FILE=${6:-} "$STORE_T" 2>&1)
 	while IFS= read -r line; do
 		case $line in
 		"ok "*) ok "$label: ${line#ok * - }"; n=$((n + 1)) ;;
@@ -36,7 +38,7 @@ run_backend_tests() {
 		"#"*) echo "$line" ;;
 		esac
 	done <<<"$out"
-	[ "$n" -ge 16 ] || { not_ok "$label: all 16 backend tests ran ($n)"; echo "$out" | sed 's/^/#   /' | tail -20; }
+	[ "$n" -ge 17 ] || { not_ok "$label: all 17 backend tests ran ($n)"; echo "$out" | sed 's/^/#   /' | tail -20; }
 }
 
 free_port() { "$PJ_PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -52,6 +54,22 @@ pj_redis_start tcp --port "$PORT" --bind 127.0.0.1 \
 	--user default off --user "pamjwt" on ">$(cat "$PW")" '~*' '&*' '+@all' ||
 	{ not_ok "redis-server starts on 127.0.0.1:$PORT with an ACL user"; done_testing; exit; }
 run_backend_tests "redis tcp+acl" "redis://pamjwt@127.0.0.1:$PORT" "$PW"
+
+# TLS, with the server's certificate checked against our CA and a client certificate
+C=$PJ_TMP/certs
+mkdir -m 0700 "$C"
+TPORT=$(free_port)
+if pj_mkca "$C" ca && pj_mkcert "$C" server ca "DNS:localhost,IP:127.0.0.1" serverAuth &&
+	pj_mkcert "$C" client ca "DNS:pamjwt-client" clientAuth &&
+	pj_redis_start tls --tls-port "$TPORT" --tls-cert-file "$C/server.crt" \
+		--tls-key-file "$C/server.key" --tls-ca-cert-file "$C/ca.crt" --tls-auth-clients yes \
+		--user default off --user "pamjwt" on ">$(cat "$PW")" '~*' '&*' '+@all'; then
+	chmod 0600 "$C"/*.key
+	run_backend_tests "rediss (TLS, client certificate)" "rediss://pamjwt@localhost:$TPORT" \
+		"$PW" "$C/ca.crt" "$C/client.crt" "$C/client.key"
+else
+	not_ok "a TLS redis-server with our certificates starts on 127.0.0.1:$TPORT"
+fi
 
 # refusals: each makes every fixture fail to open the store, so no test passes
 refused_open() { # LABEL URL PWFILE: no backend test could open the store

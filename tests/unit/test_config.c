@@ -810,6 +810,8 @@ static void test_redis_options(void **state)
 		"store = redis://10.0.0.5\n",
 		"store = redis://pamjwt@redis.example:6380/2\nredis_password_file = /etc/p\n",
 		"store = redis+unix:///run/redis/redis.sock\nredis_prefix = fleet-1.a_b\n",
+		"store = rediss://redis.example\nredis_ca_file = /etc/ca.pem\n"
+		"redis_cert_file = /etc/c.pem\nredis_key_file = /etc/k.pem\n",
 	};
 	static const struct { const char *text, *reason; } bad[] = {
 		{ "store = /run/pam_jwt\n", "store must be a redis://" },
@@ -818,8 +820,9 @@ static void test_redis_options(void **state)
 		{ "store = redis://h:0\n", "" },
 		{ "redis_password_file = /etc/p\n", "redis_* options need store" },
 		{ "redis_prefix = x\n", "redis_* options need store" },
-		{ "store = rediss://h\n", "not available yet" },
-		{ "store = redis://h\nredis_ca_file = /etc/ca.pem\n", "" },
+		{ "store = redis://h\nredis_ca_file = /etc/ca.pem\n", "need rediss://" },
+		{ "store = rediss://h\nredis_cert_file = /etc/c.pem\n", "go together" },
+		{ "store = redis://u@h\n", "needs redis_password_file" },
 		{ "store = redis+unix://run/r.sock\n", "absolute" },
 		{ "store = redis://h/x\n", "database" },
 		{ "store = redis://h:70000\n", "port" },

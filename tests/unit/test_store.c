@@ -66,6 +66,13 @@ static void rm_tree(const char *path)
 	(void)nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+static const char *env_or_null(const char *name)
+{
+	const char *s = getenv(name);
+
+	return s != NULL && s[0] != '\0' ? s : NULL;
+}
+
 /* The same tests against a Redis server (tests/integration/test_store_redis.sh starts
  * one): each fixture gets a key namespace of its own. */
 static int fx_setup_redis(struct fx *fx, void **state)
@@ -77,9 +84,10 @@ static int fx_setup_redis(struct fx *fx, void **state)
 	snprintf(fx->prefix, sizeof(fx->prefix), "test_store.%d.%u", (int)getpid(), ++serial);
 	fx->redis = 1;
 	fx->opts.redis_prefix = fx->prefix;
-	fx->opts.redis_password_file = getenv("PJ_TEST_STORE_PASSWORD_FILE");
-	if (fx->opts.redis_password_file != NULL && fx->opts.redis_password_file[0] == '\0')
-		fx->opts.redis_password_file = NULL;
+	fx->opts.redis_password_file = env_or_null("PJ_TEST_STORE_PASSWORD_FILE");
+	fx->opts.redis_ca_file = env_or_null("PJ_TEST_STORE_CA_FILE");
+	fx->opts.redis_cert_file = env_or_null("PJ_TEST_STORE_CERT_FILE");
+	fx->opts.redis_key_file = env_or_null("PJ_TEST_STORE_KEY_FILE");
 	verdict_init(&v);
 	if (store_open(fx->dir, &fx->opts, &fx->st, &v) != 0) {
 		fprintf(stderr, "# store_open(%s): %s\n", fx->dir, v.reason);
@@ -234,7 +242,8 @@ static size_t count_sessions(struct fx *fx, const char *user)
 /* A command on a fresh connection to the fixture's server; the reply, or NULL. */
 static redisReply *rx(const struct fx *fx, int argc, const char **argv)
 {
-	struct redis_options o = { fx->opts.redis_password_file, NULL, NULL, NULL, 2000 };
+	struct redis_options o = { fx->opts.redis_password_file, fx->opts.redis_ca_file,
+				   fx->opts.redis_cert_file, fx->opts.redis_key_file, 2000 };
 	struct redis_target t;
 	struct redis_conn *c = NULL;
 	redisReply *r = NULL;
