@@ -23,6 +23,10 @@ echo
 echo
 if [ "$(id -u)" = 0 ]; then
 	bench/bench_pam.sh || rc=1
+	echo
+	# the store on Redis beside tmpfs, and revocation-to-logout across two hosts; about
+	# two minutes, most of it filling Redis with 1,000,000 sessions (1-2 GB)
+	bench/bench_redis.sh || rc=1
 else
 	echo "bench_pam.sh skipped: it needs root (a temporary /etc/pam.d service and a" \
 	     "temporary user for pamtester); run 'make bench' as root for the PAM table."

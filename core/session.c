@@ -375,7 +375,11 @@ int session_record_new(struct store *st, const struct config *cfg,
 	sess.uid = login->uid;
 	sess.leader_pid = login->leader_pid;
 	sess.leader_start = login->leader_start;
-	(void)leader_boot_id(sess.boot); /* unreadable: "", this host */
+	/* unreadable: "", this host; on a shared store a leader must say where it runs */
+	if (leader_boot_id(sess.boot) != 0 && store_location_is_redis(config_store_location(cfg))) {
+		verdict_set(v, VERDICT_UNAVAILABLE, "cannot tell which host this is (boot id)");
+		goto out;
+	}
 	sess.created = now;
 	sess.last_seen = now;
 	sess.idle_timeout = cfg->idle_timeout;

@@ -95,6 +95,13 @@ out:
 	return rc;
 }
 
+int store_session_was_revoked(struct store *st, const char *digest)
+{
+	if (st == NULL || st->be->ops->was_ended == NULL)
+		return 0;
+	return st->be->ops->was_ended(st->be, digest);
+}
+
 int store_watch_open(const char *location, const struct store_options *opts,
 		     struct store_watch **out, struct verdict *v)
 {
@@ -381,12 +388,13 @@ out:
 
 /* Whether the process that opened a session is known to be gone: its pid is free, or
  * another process (a different start time) has it. Unknown (pid or start 0) is not gone. */
-static int session_leader_gone(const struct store_session *sess)
+static int session_leader_gone(const struct store *st, const struct store_session *sess)
 {
 	int64_t start = 0;
 
 	/* another host's (or another boot's) process: not ours to judge */
-	if (sess->leader_pid <= 0 || sess->leader_start <= 0 || !leader_is_here(sess->boot))
+	if (sess->leader_pid <= 0 || sess->leader_start <= 0 || !leader_is_here(sess->boot) ||
+	    (sess->boot[0] == '\0' && st->be->ops->ended != NULL)) /* shared: "" is no host */
 		return 0;
 	if (leader_start_time(sess->leader_pid, &start) != 0)
 		return errno == ESRCH || errno == ENOENT;
@@ -403,7 +411,7 @@ static int session_counts(const struct store *st, const char *digest, int64_t no
 
 	if (session_load(st, digest, &sess) != STORE_REC_PRESENT)
 		return 0;
-	return sess.expires > now && !session_idle(&sess, now) && !session_leader_gone(&sess) &&
+	return sess.expires > now && !session_idle(&sess, now) && !session_leader_gone(st, &sess) &&
 	       session_lineage_check(st, &sess, now, &lineage) == 0;
 }
 
@@ -775,13 +783,14 @@ static void sessions_report(const struct store *st, const struct store_session *
 	char *text;
 	size_t i;
 
-	for (i = 0; i < n; i++) {
+	/* fn NULL: sessions that lose their records but not their logins (expired or idle
+	 * ones that gc removes): nothing to tell */
+	for (i = 0; fn != NULL && i < n; i++) {
 		if (st->be->ops->ended != NULL && (text = store_session_format(&list[i])) != NULL) {
 			st->be->ops->ended(st->be, list[i].digest, text);
 			free(text);
 		}
-		if (fn != NULL)
-			(void)fn(&list[i], ctx);
+		(void)fn(&list[i], ctx);
 	}
 }
 
@@ -1572,48 +1581,93 @@ static int small_expired(const struct store *st, char kind, const char *digest, 
 	return (int64_t)vals.num[0] < now;
 }
 
+/* Garbage collection of one batch of records of one kind, in one short transaction: a
+ * store of any size is collected in many of them, none holding the store for long. */
+#define STORE_GC_BATCH 64
 struct gc_ctx {
 	struct store *st;
 	int64_t now;
+	char kind;
+	size_t n;
+	char names[STORE_GC_BATCH][STORE_DIGEST_HEX_LEN + 1];
 	size_t removed; /* out */
 };
 
-/* Everything but sessions, in one transaction: only deletions (no space needed). */
+static int gc_tidy_txn(void *arg, struct verdict *v)
+{
+	struct gc_ctx *c = arg;
+
+	(void)c->st->be->ops->tidy(c->st->be); /* best effort: it may need space */
+	verdict_ok(v);
+	return 0;
+}
+
+/* Only deletions: no space needed. */
 static int gc_txn(void *arg, struct verdict *v)
+{
+	struct gc_ctx *c = arg;
+	struct store_refresh rec;
+	size_t i;
+	int gone;
+
+	c->removed = 0;
+	for (i = 0; i < c->n; i++) {
+		if (c->kind == STORE_KIND_REFRESH)
+			gone = refresh_load(c->st, c->names[i], &rec) == STORE_REC_PRESENT &&
+			       (rec.expires <= c->now || !session_exists(c->st, rec.session));
+		else
+			gone = small_expired(c->st, c->kind, c->names[i], c->now) > 0;
+		if (!gone)
+			continue;
+		if (c->st->be->ops->del(c->st->be, c->kind, c->names[i], NULL) != 0) {
+			verdict_set(v, VERDICT_UNAVAILABLE, "cannot write to the session store");
+			return -1;
+		}
+		c->removed++;
+	}
+	verdict_ok(v);
+	return 0;
+}
+
+/* Everything but sessions: each kind listed, then collected batch by batch. */
+static int gc_small(struct store *st, int64_t now, size_t *removed, struct verdict *v)
 {
 	static const char kinds[] = { STORE_KIND_JTI, STORE_KIND_USED, STORE_KIND_LOCK,
 				      STORE_KIND_REFRESH };
-	struct gc_ctx *c = arg;
 	struct digest_list names = { 0 };
-	struct store_refresh rec;
-	size_t k, i;
-	int gone, rc = -1;
+	struct gc_ctx *c = calloc(1, sizeof(*c));
+	size_t k, i, j;
+	int rc = -1;
 
-	(void)c->st->be->ops->tidy(c->st->be); /* best effort: it may need space */
+	if (c == NULL) {
+		verdict_set(v, VERDICT_UNAVAILABLE, "out of memory");
+		goto out;
+	}
+	c->st = st;
+	c->now = now;
+	if (store_txn(st, gc_tidy_txn, c, sizeof(*c), v) != 0)
+		goto out;
 	for (k = 0; k < sizeof(kinds); k++) {
 		dl_free(&names);
-		if (c->st->be->ops->scan(c->st->be, kinds[k], &names) != 0)
-			goto fail;
-		for (i = 0; i < names.n; i++) {
-			if (kinds[k] == STORE_KIND_REFRESH)
-				gone = refresh_load(c->st, names.d[i], &rec) == STORE_REC_PRESENT &&
-				       (rec.expires <= c->now || !session_exists(c->st, rec.session));
-			else
-				gone = small_expired(c->st, kinds[k], names.d[i], c->now) > 0;
-			if (!gone)
-				continue;
-			if (c->st->be->ops->del(c->st->be, kinds[k], names.d[i], NULL) != 0)
-				goto fail;
-			c->removed++;
+		if (st->be->ops->scan(st->be, kinds[k], &names) != 0) {
+			verdict_set(v, VERDICT_UNAVAILABLE, "cannot read the session store");
+			goto out;
+		}
+		c->kind = kinds[k];
+		for (i = 0; i < names.n; i += c->n) {
+			c->n = names.n - i < STORE_GC_BATCH ? names.n - i : STORE_GC_BATCH;
+			for (j = 0; j < c->n; j++)
+				snprintf(c->names[j], sizeof(c->names[j]), "%.*s",
+					 STORE_DIGEST_HEX_LEN, names.d[i + j]);
+			if (store_txn(st, gc_txn, c, sizeof(*c), v) != 0)
+				goto out;
+			*removed += c->removed;
 		}
 	}
-	verdict_ok(v);
 	rc = 0;
-	goto out;
-fail:
-	verdict_set(v, VERDICT_UNAVAILABLE, "cannot write to the session store");
 out:
 	dl_free(&names);
+	free(c);
 	return rc;
 }
 
@@ -1624,7 +1678,6 @@ int store_gc(struct store *st, int64_t now, store_session_fn fn, void *ctx, size
 	struct store_session sess;
 	struct store_refresh rec;
 	struct verdict lineage;
-	struct gc_ctx c;
 	size_t i, j, n = 0, families = 0;
 	int rc = -1;
 
@@ -1634,12 +1687,8 @@ int store_gc(struct store *st, int64_t now, store_session_fn fn, void *ctx, size
 		verdict_set(v, VERDICT_BAD_CONFIG, "no store");
 		goto out;
 	}
-	memset(&c, 0, sizeof(c));
-	c.st = st;
-	c.now = now;
-	if (store_txn(st, gc_txn, &c, sizeof(c), v) != 0)
+	if (gc_small(st, now, &n, v) != 0)
 		goto out;
-	n = c.removed;
 	/* sessions: expired or idle ones go quietly; those whose lineage broke are told to
 	 * fn, so that their logins end */
 	if (st->be->ops->scan(st->be, STORE_KIND_SESSION, &names) != 0) {

@@ -111,6 +111,10 @@ int store_open(const char *dir, const struct store_options *opts, struct store *
 	       struct verdict *v);
 void store_close(struct store *st);
 
+/* On a shared store: was this session revoked (announced within the last day)? 1 yes,
+ * 0 no (or a store that keeps no such mark), -1 cannot tell. */
+int store_session_was_revoked(struct store *st, const char *digest);
+
 /* Is this store location a Redis URL (rather than a directory)? */
 bool store_location_is_redis(const char *location);
 

@@ -77,6 +77,9 @@ struct store_backend_ops {
 	/* Optional (NULL: one host): tell the other hosts that a session was revoked, with
 	 * its record's text, so that the host where its login runs ends it. Best effort. */
 	void (*ended)(struct store_backend *be, const char *digest, const char *text);
+	/* Optional: was this session announced as revoked (within the last day)? 1, 0, -1.
+	 * A session that is merely gone (a store that lost its data) is not. */
+	int (*was_ended)(struct store_backend *be, const char *digest);
 	void (*close)(struct store_backend *be);
 };
 

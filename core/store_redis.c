@@ -33,8 +33,10 @@
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "clock.h"
+#include "privsep.h"
 #include "credid.h"
 #include "redis.h"
 
@@ -43,6 +45,8 @@
 #define REDIS_LEASE_WAIT_MS 5000
 /* A record stays this long past its own expiry, for garbage collection to see it. */
 #define REDIS_EXPIRY_GRACE 86400
+/* ... and never more than ten years from now (Redis refuses larger expiries). */
+#define REDIS_EXPIRY_MAX (10LL * 365 * 86400)
 #define REDIS_PREFIX_MAX 64
 #define REDIS_KEY_MAX (REDIS_PREFIX_MAX + 8 + STORE_DIGEST_HEX_LEN)
 #define REDIS_TOKEN_LEN 32
@@ -172,10 +176,10 @@ static int digests_of(const redisReply *r, struct digest_list *out)
  * (0: none), digest, with index ("1"/"0"). */
 static const char script_put[] =
 	FENCE
-	"redis.call('SET', KEYS[2], ARGV[2]) "
-	"if tonumber(ARGV[3]) > 0 then redis.call('EXPIRE', KEYS[2], ARGV[3]) end "
 	"redis.call('SADD', KEYS[3], ARGV[4]) "
 	"if ARGV[5] == '1' then redis.call('SADD', KEYS[4], ARGV[4]) end "
+	"if ARGV[3] ~= '0' then redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3]) "
+	"else redis.call('SET', KEYS[2], ARGV[2]) end "
 	"return 1";
 
 /* KEYS: lease, record, kind set, index (or the kind set again); ARGV: token, digest, with
@@ -187,11 +191,14 @@ static const char script_del[] =
 	"if ARGV[3] == '1' then redis.call('SREM', KEYS[4], ARGV[2]) end "
 	"return 1";
 
-/* The members of a set (KEYS[1]) whose record (ARGV[1] .. member) exists; the others are
- * pruned. Pruning is right at any time: a record and its set entry are written together. */
+/* One page of a set (KEYS[1]) from cursor ARGV[2]: the next cursor, then the members
+ * whose record (ARGV[1] .. member) exists; the others are pruned. Pruning is right at any
+ * time: a set entry is written before its record and removed after it. A page is a few
+ * hundred members, so no script holds the server for long, whatever the set's size. */
 static const char script_members[] =
-	"local out = {} "
-	"for _, d in ipairs(redis.call('SMEMBERS', KEYS[1])) do "
+	"local page = redis.call('SSCAN', KEYS[1], ARGV[2], 'COUNT', 500) "
+	"local out = { page[1] } "
+	"for _, d in ipairs(page[2]) do "
 	"  if redis.call('EXISTS', ARGV[1] .. d) == 1 then out[#out + 1] = d "
 	"  else redis.call('SREM', KEYS[1], d) end "
 	"end "
@@ -284,7 +291,9 @@ static int write_fenced(struct store_redis *rd, const struct write_ctx *w)
 		if (text == NULL)
 			goto out;
 		if (w->expires > 0) {
-			t = w->expires - clock_now();
+			/* clamped before the arithmetic: a token's exp can be anything */
+			t = w->expires - clock_now() > REDIS_EXPIRY_MAX ? REDIS_EXPIRY_MAX :
+									w->expires - clock_now();
 			t = t > 0 ? t + REDIS_EXPIRY_GRACE : REDIS_EXPIRY_GRACE;
 		}
 		snprintf(ttl, sizeof(ttl), "%lld", (long long)t);
@@ -347,19 +356,42 @@ static int rd_del(struct store_backend *be, char kind, const char *digest, const
 	return write_any(rd_of(be), &w);
 }
 
-/* The live members of a set. */
+static int digest_cmp(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+/* The live members of a set, page by page; SSCAN may return a member twice, so the list
+ * is sorted and made unique. */
 static int set_members(struct store_redis *rd, const char *set, char kind,
 		       struct digest_list *out)
 {
-	char prefix[REDIS_KEY_MAX];
-	const char *argv[] = { "EVAL", script_members, "1", set, prefix };
+	char prefix[REDIS_KEY_MAX], cursor[24] = "0";
+	const char *argv[] = { "EVAL", script_members, "1", set, prefix, cursor };
 	redisReply *r = NULL;
+	size_t i, kept;
 	int rc = -1;
 
 	memset(out, 0, sizeof(*out));
 	snprintf(prefix, sizeof(prefix), "%s:%c:", rd->prefix, kind);
-	if (run(rd, 5, argv, &r) != 0 || digests_of(r, out) != 0)
-		goto out;
+	do {
+		if (run(rd, 6, argv, &r) != 0 || r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
+		    r->element[0]->type != REDIS_REPLY_STRING ||
+		    r->element[0]->len >= sizeof(cursor) || digests_of(r, out) != 0)
+			goto out;
+		memcpy(cursor, r->element[0]->str, r->element[0]->len);
+		cursor[r->element[0]->len] = '\0';
+		freeReplyObject(r);
+		r = NULL;
+	} while (strcmp(cursor, "0") != 0);
+	if (out->n > 1) {
+		qsort(out->d, out->n, sizeof(*out->d), digest_cmp);
+		for (i = 1, kept = 1; i < out->n; i++) {
+			if (strcmp(out->d[i], out->d[kept - 1]) != 0)
+				memmove(out->d[kept++], out->d[i], sizeof(*out->d));
+		}
+		out->n = kept;
+	}
 	rc = 0;
 out:
 	if (r != NULL)
@@ -422,20 +454,54 @@ static void key_channel(const struct store_redis *rd, char key[REDIS_KEY_MAX])
 	snprintf(key, REDIS_KEY_MAX, "%s:ended", rd->prefix);
 }
 
+static void key_tombstone(const struct store_redis *rd, const char *digest,
+			  char key[REDIS_KEY_MAX])
+{
+	snprintf(key, REDIS_KEY_MAX, "%s:e:%.*s", rd->prefix, STORE_DIGEST_HEX_LEN, digest);
+}
+
+/* KEYS: the tombstone; ARGV: the channel, the message, the tombstone's lifetime. The
+ * tombstone says the session was revoked, for a pam-jwtd that missed the message. */
+static const char script_ended[] =
+	"redis.call('SET', KEYS[1], '1', 'EX', ARGV[3]) "
+	"return redis.call('PUBLISH', ARGV[1], ARGV[2])";
+
 static void rd_ended(struct store_backend *be, const char *digest, const char *text)
 {
 	struct store_redis *rd = rd_of(be);
-	char channel[REDIS_KEY_MAX], *msg = NULL;
-	const char *argv[] = { "PUBLISH", channel, NULL };
+	char channel[REDIS_KEY_MAX], tomb[REDIS_KEY_MAX], life[16], *msg = NULL;
+	const char *argv[] = { "EVAL", script_ended, "1", tomb, channel, NULL, life };
 	redisReply *r = NULL;
 
+	if (!is_digest(digest, strnlen(digest, STORE_DIGEST_HEX_LEN + 1)))
+		return;
 	key_channel(rd, channel);
+	key_tombstone(rd, digest, tomb);
+	snprintf(life, sizeof(life), "%d", REDIS_EXPIRY_GRACE);
 	if (asprintf(&msg, "%.*s\n%s", STORE_DIGEST_HEX_LEN, digest, text) < 0)
 		return;
-	argv[2] = msg;
-	if (run(rd, 3, argv, &r) == 0)
+	argv[5] = msg;
+	if (run(rd, 7, argv, &r) == 0)
 		freeReplyObject(r);
 	free(msg);
+}
+
+static int rd_was_ended(struct store_backend *be, const char *digest)
+{
+	struct store_redis *rd = rd_of(be);
+	char tomb[REDIS_KEY_MAX];
+	const char *argv[] = { "EXISTS", tomb };
+	redisReply *r = NULL;
+	int rc = -1;
+
+	if (!is_digest(digest, strnlen(digest, STORE_DIGEST_HEX_LEN + 1)))
+		return -1;
+	key_tombstone(rd, digest, tomb);
+	if (run(rd, 2, argv, &r) == 0 && r->type == REDIS_REPLY_INTEGER)
+		rc = r->integer > 0;
+	if (r != NULL)
+		freeReplyObject(r);
+	return rc;
 }
 
 /* Nothing is left behind by an interrupted writer: each write is one script. */
@@ -447,13 +513,21 @@ static int rd_tidy(struct store_backend *be)
 
 /* ---- transactions ---------------------------------------------------------------------- */
 
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static int lease_take(struct store_redis *rd, struct verdict *v)
 {
 	struct timespec pause_ts = { 0, 1000000 }; /* 1 ms, doubling up to 64 ms */
 	unsigned char raw[REDIS_TOKEN_LEN / 2];
 	char lease[REDIS_KEY_MAX], ms[16], token[REDIS_TOKEN_LEN + 1];
 	const char *argv[] = { "SET", lease, token, "NX", "PX", ms };
-	int64_t waited_ns = 0;
+	int64_t deadline = mono_ms() + REDIS_LEASE_WAIT_MS;
 	redisReply *r = NULL;
 	size_t i;
 	int rc = -1;
@@ -480,12 +554,11 @@ static int lease_take(struct store_redis *rd, struct verdict *v)
 		freeReplyObject(r);
 		r = NULL;
 		/* bounded: a stopped holder's lease runs out before this does */
-		if (waited_ns >= REDIS_LEASE_WAIT_MS * 1000000LL) {
+		if (mono_ms() >= deadline) {
 			verdict_set(v, VERDICT_UNAVAILABLE, "the session store is busy");
 			goto out;
 		}
 		(void)nanosleep(&pause_ts, NULL);
-		waited_ns += pause_ts.tv_nsec;
 		if (pause_ts.tv_nsec < 64000000)
 			pause_ts.tv_nsec *= 2;
 	}
@@ -512,26 +585,68 @@ static int lease_give(struct store_redis *rd)
 	return rc;
 }
 
-static int txn_run(struct store_backend *be, store_txn_fn fn, void *ctx, size_t ctx_size,
-		   struct verdict *v)
+/* What crosses into the transaction's process (see privsep.h): the backend, the body,
+ * the pid that called, then the body's context bytes. */
+struct rd_txn {
+	struct store_redis *rd;
+	store_txn_fn fn;
+	pid_t caller;
+	/* ctx bytes follow */
+};
+
+static int txn_body(void *arg, struct verdict *v)
 {
-	struct store_redis *rd = rd_of(be);
+	struct rd_txn *t = arg;
+	struct store_redis *rd = t->rd;
 	int rc = -1;
 
-	(void)ctx_size; /* the body runs here: the lease, not a process, guards the store */
-	if (rd->token[0] != '\0') {
-		verdict_set(v, VERDICT_UNAVAILABLE, "nested store transaction");
-		goto out;
+	/* In the root child that privsep_run made, the caller's connection stays the
+	 * caller's (its TLS state must not move on behind it): this process connects anew,
+	 * and its connection goes when it exits. */
+	if (getpid() != t->caller) {
+		rd->conn = NULL;
+		if (redis_connect(&rd->target, &rd->conn_opts, &rd->conn, v) != 0)
+			goto out;
 	}
 	if (lease_take(rd, v) != 0)
 		goto out;
-	rc = fn(ctx, v);
+	rc = t->fn((char *)arg + sizeof(*t), v);
 	if (lease_give(rd) != 0 || rd->lost) {
 		/* it ran past its lease: what it decided may rest on what changed since */
 		verdict_set(v, VERDICT_UNAVAILABLE, "the session store transaction ran out of time");
 		rc = -1;
 	}
 out:
+	return rc;
+}
+
+/* A process the invoking user can stop (sudo, su) never holds the lease itself: as on
+ * tmpfs, the transaction runs in a child no unprivileged user can signal (privsep_run);
+ * elsewhere it runs here. */
+static int txn_run(struct store_backend *be, store_txn_fn fn, void *ctx, size_t ctx_size,
+		   struct verdict *v)
+{
+	struct store_redis *rd = rd_of(be);
+	struct rd_txn *t = NULL;
+	int rc = -1;
+
+	if (rd->token[0] != '\0') {
+		verdict_set(v, VERDICT_UNAVAILABLE, "nested store transaction");
+		goto out;
+	}
+	t = malloc(sizeof(*t) + ctx_size);
+	if (t == NULL) {
+		verdict_set(v, VERDICT_UNAVAILABLE, "out of memory");
+		goto out;
+	}
+	t->rd = rd;
+	t->fn = fn;
+	t->caller = getpid();
+	memcpy((char *)t + sizeof(*t), ctx, ctx_size);
+	rc = privsep_run(txn_body, t, sizeof(*t) + ctx_size, v);
+	memcpy(ctx, (char *)t + sizeof(*t), ctx_size);
+out:
+	free(t);
 	return rc;
 }
 
@@ -555,6 +670,7 @@ static const struct store_backend_ops redis_ops = {
 	.txn = txn_run,
 	.tidy = rd_tidy,
 	.ended = rd_ended,
+	.was_ended = rd_was_ended,
 	.close = rd_close,
 };
 

@@ -845,7 +845,7 @@ static int watch_ended(const struct store_session *sess, void *ctx)
 {
 	struct daemon *d = ctx;
 
-	if (sess->leader_pid <= 1 || !leader_is_here(sess->boot) ||
+	if (sess->leader_pid <= 1 || sess->boot[0] == '\0' || !leader_is_here(sess->boot) ||
 	    ending_has(d, sess->leader_pid))
 		return 0;
 	return end_login(sess, d);
@@ -862,7 +862,8 @@ static int local_collect(const struct store_session *sess, void *ctx_)
 	struct local_ctx *ctx = ctx_;
 	struct store_session *grown;
 
-	if (sess->leader_pid <= 1 || sess->leader_start == 0 || !leader_is_here(sess->boot))
+	if (sess->leader_pid <= 1 || sess->leader_start == 0 || sess->boot[0] == '\0' ||
+	    !leader_is_here(sess->boot))
 		return 0;
 	grown = realloc(ctx->list, (ctx->n + 1) * sizeof(*grown));
 	if (grown == NULL) {
@@ -875,8 +876,9 @@ static int local_collect(const struct store_session *sess, void *ctx_)
 }
 
 /* What the announcements may have missed (while unsubscribed): a session of this host that
- * was in the store at the last look and is gone now was revoked; its login ends (a login
- * that closed by itself has no leader left to signal). */
+ * was in the store at the last look, is gone now and left the mark of a revocation was
+ * revoked; its login ends. A session that is merely gone (its user logged out, or a
+ * Redis that lost its data) ends nothing. */
 static void watch_reconcile(struct daemon *d)
 {
 	struct local_ctx now;
@@ -897,7 +899,7 @@ static void watch_reconcile(struct daemon *d)
 		for (j = 0; j < now.n; j++)
 			if (strcmp(now.list[j].digest, d->local[i].digest) == 0)
 				break;
-		if (j == now.n)
+		if (j == now.n && store_session_was_revoked(d->st, d->local[i].digest) == 1)
 			(void)watch_ended(&d->local[i], d);
 	}
 	free(d->local);

@@ -46,6 +46,27 @@ free_port() { "$PJ_PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1"
 pj_redis_start unix || { not_ok "redis-server starts on a unix socket"; done_testing; exit; }
 run_backend_tests "redis+unix" "redis+unix://$PJ_TMP/unix.sock"
 
+# run_suite LABEL BINARY [VAR=VALUE...]: another store suite on the unix-socket server,
+# each of its tests one check here
+run_suite() {
+	local label=$1 bin=$2 out line n=0
+	shift 2
+	out=$(env CMOCKA_MESSAGE_OUTPUT=TAP PJ_TEST_STORE_URL="redis+unix://$PJ_TMP/unix.sock" \
+		"$@" "$bin" 2>&1)
+	while IFS= read -r line; do
+		case $line in
+		"ok "*) ok "$label: ${line#ok * - }"; n=$((n + 1)) ;;
+		"not ok "*) not_ok "$label: ${line#not ok * - }"; n=$((n + 1)) ;;
+		"# "[a-z0-9]*) echo "$line" ;;
+		esac
+	done <<<"$out"
+	[ "$n" -ge 2 ] || { not_ok "$label: its tests ran ($n)"; echo "$out" | sed 's/^/#   /' | tail -20; }
+}
+# 8 writers racing (single-use ids, limits, counts) and writers SIGKILLed at random points
+# (a killed holder's lease runs out): fewer rounds than on tmpfs, where each costs less
+run_suite "concurrency on redis" "$BUILD_DIR/tests/test_store_concurrency" STORE_CONC_OPS=2000
+run_suite "crash on redis" "$BUILD_DIR/tests/test_store_crash" STORE_CRASH_KILLS=40 STORE_CRASH_LIMIT_KILLS=40
+
 PORT=$(free_port)
 PW=$PJ_TMP/redis.pw
 head -c 24 /dev/urandom | base64 | tr -d '/+=\n' >"$PW"
@@ -236,6 +257,17 @@ check "the login revoked while pam-jwtd was not subscribed ended ($(($(now_ms) -
 check "pam-jwtd noticed the broken watch and subscribed again" \
 	eval 'grep -q "watch on the shared store broke" "$DLOG" &&
 		[ "$(grep -c "watching the shared store" "$DLOG")" -ge 2 ]'
+
+# A session that is merely gone (Redis lost it: no revocation was announced) ends nothing:
+# a store that loses its data must not log every host's users out.
+hold live3
+check "host 1: a third login held open (pid $HPID)" test -n "$HD"
+sleep 1.5 # a sweep has seen it
+rcli del "{fleet}:s:$HD" >/dev/null
+sleep 2.5 # two more sweeps
+check "its record deleted behind the store's back, the login goes on" kill -0 "$HPID"
+check_fails "pam-jwtd did not signal it" grep -q "SIGHUP to pid $HPID\$" "$DLOG"
+kill "$HPID" 2>/dev/null
 
 kill -STOP "$(pgrep -f "redis-server 127.0.0.1:$PORT" | head -1)" 2>/dev/null
 pj_token_file other --key "$K/es1.key" --kid es1 -u "$U" --iss "$ISS" --aud "$AUD"

@@ -371,6 +371,7 @@ static int setup(void **state)
 		return -1;
 	}
 	f->opts.allow_non_tmpfs = allow != 0;
+	tu_store_dir_options(&f->dir, &f->opts);
 	verdict_init(&v);
 	if (store_open(f->dir.path, &f->opts, &f->st, &v) != 0) {
 		fprintf(stderr, "# store_open(%s): %s\n", f->dir.path, v.reason);

@@ -268,7 +268,7 @@ static void busy_wait_us(long us)
 /* The lock file (if the store made one) can be taken at once: nobody holds it. */
 static void check_lock_free(const struct fixture *f)
 {
-	char path[128];
+	char path[sizeof(f->dir.path) + 8];
 	int fd;
 
 	snprintf(path, sizeof(path), "%s/.lock", f->dir.path);
@@ -381,7 +381,10 @@ static void verify_store(struct fixture *f, struct scan_ctx *sc)
 	assert_false(sc->bad);
 	qsort(sc->digests, sc->n, sizeof(sc->digests[0]), cmp_digest);
 
-	/* 2. Every record file parses and is one scan reported; anything else is residue. */
+	/* 2. Every record file parses and is one scan reported; anything else is residue.
+	 * (On Redis, step 1 read every record the sets list.) */
+	if (f->dir.redis)
+		goto committed;
 	d = opendir(f->dir.path);
 	assert_non_null(d);
 	while ((e = readdir(d)) != NULL) {
@@ -417,6 +420,7 @@ static void verify_store(struct fixture *f, struct scan_ctx *sc)
 	if (residue > f->residue_max)
 		f->residue_max = residue;
 
+committed:
 	/* 3. Every committed session is there, with its latest committed update. */
 	for (i = 0; i < f->nknown; i++) {
 		const struct tracked *t = &f->known[i];
@@ -480,6 +484,7 @@ static int setup(void **state)
 		return -1;
 	}
 	f->opts.allow_non_tmpfs = allow != 0;
+	tu_store_dir_options(&f->dir, &f->opts);
 	f->known = calloc(MAX_TRACKED, sizeof(*f->known));
 	verdict_init(&v);
 	if (f->known == NULL || store_open(f->dir.path, &f->opts, &f->st, &v) != 0) {

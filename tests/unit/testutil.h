@@ -165,8 +165,10 @@ static inline int tu_hex_decode(const char *hex, unsigned char **out, size_t *ou
 #include <sys/mount.h>
 
 struct tu_store_dir {
-	char path[64];
+	char path[128];  /* a directory, or the Redis URL of PJ_TEST_STORE_URL */
 	int mounted;     /* 1: a private tmpfs is mounted on path */
+	int redis;       /* the store is on the Redis server of PJ_TEST_STORE_URL */
+	char prefix[48]; /* Redis: this store's key namespace */
 };
 
 static inline int tu_store_dir_rm_cb(const char *p, const struct stat *sb, int flag,
@@ -188,8 +190,17 @@ static inline int tu_store_dir_make(struct tu_store_dir *d, const char *tag,
 {
 	char opts[128];
 
+	static unsigned serial;
+
 	memset(d, 0, sizeof(*d));
 	*allow_non_tmpfs = 1;
+	/* tests/integration/test_store_redis.sh runs store suites against Redis */
+	if (getenv("PJ_TEST_STORE_URL") != NULL) {
+		snprintf(d->path, sizeof(d->path), "%s", getenv("PJ_TEST_STORE_URL"));
+		snprintf(d->prefix, sizeof(d->prefix), "%s.%d.%u", tag, (int)getpid(), ++serial);
+		d->redis = 1;
+		return 0;
+	}
 	snprintf(d->path, sizeof(d->path), "/tmp/pamjwt-%s-XXXXXX", tag);
 	if (mkdtemp(d->path) == NULL || chmod(d->path, 0700) != 0)
 		return -1;
@@ -211,7 +222,7 @@ static inline int tu_store_dir_make(struct tu_store_dir *d, const char *tag,
 /* Unmount (or empty) and remove the directory. Safe to call twice. */
 static inline void tu_store_dir_remove(struct tu_store_dir *d)
 {
-	if (d->path[0] == '\0')
+	if (d->path[0] == '\0' || d->redis)
 		return;
 	if (d->mounted) {
 		if (umount2(d->path, 0) != 0)
@@ -243,6 +254,25 @@ struct tu_store {
 
 /* A private store directory (see tu_store_dir_make) opened with these limits. Anything
  * left behind on failure is removed. 0, or -1. */
+static inline const char *tu_env_or_null(const char *name)
+{
+	const char *s = getenv(name);
+
+	return s != NULL && s[0] != '\0' ? s : NULL;
+}
+
+/* The options that reach the Redis server of a tu_store_dir (nothing for a directory). */
+static inline void tu_store_dir_options(const struct tu_store_dir *d, struct store_options *o)
+{
+	if (!d->redis)
+		return;
+	o->redis_prefix = d->prefix;
+	o->redis_password_file = tu_env_or_null("PJ_TEST_STORE_PASSWORD_FILE");
+	o->redis_ca_file = tu_env_or_null("PJ_TEST_STORE_CA_FILE");
+	o->redis_cert_file = tu_env_or_null("PJ_TEST_STORE_CERT_FILE");
+	o->redis_key_file = tu_env_or_null("PJ_TEST_STORE_KEY_FILE");
+}
+
 static inline int tu_store_open(struct tu_store *s, const char *tag, size_t per_user,
 				size_t total)
 {
@@ -255,6 +285,7 @@ static inline int tu_store_open(struct tu_store *s, const char *tag, size_t per_
 		return -1;
 	}
 	s->opts.allow_non_tmpfs = allow != 0;
+	tu_store_dir_options(&s->dir, &s->opts);
 	s->opts.max_sessions_per_user = per_user;
 	s->opts.max_sessions_total = total;
 	verdict_init(&v);
