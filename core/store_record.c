@@ -351,6 +351,7 @@ int record_parse(const char *text, size_t len, const struct rec_schema *schema,
 		if (parse_line(schema, vals, &seen, p, (size_t)(nl - p)) != 0)
 			goto out;
 	}
+	vals->present = seen;
 	for (i = 0; i < schema->n; i++) {
 		if (schema->fields[i].optional)
 			seen |= 1u << i;
@@ -412,12 +413,13 @@ static void families_format(const char in[STORE_SESSION_FAMILIES][STORE_DIGEST_H
 	}
 }
 
-/* "" or 32 lowercase hex digits */
-static bool boot_ok(const char *s)
+/* Absent (a record from before it was kept), or 32 lowercase hex digits: an empty value
+ * is never written, so it is never read either (a record reads back as it was written). */
+static bool boot_ok(const char *s, bool present)
 {
 	size_t n = strspn(s, "0123456789abcdef");
 
-	return s[n] == '\0' && (n == 0 || n == STORE_BOOT_LEN);
+	return present ? s[n] == '\0' && n == STORE_BOOT_LEN : s[0] == '\0';
 }
 
 int store_session_parse(const char *text, size_t len, struct store_session *out)
@@ -447,7 +449,7 @@ int store_session_parse(const char *text, size_t len, struct store_session *out)
 	memcpy(out->owner, vals.str[SF_OWNER], STORE_FIELD_MAX);
 	if (!store_digest_or_empty(vals.str[SF_PARENT]) ||
 	    !store_digest_or_empty(vals.str[SF_ORIGIN_JTI]) ||
-	    families_parse(vals.str[SF_FAMILY], out->family) != 0 || !boot_ok(vals.str[SF_BOOT]))
+	    families_parse(vals.str[SF_FAMILY], out->family) != 0 || !boot_ok(vals.str[SF_BOOT], (vals.present & (1u << SF_BOOT)) != 0))
 		goto out;
 	memcpy(out->boot, vals.str[SF_BOOT], STORE_BOOT_LEN + 1);
 	memcpy(out->parent, vals.str[SF_PARENT], STORE_DIGEST_HEX_LEN + 1);
@@ -484,7 +486,8 @@ char *store_session_format(const struct store_session *sess)
 	tb_field(&tb, "owner", sess->owner[0] != '\0' ? sess->owner : sess->user);
 	families_format(sess->family, families);
 	tb_field(&tb, "family", families);
-	tb_field(&tb, "boot", sess->boot);
+	if (sess->boot[0] != '\0')
+		tb_field(&tb, "boot", sess->boot);
 	return tb_finish(&tb);
 }
 

@@ -81,6 +81,7 @@ struct rec_vals {
 	char str[REC_MAX_FIELDS][STORE_FIELD_MAX];
 	unsigned long long num[REC_MAX_FIELDS];
 	struct digest_list *digests; /* index records */
+	unsigned int present;        /* out: bit i: field i was in the text (optional ones) */
 };
 
 /* The kinds of small records: fields in the order given. */

@@ -432,7 +432,7 @@ static void test_format_parse_round_trip(void **state)
 				  "service=sshd\ntty=pts/3\nrhost=192.0.2.7\npid=4242\n"
 				  "created=1700000000\nexpires=1700003600\nidle=900\n"
 				  "last_seen=1700000005\nleader_start=0\nparent=\norigin_jti=\n"
-				  "tokens=0\nowner=alice\nfamily=\nboot=\n");
+				  "tokens=0\nowner=alice\nfamily=\n");
 	assert_int_equal(store_session_parse(text, strlen(text), &back), 0);
 	assert_string_equal(back.digest, "");
 	assert_string_equal(back.user, "alice");
@@ -495,6 +495,7 @@ static void test_parse_strict(void **state)
 		"pam_jwt-store 1\nkind=session\nuser=a\n" GOOD_BODY "idle=0\n",
 		"pam_jwt-store 1\nkind=session\nkind=session\nuser=a\n" GOOD_BODY,
 		"pam_jwt-store 1\nkind=session\nuser=a\n" GOOD_BODY "x=1\n",  /* unknown key */
+		"pam_jwt-store 1\nkind=session\nuser=a\n" GOOD_BODY "boot=\n", /* never written */
 		"pam_jwt-store 1\nkind=session\nuser=a\n" GOOD_BODY "\n",     /* empty line */
 		"pam_jwt-store 1\nkind=session\nuser=a\n" GOOD_BODY "noequals\n",
 		"pam_jwt-store 1\nkind=session\nuser=a\nuid=1000\nservice=sshd\ntty=pts/3\n"
@@ -1021,6 +1022,19 @@ static void test_leader_boot(void **state)
 	assert_string_equal(back.boot, here);
 	bad = strstr(text, "boot=");
 	assert_non_null(bad);
+	{
+		/* no boot, no line: such a record reads back as it was */
+		struct store_session plain;
+		char *t2;
+
+		fill(&plain, "alice", "sshd");
+		t2 = store_session_format(&plain);
+		assert_non_null(t2);
+		assert_null(strstr(t2, "boot="));
+		assert_int_equal(store_session_parse(t2, strlen(t2), &back), 0);
+		assert_string_equal(back.boot, "");
+		free(t2);
+	}
 	bad[5] = 'X';
 	assert_int_equal(store_session_parse(text, strlen(text), &back), -1);
 	free(text);
