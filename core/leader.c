@@ -313,9 +313,17 @@ out:
 
 bool leader_is_here(const char *boot)
 {
-	char here[LEADER_BOOT_LEN + 1];
+	/* read once per process (a scan asks for every session); a forked child, which may
+	 * live in another pid namespace, reads it again */
+	static char here[LEADER_BOOT_LEN + 1];
+	static pid_t read_by;
 
 	if (boot == NULL || boot[0] == '\0')
 		return true;
-	return leader_boot_id(here) == 0 && strcmp(boot, here) == 0;
+	if (read_by != getpid()) {
+		if (leader_boot_id(here) != 0)
+			return false;
+		read_by = getpid();
+	}
+	return strcmp(boot, here) == 0;
 }
