@@ -21,7 +21,7 @@ enum config_type {
 	CT_STRING, CT_PATH, CT_DURATION, CT_SIZE, CT_BOOL, CT_KEY, CT_CLAIM, CT_COUNT, CT_ACCEPT,
 	CT_SOURCE, CT_PATH_OR_NONE, CT_AUDIENCES, CT_JWKS, CT_RSA_ALG,
 	CT_CLAIM_NAME, CT_USER_DOMAIN, CT_USER_CASE, /* who the token is */
-	CT_MILLIS, /* the Redis store */
+	CT_MILLIS, CT_STORE_UNAVAILABLE, /* the Redis store */
 };
 
 struct config_option {
@@ -90,6 +90,8 @@ static const struct config_option config_options[] = {
 	OPT("redis_cert_file", CT_PATH, redis_cert_file),
 	OPT("redis_key_file", CT_PATH, redis_key_file),
 	OPT("redis_timeout", CT_MILLIS, redis_timeout_ms),
+	OPT("store_unavailable", CT_STORE_UNAVAILABLE, store_unavailable),
+	OPT("max_staleness", CT_DURATION, max_staleness),
 	/* --- end of the Redis store block --- */
 };
 #undef OPT
@@ -141,6 +143,7 @@ int config_init(struct config *cfg)
 	cfg->jwks_rsa_alg = JWA_RS256;
 	cfg->jwks_refresh = 3600;
 	cfg->redis_timeout_ms = 1000;
+	cfg->max_staleness = -1;
 	if (set_string(&cfg->user_claim, "sub") != 0 || set_string(&cfg->prompt, "JWT: ") != 0 ||
 	    set_string(&cfg->store_dir, CONFIG_DEFAULT_STORE_DIR) != 0 ||
 	    set_string(&cfg->persist_dir, CONFIG_DEFAULT_PERSIST_DIR) != 0 ||
@@ -727,6 +730,17 @@ int config_set(struct config *cfg, const char *key, const char *value, struct ve
 			goto out;
 		}
 		break;
+	case CT_STORE_UNAVAILABLE:
+		if (strcmp(value, "refuse") == 0) {
+			cfg->store_unavailable = CONFIG_STORE_UNAVAILABLE_REFUSE;
+		} else if (strcmp(value, "last_known") == 0) {
+			cfg->store_unavailable = CONFIG_STORE_UNAVAILABLE_LAST_KNOWN;
+		} else {
+			verdict_set(v, VERDICT_BAD_CONFIG,
+				    "store_unavailable must be refuse or last_known");
+			goto out;
+		}
+		break;
 	case CT_MILLIS:
 		if (parse_millis(value, (int64_t *)(base + opt->offset)) != 0) {
 			verdict_set(v, VERDICT_BAD_CONFIG,
@@ -750,6 +764,11 @@ int config_set(struct config *cfg, const char *key, const char *value, struct ve
 		     opt->offset == offsetof(struct config, sweep_interval) ||
 		     opt->offset == offsetof(struct config, jwks_refresh)) && duration == 0) {
 			verdict_set(v, VERDICT_BAD_CONFIG, "this duration must be at least 1s");
+			goto out;
+		}
+		if (opt->offset == offsetof(struct config, max_staleness) &&
+		    (duration < CONFIG_MAX_STALENESS_MIN || duration > 7 * 86400)) {
+			verdict_set(v, VERDICT_BAD_CONFIG, "max_staleness must be 15s .. 7d");
 			goto out;
 		}
 		*(int64_t *)(base + opt->offset) = duration;
@@ -994,12 +1013,19 @@ static int config_validate_redis(const struct config *cfg, struct verdict *v)
 	struct redis_target t;
 	const char *reason = NULL;
 
+	if (cfg->store_unavailable == CONFIG_STORE_UNAVAILABLE_REFUSE && cfg->max_staleness >= 0)
+		return verdict_set(v, VERDICT_BAD_CONFIG,
+				   "max_staleness needs store_unavailable = last_known");
 	if (cfg->store == NULL) {
 		if (cfg->redis_prefix != NULL || cfg->redis_password_file != NULL ||
 		    cfg->redis_ca_file != NULL || cfg->redis_cert_file != NULL ||
 		    cfg->redis_key_file != NULL)
 			return verdict_set(v, VERDICT_BAD_CONFIG,
 					   "redis_* options need store = a Redis URL");
+		if (cfg->store_unavailable != CONFIG_STORE_UNAVAILABLE_REFUSE)
+			return verdict_set(v, VERDICT_BAD_CONFIG,
+					   "store_unavailable = last_known needs store = a Redis "
+					   "URL (a local store is always reachable)");
 		return 0;
 	}
 	if (!store_location_is_redis(cfg->store))

@@ -35,6 +35,14 @@ enum config_token_source {
 #define CONFIG_ACCEPT_JWT 0x1u
 #define CONFIG_ACCEPT_SESSION 0x2u
 
+/* What a login does when the shared (Redis) store cannot be reached (`store_unavailable`). */
+enum config_store_unavailable {
+	CONFIG_STORE_UNAVAILABLE_REFUSE = 0, /* refuse every login that needs it (default) */
+	CONFIG_STORE_UNAVAILABLE_LAST_KNOWN, /* JWTs: check pam-jwtd's mirror instead */
+};
+#define CONFIG_MAX_STALENESS_DEFAULT 300
+#define CONFIG_MAX_STALENESS_MIN 15
+
 /* How the user claim's name is compared with the login name (`user_case`). */
 enum config_user_case {
 	CONFIG_USER_CASE_EXACT = 0, /* the same bytes (default) */
@@ -122,6 +130,8 @@ struct config {
 	char *redis_cert_file;      /* rediss://: client certificate ... */
 	char *redis_key_file;       /* ... and key */
 	int64_t redis_timeout_ms;   /* connect and each command; default 1000 */
+	enum config_store_unavailable store_unavailable;
+	int64_t max_staleness;      /* seconds; -1: not set (CONFIG_MAX_STALENESS_DEFAULT) */
 };
 
 /* Where the session store is: the Redis URL `store`, else the directory store_dir. */

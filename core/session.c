@@ -64,6 +64,73 @@ out:
 	return rc;
 }
 
+int session_mirror_open(const struct config *cfg, struct store **out, struct verdict *v)
+{
+	struct store_options opts;
+	int rc = -1;
+
+	*out = NULL;
+	if (cfg->store == NULL || cfg->store_dir == NULL) {
+		verdict_set(v, VERDICT_BAD_CONFIG, "a mirror needs store = a Redis URL and store_dir");
+		goto out;
+	}
+	memset(&opts, 0, sizeof(opts));
+	opts.allow_non_tmpfs = cfg->allow_non_tmpfs;
+	opts.mirror = true;
+	if (store_open(cfg->store_dir, &opts, out, v) != 0) {
+		*out = NULL;
+		if (v->code == VERDICT_OK)
+			verdict_set(v, VERDICT_UNAVAILABLE, "the mirror in store_dir is unusable");
+		goto out;
+	}
+	rc = 0;
+out:
+	return rc;
+}
+
+int64_t session_max_staleness(const struct config *cfg)
+{
+	return cfg->max_staleness >= 0 ? cfg->max_staleness : CONFIG_MAX_STALENESS_DEFAULT;
+}
+
+int session_store_open_jwt(const struct config *cfg, bool must_exist, int64_t now,
+			   struct store **out, struct verdict *store_v, struct verdict *v)
+{
+	struct store *mirror = NULL;
+	int64_t synced = 0, age;
+	int rc = -1;
+
+	*out = NULL;
+	verdict_init(store_v);
+	if (session_store_open(cfg, must_exist, out, v) == 0) {
+		rc = 0;
+		goto out;
+	}
+	if (v->code != VERDICT_UNAVAILABLE || cfg->store == NULL ||
+	    cfg->store_unavailable != CONFIG_STORE_UNAVAILABLE_LAST_KNOWN)
+		goto out;
+	*store_v = *v;
+	if (session_mirror_open(cfg, &mirror, v) != 0 ||
+	    store_mirror_synced(mirror, &synced, v) != 0)
+		goto out;
+	age = now > synced ? now - synced : 0;
+	if (age > session_max_staleness(cfg)) {
+		verdict_setf_seconds(v, VERDICT_UNAVAILABLE,
+				     "the session store is unreachable and pam-jwtd's mirror is "
+				     "older than max_staleness", "(%llds old)", (long long)age);
+		goto out;
+	}
+	verdict_setf_seconds(v, VERDICT_OK, "the session store is unreachable: using "
+			     "pam-jwtd's mirror of revocations and locks", "(%llds old)",
+			     (long long)age);
+	*out = mirror;
+	mirror = NULL;
+	rc = 0;
+out:
+	store_close(mirror);
+	return rc;
+}
+
 int session_persist_open(const struct config *cfg, struct store **out, struct verdict *v)
 {
 	struct store_options opts;
@@ -133,6 +200,11 @@ int session_check_digest(struct store *st, const struct config *cfg, const char 
 	memset(&sess, 0, sizeof(sess));
 	if (st == NULL) {
 		verdict_set(v, VERDICT_UNAVAILABLE, "session store does not exist");
+		goto out;
+	}
+	if (store_is_mirror(st)) {
+		verdict_set(v, VERDICT_UNAVAILABLE,
+			    "the session store is unreachable: sessions cannot be checked");
 		goto out;
 	}
 	if (!session_digest_looks_like(digest)) {

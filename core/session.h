@@ -29,6 +29,21 @@ int session_watch_open(const struct config *cfg, struct store_watch **out, struc
 int session_store_open(const struct config *cfg, bool must_exist, struct store **out,
 		       struct verdict *v);
 
+/* While a shared (Redis) store cannot be reached, logins with store_unavailable =
+ * last_known see pam-jwtd's mirror of its revoked jtis and locks, kept in store_dir
+ * (store_mirror_sync). session_mirror_open opens that directory as a mirror.
+ * session_store_open_jwt is session_store_open for the checks of a JWT: when the store
+ * cannot be reached (VERDICT_UNAVAILABLE) and store_unavailable is last_known, it opens
+ * the mirror instead, provided pam-jwtd found it current within max_staleness
+ * (session_max_staleness) of `now`; then v is VERDICT_OK with a reason and the mirror's
+ * age to log, and store_v holds why the store failed (VERDICT_OK otherwise). A mirror
+ * refuses every write and every session check (store_is_mirror), so only JWTs that
+ * need no session and are not single-use pass through it. */
+int session_mirror_open(const struct config *cfg, struct store **out, struct verdict *v);
+int session_store_open_jwt(const struct config *cfg, bool must_exist, int64_t now,
+			   struct store **out, struct verdict *store_v, struct verdict *v);
+int64_t session_max_staleness(const struct config *cfg);
+
 /* Open the directory that keeps revocations and locks across reboots (persist_dir, any
  * file system, same ownership rules as the store). *out is NULL and 0 is returned when
  * persist_dir is "none" or does not exist. */

@@ -34,6 +34,7 @@
 struct store {
 	struct store_backend *be;
 	struct store_options opts;
+	bool syncing; /* a mirror, while store_mirror_sync writes it */
 };
 
 static void redis_options_of(const char *url, const struct store_options *opts,
@@ -312,7 +313,17 @@ static int jti_digest_revoked(const struct store *st, const char *jti_digest, in
 static int store_txn(struct store *st, store_txn_fn fn, void *ctx, size_t size,
 		     struct verdict *v)
 {
+	if (st->opts.mirror && !st->syncing) {
+		verdict_set(v, VERDICT_UNAVAILABLE,
+			    "the session store is unreachable: only reads of the mirror");
+		return -1;
+	}
 	return st->be->ops->txn(st->be, fn, ctx, size, v);
+}
+
+bool store_is_mirror(const struct store *st)
+{
+	return st != NULL && st->opts.mirror;
 }
 
 /* ---- lineage ---------------------------------------------------------------------------- */
@@ -1826,4 +1837,170 @@ out:
 	if (unreadable != NULL)
 		*unreadable = c.unreadable;
 	return rc;
+}
+
+/* ---- the mirror of revocations and locks --------------------------------------------------- */
+
+/* The stamp's name: the digest of a fixed word (there is one stamp per mirror). */
+static void mirror_stamp_digest(char out[STORE_DIGEST_HEX_LEN + 1])
+{
+	store_digest_hex("mirror", strlen("mirror"), out);
+}
+
+static int names_cmp(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+struct mirror_ctx {
+	struct store *to;
+	struct store *from;
+	int64_t now;
+	uint64_t changes;
+	size_t written; /* out: records copied or dropped */
+};
+
+/* Make the mirror's records of one kind those of the store, byte for byte (expired and
+ * unreadable ones too: the checks treat them as the store does). */
+static int mirror_kind(struct mirror_ctx *c, char kind, struct verdict *v)
+{
+	struct digest_list have = { 0 }, want = { 0 };
+	char *text = NULL, *mine = NULL;
+	size_t i = 0, j = 0, len, mine_len;
+	int cmp, status, rc = -1;
+
+	if (c->from->be->ops->scan(c->from->be, kind, &want) != 0 ||
+	    c->to->be->ops->scan(c->to->be, kind, &have) != 0) {
+		verdict_set(v, VERDICT_UNAVAILABLE, "cannot list the revocations and locks");
+		goto out;
+	}
+	qsort(want.d, want.n, sizeof(*want.d), names_cmp);
+	qsort(have.d, have.n, sizeof(*have.d), names_cmp);
+	while (i < want.n || j < have.n) {
+		cmp = i == want.n ? 1 : j == have.n ? -1 : strcmp(want.d[i], have.d[j]);
+		if (cmp > 0) { /* only in the mirror: gone from the store */
+			if (c->to->be->ops->del(c->to->be, kind, have.d[j], NULL) != 0)
+				goto write_failed;
+			c->written++;
+			j++;
+			continue;
+		}
+		free(text);
+		free(mine);
+		text = mine = NULL;
+		status = c->from->be->ops->get(c->from->be, kind, want.d[i], STORE_RECORD_MAX,
+					       &text, &len);
+		if (status == STORE_REC_UNREADABLE) {
+			verdict_set(v, VERDICT_UNAVAILABLE, "cannot read a revocation or lock");
+			goto out;
+		}
+		if (status == STORE_REC_PRESENT &&
+		    (cmp < 0 || c->to->be->ops->get(c->to->be, kind, want.d[i], STORE_RECORD_MAX,
+						    &mine, &mine_len) != STORE_REC_PRESENT ||
+		     mine_len != len || memcmp(mine, text, len) != 0)) {
+			if (c->to->be->ops->put(c->to->be, kind, want.d[i], text, len, 0, NULL) != 0)
+				goto write_failed;
+			c->written++;
+		} else if (status == STORE_REC_ABSENT && cmp == 0) { /* went while we looked */
+			if (c->to->be->ops->del(c->to->be, kind, want.d[i], NULL) != 0)
+				goto write_failed;
+			c->written++;
+		}
+		i++;
+		j += cmp == 0;
+	}
+	rc = 0;
+	goto out;
+write_failed:
+	verdict_set(v, VERDICT_UNAVAILABLE, "cannot write to the mirror");
+out:
+	free(text);
+	free(mine);
+	dl_free(&want);
+	dl_free(&have);
+	return rc;
+}
+
+static int mirror_txn(void *arg, struct verdict *v)
+{
+	static const char kinds[] = { STORE_KIND_JTI, STORE_KIND_LOCK };
+	struct mirror_ctx *c = arg;
+	struct rec_vals stamp;
+	char digest[STORE_DIGEST_HEX_LEN + 1];
+	int64_t copied = c->now;
+	size_t k;
+	int rc = -1;
+
+	mirror_stamp_digest(digest);
+	/* nothing changed since the last copy, which is recent: the stamp alone moves on */
+	if (small_load(c->to, STORE_KIND_MIRROR, digest, &schema_mirror, &stamp) ==
+		    STORE_REC_PRESENT &&
+	    stamp.num[1] == c->changes && (int64_t)stamp.num[2] <= c->now &&
+	    c->now - (int64_t)stamp.num[2] < STORE_MIRROR_FULL_COPY) {
+		copied = (int64_t)stamp.num[2];
+	} else {
+		for (k = 0; k < sizeof(kinds); k++) {
+			if (mirror_kind(c, kinds[k], v) != 0)
+				goto out;
+		}
+	}
+	if (small_put(c->to, STORE_KIND_MIRROR, digest,
+		      record_mirror_format(c->now, c->changes, copied), 0) != 0) {
+		verdict_set(v, VERDICT_UNAVAILABLE, "cannot write to the mirror");
+		goto out;
+	}
+	verdict_ok(v);
+	rc = 0;
+out:
+	return rc;
+}
+
+int store_mirror_sync(struct store *mirror, struct store *from, int64_t now, size_t *written,
+		      struct verdict *v)
+{
+	struct mirror_ctx c;
+	int rc = -1;
+
+	memset(&c, 0, sizeof(c));
+	if (mirror == NULL || from == NULL || !mirror->opts.mirror ||
+	    from->be->ops->changes == NULL) {
+		verdict_set(v, VERDICT_BAD_CONFIG, "no shared store to mirror");
+		goto out;
+	}
+	/* read before the records: a change made after this moves the count again, so the
+	 * next sync copies it even if this one missed it */
+	if (from->be->ops->changes(from->be, &c.changes) != 0) {
+		verdict_set(v, VERDICT_UNAVAILABLE, "cannot reach the session store");
+		goto out;
+	}
+	c.to = mirror;
+	c.from = from;
+	c.now = now;
+	mirror->syncing = true;
+	rc = store_txn(mirror, mirror_txn, &c, sizeof(c), v);
+	mirror->syncing = false;
+out:
+	if (written != NULL)
+		*written = c.written;
+	return rc;
+}
+
+int store_mirror_synced(struct store *mirror, int64_t *synced, struct verdict *v)
+{
+	struct rec_vals stamp;
+	char digest[STORE_DIGEST_HEX_LEN + 1];
+	int status;
+
+	mirror_stamp_digest(digest);
+	status = mirror == NULL ? STORE_REC_ABSENT :
+		 small_load(mirror, STORE_KIND_MIRROR, digest, &schema_mirror, &stamp);
+	if (status != STORE_REC_PRESENT) {
+		verdict_set(v, VERDICT_UNAVAILABLE, status == STORE_REC_ABSENT ?
+				"pam-jwtd has not mirrored the store yet" :
+				"the mirror's stamp is unreadable");
+		return -1;
+	}
+	*synced = (int64_t)stamp.num[0];
+	verdict_ok(v);
+	return 0;
 }

@@ -51,6 +51,9 @@ struct store_options {
 	const char *redis_cert_file;     /* rediss://: client certificate and key, or NULL */
 	const char *redis_key_file;
 	int redis_timeout_ms;            /* connect and each command; 0: 1000 */
+	/* a directory that holds only a mirror of a shared store's revocations and locks
+	 * (store_mirror_sync): every transaction but the sync's is refused */
+	bool mirror;
 };
 
 struct store_session {
@@ -243,6 +246,22 @@ int store_gc(struct store *st, int64_t now, store_session_fn fn, void *ctx, size
  * *unreadable. */
 int store_import_revocations(struct store *to, struct store *from, int64_t now,
 			     size_t *copied, size_t *unreadable, struct verdict *v);
+
+/* A mirror of a shared store's revoked jtis and locks, kept by pam-jwtd in a local
+ * directory (opened with opts.mirror) so that logins can still see them while the shared
+ * store cannot be reached (store_unavailable = last_known). store_mirror_sync makes the
+ * mirror match `from` as of `now` (pass a time taken before the call): it reads the
+ * store's change count first and copies the records only when the count moved since the
+ * last copy, or the last full copy is STORE_MIRROR_FULL_COPY seconds old; either way the
+ * stamp then says the mirror was current at `now`. *written gets how many records it
+ * copied or dropped. A failure leaves the stamp as it was, so the mirror ages.
+ * store_mirror_synced reads when the mirror was last known current (-1 with v set: never,
+ * or unreadable). store_is_mirror tells such a store from the store itself. */
+#define STORE_MIRROR_FULL_COPY 600
+int store_mirror_sync(struct store *mirror, struct store *from, int64_t now, size_t *written,
+		      struct verdict *v);
+int store_mirror_synced(struct store *mirror, int64_t *synced, struct verdict *v);
+bool store_is_mirror(const struct store *st);
 
 /* Record codec, exposed for tests and the fuzzer: parse a session record's text. */
 int store_session_parse(const char *text, size_t len, struct store_session *out);

@@ -34,6 +34,7 @@ enum store_kind {
 	STORE_KIND_JTI = 'j',     /* a revoked JWT id */
 	STORE_KIND_USED = 'u',    /* a used single-use JWT id */
 	STORE_KIND_LOCK = 'l',    /* a user lock */
+	STORE_KIND_MIRROR = 'm',  /* when a mirror of revocations and locks was taken */
 };
 
 enum store_rec {
@@ -80,6 +81,9 @@ struct store_backend_ops {
 	/* Optional: was this session announced as revoked (within the last day)? 1, 0, -1.
 	 * A session that is merely gone (a store that lost its data) is not. */
 	int (*was_ended)(struct store_backend *be, const char *digest);
+	/* Optional: a number that every write of a revoked jti or a lock changes (it never
+	 * goes back), so that a copy of those needs renewing only when it moved. 0, or -1. */
+	int (*changes)(struct store_backend *be, uint64_t *n);
 	void (*close)(struct store_backend *be);
 };
 

@@ -232,6 +232,9 @@ static const struct field_def lock_fields[] = { { "user", FT_STR, 0, 1, 0 },
 						{ "until", FT_NUM, NUM_MAX, 0, 0 } };
 static const struct field_def index_fields[] = { { "user", FT_STR, 0, 1, 0 } };
 static const struct field_def counter_fields[] = { { "n", FT_NUM, NUM_MAX, 0, 0 } };
+static const struct field_def mirror_fields[] = { { "synced", FT_NUM, NUM_MAX, 0, 0 },
+						  { "changes", FT_NUM, NUM_MAX, 0, 0 },
+						  { "copied", FT_NUM, NUM_MAX, 0, 0 } };
 static const struct field_def intent_fields[] = { { "user", FT_STR, 0, 0, 0 },
 						  { "session", FT_STR, 0, 1, 0 } };
 
@@ -244,6 +247,7 @@ const struct rec_schema schema_lock = SCHEMA("lock", lock_fields, 0);
 const struct rec_schema schema_index = SCHEMA("index", index_fields, 1);
 const struct rec_schema schema_counter = SCHEMA("counter", counter_fields, 0);
 const struct rec_schema schema_intent = SCHEMA("intent", intent_fields, 0);
+const struct rec_schema schema_mirror = SCHEMA("mirror", mirror_fields, 0);
 
 static int parse_num(const char *s, size_t n, unsigned long long max, unsigned long long *out)
 {
@@ -562,5 +566,16 @@ char *record_lock_format(const char *user, int64_t until)
 	tb_str(&tb, STORE_HEADER "kind=lock\n");
 	tb_field(&tb, "user", user);
 	tb_num(&tb, "until", clamp_u(until));
+	return tb_finish(&tb);
+}
+
+char *record_mirror_format(int64_t synced, uint64_t changes, int64_t copied)
+{
+	struct textbuf tb = { 0 };
+
+	tb_str(&tb, STORE_HEADER "kind=mirror\n");
+	tb_num(&tb, "synced", clamp_u(synced));
+	tb_num(&tb, "changes", changes > NUM_MAX ? NUM_MAX : changes);
+	tb_num(&tb, "copied", clamp_u(copied));
 	return tb_finish(&tb);
 }

@@ -91,6 +91,7 @@ extern const struct rec_schema schema_lock;    /* "lock": user, until */
 extern const struct rec_schema schema_index;   /* "index": user, then s= lines */
 extern const struct rec_schema schema_counter; /* "counter": n */
 extern const struct rec_schema schema_intent;  /* "intent": user, session */
+extern const struct rec_schema schema_mirror;  /* "mirror": synced, changes, copied */
 
 /* 0 if text is a record of the schema (vals filled), -1 otherwise. */
 int record_parse(const char *text, size_t len, const struct rec_schema *schema,
@@ -99,5 +100,8 @@ int record_parse(const char *text, size_t len, const struct rec_schema *schema,
 char *record_exp_format(const char *kind, int64_t exp);
 /* The text of a lock record. */
 char *record_lock_format(const char *user, int64_t until);
+/* The text of a mirror's stamp: when it was last known to match the store, the store's
+ * change count then, and when its records were last copied in full. */
+char *record_mirror_format(int64_t synced, uint64_t changes, int64_t copied);
 
 #endif

@@ -8,6 +8,8 @@
  *   {PREFIX}:K:<kind>          the set of the digests of that kind (scan, count)
  *   {PREFIX}:i:<hex sha256(owner)>  the set of an owner's sessions (the per-user index)
  *   {PREFIX}:lease             who runs a transaction now
+ *   {PREFIX}:g                 a counter that every write of a revoked jti or a lock
+ *                              moves on (pam-jwtd's mirror copies those only when it moved)
  * Nothing from a credential or a claim becomes a key: records are named by digests and
  * owners are hashed.
  *
@@ -28,6 +30,7 @@
  */
 #include "store_backend.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,6 +90,17 @@ static int key_index(const struct store_redis *rd, const char *owner, char key[R
 		return -1;
 	snprintf(key, REDIS_KEY_MAX, "%s:i:%s", rd->prefix, digest);
 	return 0;
+}
+
+static void key_changes(const struct store_redis *rd, char key[REDIS_KEY_MAX])
+{
+	snprintf(key, REDIS_KEY_MAX, "%s:g", rd->prefix);
+}
+
+/* Is a record of this kind one that pam-jwtd's mirror keeps? */
+static bool kind_mirrored(char kind)
+{
+	return kind == STORE_KIND_JTI || kind == STORE_KIND_LOCK;
 }
 
 static void key_lease(const struct store_redis *rd, char key[REDIS_KEY_MAX])
@@ -172,23 +186,25 @@ static int digests_of(const redisReply *r, struct digest_list *out)
 	"if redis.call('GET', KEYS[1]) ~= ARGV[1] then "                      \
 	"return redis.error_reply('pam_jwt: lease lost') end "
 
-/* KEYS: lease, record, kind set, index (or the kind set again); ARGV: token, text, ttl
- * (0: none), digest, with index ("1"/"0"). */
+/* KEYS: lease, record, kind set, index (or the kind set again), the change counter;
+ * ARGV: token, text, ttl (0: none), digest, with index ("1"/"0"), counts as a change of
+ * revocations and locks ("1"/"0"). */
 static const char script_put[] =
 	FENCE
 	"redis.call('SADD', KEYS[3], ARGV[4]) "
 	"if ARGV[5] == '1' then redis.call('SADD', KEYS[4], ARGV[4]) end "
 	"if ARGV[3] ~= '0' then redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3]) "
 	"else redis.call('SET', KEYS[2], ARGV[2]) end "
+	"if ARGV[6] == '1' then redis.call('INCR', KEYS[5]) end "
 	"return 1";
 
-/* KEYS: lease, record, kind set, index (or the kind set again); ARGV: token, digest, with
- * index. */
+/* KEYS: as for script_put; ARGV: token, digest, with index, counts as a change. */
 static const char script_del[] =
 	FENCE
 	"redis.call('DEL', KEYS[2]) "
 	"redis.call('SREM', KEYS[3], ARGV[2]) "
 	"if ARGV[3] == '1' then redis.call('SREM', KEYS[4], ARGV[2]) end "
+	"if ARGV[4] == '1' then redis.call('INCR', KEYS[5]) end "
 	"return 1";
 
 /* One page of a set (KEYS[1]) from cursor ARGV[2]: the next cursor, then the members
@@ -260,14 +276,15 @@ struct write_ctx {
 static int write_fenced(struct store_redis *rd, const struct write_ctx *w)
 {
 	char lease[REDIS_KEY_MAX], rec[REDIS_KEY_MAX], set[REDIS_KEY_MAX], idx[REDIS_KEY_MAX];
-	char ttl[24];
-	const char *argv[12];
+	char changes[REDIS_KEY_MAX], ttl[24];
+	const char *argv[14];
 	bool with_index = false;
 	int64_t t = 0;
 	redisReply *r = NULL;
 	int n = 0, rc = -1;
 
 	key_lease(rd, lease);
+	key_changes(rd, changes);
 	key_record(rd, w->kind, w->digest, rec);
 	key_kindset(rd, w->kind, set);
 	if (w->kind == STORE_KIND_SESSION && w->owner != NULL) {
@@ -279,11 +296,12 @@ static int write_fenced(struct store_redis *rd, const struct write_ctx *w)
 	}
 	argv[n++] = "EVAL";
 	argv[n++] = w->del ? script_del : script_put;
-	argv[n++] = "4";
+	argv[n++] = "5";
 	argv[n++] = lease;
 	argv[n++] = rec;
 	argv[n++] = set;
 	argv[n++] = idx;
+	argv[n++] = changes;
 	argv[n++] = rd->token;
 	if (!w->del) {
 		char *text = strndup(w->text, w->len);
@@ -301,11 +319,13 @@ static int write_fenced(struct store_redis *rd, const struct write_ctx *w)
 		argv[n++] = ttl;
 		argv[n++] = w->digest;
 		argv[n++] = with_index ? "1" : "0";
+		argv[n++] = kind_mirrored(w->kind) ? "1" : "0";
 		rc = run(rd, n, argv, &r);
 		free(text);
 	} else {
 		argv[n++] = w->digest;
 		argv[n++] = with_index ? "1" : "0";
+		argv[n++] = kind_mirrored(w->kind) ? "1" : "0";
 		rc = run(rd, n, argv, &r);
 	}
 out:
@@ -504,6 +524,38 @@ static int rd_was_ended(struct store_backend *be, const char *digest)
 	return rc;
 }
 
+static int rd_changes(struct store_backend *be, uint64_t *n)
+{
+	struct store_redis *rd = rd_of(be);
+	char key[REDIS_KEY_MAX];
+	const char *argv[] = { "GET", key };
+	redisReply *r = NULL;
+	unsigned long long value;
+	char *end;
+	int rc = -1;
+
+	key_changes(rd, key);
+	if (run(rd, 2, argv, &r) != 0)
+		goto out;
+	if (r->type == REDIS_REPLY_NIL) {
+		*n = 0;
+		rc = 0;
+		goto out;
+	}
+	if (r->type != REDIS_REPLY_STRING || r->len == 0 || r->len > 20 || r->str[0] == '-')
+		goto out;
+	errno = 0;
+	value = strtoull(r->str, &end, 10);
+	if (errno != 0 || end != r->str + r->len)
+		goto out;
+	*n = value;
+	rc = 0;
+out:
+	if (r != NULL)
+		freeReplyObject(r);
+	return rc;
+}
+
 /* Nothing is left behind by an interrupted writer: each write is one script. */
 static int rd_tidy(struct store_backend *be)
 {
@@ -671,6 +723,7 @@ static const struct store_backend_ops redis_ops = {
 	.tidy = rd_tidy,
 	.ended = rd_ended,
 	.was_ended = rd_was_ended,
+	.changes = rd_changes,
 	.close = rd_close,
 };
 

@@ -66,6 +66,9 @@
 #define TICK_MS 1000
 /* How often a broken watch on a shared store is subscribed again. */
 #define WATCH_RETRY_MS 2000
+/* How often the mirror of a shared store's revocations and locks is renewed
+ * (store_unavailable = last_known; max_staleness is at least three times this). */
+#define MIRROR_SYNC_MS 5000
 /* SHA-256 */
 #define TRACKED_DIGEST_LEN 32
 /* A tick renews keyring tokens for at most this long (milliseconds) before it lets
@@ -136,6 +139,10 @@ struct daemon {
 	bool watch_failing;          /* the last attempt failed (log once) */
 	struct store_session *local; /* this host's sessions at the last look */
 	size_t n_local;
+	/* store_unavailable = last_known: the mirror of its revocations and locks */
+	struct store *mirror;
+	int64_t next_mirror_ms;
+	bool mirror_failing;         /* the last renewal failed (log once) */
 	unsigned long long requests, refreshes, reuses, logins_ended;
 	bool use_stderr;
 	bool stop;
@@ -273,6 +280,9 @@ static void adopt(struct daemon *d, struct loaded *l)
 	store_watch_close(d->watch); /* the store may have moved: subscribe anew */
 	d->watch = NULL;
 	d->watch_retry_ms = 0;
+	store_close(d->mirror);
+	d->mirror = NULL;
+	d->next_mirror_ms = 0;
 	d->cfg = l->cfg;
 	d->key = l->key;
 	d->kid = l->kid;
@@ -942,6 +952,46 @@ static void watch_read(struct daemon *d)
 	store_watch_close(d->watch);
 	d->watch = NULL;
 	d->watch_retry_ms = monotonic_ms() + WATCH_RETRY_MS;
+}
+
+/* ---- the mirror ------------------------------------------------------------------------------ */
+
+/* With store_unavailable = last_known, logins that cannot reach the shared store check
+ * revocations and locks in a mirror that this daemon renews in store_dir every
+ * MIRROR_SYNC_MS. A renewal that fails leaves the mirror to age: past max_staleness the
+ * logins refuse. */
+static void mirror_sync(struct daemon *d, int64_t now_ms)
+{
+	struct verdict v;
+	size_t written = 0;
+
+	if (now_ms < d->next_mirror_ms || d->cfg.store == NULL ||
+	    d->cfg.store_unavailable != CONFIG_STORE_UNAVAILABLE_LAST_KNOWN)
+		return;
+	d->next_mirror_ms = now_ms + MIRROR_SYNC_MS;
+	verdict_init(&v);
+	if (d->mirror == NULL) {
+		/* store_dir is not used otherwise with a shared store: make it if need be */
+		if (mkdir(d->cfg.store_dir, 0700) != 0 && errno != EEXIST) {
+			verdict_set(&v, VERDICT_UNAVAILABLE, "cannot create store_dir");
+			goto failed;
+		}
+		if (session_mirror_open(&d->cfg, &d->mirror, &v) != 0)
+			goto failed;
+	}
+	if (store_mirror_sync(d->mirror, d->st, clock_now(), &written, &v) != 0)
+		goto failed;
+	if (d->mirror_failing || written > 0)
+		say(LOG_INFO, "mirror of revocations and locks in %s renewed (%zu record(s) "
+		    "changed)", d->cfg.store_dir, written);
+	d->mirror_failing = false;
+	return;
+failed:
+	if (!d->mirror_failing)
+		say(LOG_ERR, "cannot renew the mirror of revocations and locks in %s (retrying "
+		    "every %d s; logins refuse once it is older than max_staleness): %s",
+		    d->cfg.store_dir, MIRROR_SYNC_MS / 1000, v.reason);
+	d->mirror_failing = true;
 }
 
 /* ---- the sweep ------------------------------------------------------------------------------ */
@@ -1879,6 +1929,7 @@ static int run(struct daemon *d)
 		watch_start(d, now_ms);
 		if (d->watch != NULL)
 			watch_read(d); /* what arrived while this loop was busy */
+		mirror_sync(d, now_ms);
 		if (d->jwks_pid > 0 && now_ms >= d->jwks_deadline_ms)
 			jwks_collect(d, now_ms, true);
 		if (d->cfg.jwks_cache != NULL && d->jwks_pid == 0 && now_ms >= d->next_jwks_ms)
@@ -1910,6 +1961,8 @@ static int run(struct daemon *d)
 		pfd[3].events = POLLIN;
 		if (d->watch == NULL && d->watch_retry_ms > now_ms && d->watch_retry_ms - now_ms < wait_ms)
 			wait_ms = d->watch_retry_ms - now_ms;
+		if (d->next_mirror_ms > now_ms && d->next_mirror_ms - now_ms < wait_ms)
+			wait_ms = d->next_mirror_ms - now_ms;
 		n = 4;
 		nc = 0;
 		for (i = 0; i < MAX_CLIENTS; i++) {
@@ -2044,6 +2097,7 @@ out:
 	free(d.kid);
 	store_close(d.st);
 	store_watch_close(d.watch);
+	store_close(d.mirror);
 	free(d.local);
 	return rc;
 }

@@ -89,6 +89,28 @@ static void log_session_verdict(pam_handle_t *pamh, int priority, const char *us
 		   name, text, SESSION_DIGEST_SHOWN, digest != NULL ? digest : "-");
 }
 
+/* The store for the checks of a JWT (session_store_open_jwt). When pam-jwtd's mirror
+ * stands in for an unreachable shared store, why the store failed and that the mirror is
+ * used are both logged. */
+static int open_store_jwt(pam_handle_t *pamh, const struct config *cfg, bool must_exist,
+			  const char *user, int64_t now, struct store **st, struct verdict *v)
+{
+	struct verdict store_v;
+	int rc = session_store_open_jwt(cfg, must_exist, now, st, &store_v, v);
+
+	if (store_v.code != VERDICT_OK)
+		log_verdict(pamh, LOG_ERR, user, &store_v);
+	if (rc == 0 && store_is_mirror(*st)) {
+		char text[320], name[33];
+
+		verdict_describe(v, text, sizeof(text));
+		verdict_label_copy(name, sizeof(name), user != NULL ? user : "(unknown)");
+		pam_syslog(pamh, LOG_WARNING, "user %s: %s (store_unavailable = last_known)",
+			   name, text);
+	}
+	return rc;
+}
+
 /* What loading the verification keys noted (a key skipped, a key or file refused), one
  * line each. */
 static void log_key_notes(pam_handle_t *pamh, int priority, const struct keyset_notes *notes)
@@ -331,7 +353,7 @@ static int auth_jwt(pam_handle_t *pamh, const struct config *cfg, const char *us
 			log_key_notes(pamh, LOG_NOTICE, &notes);
 	}
 	if (ks == NULL || keys_rc != 0 ||
-	    session_store_open(cfg, true, &st, &v) != 0 ||
+	    open_store_jwt(pamh, cfg, true, user, now, &st, &v) != 0 ||
 	    session_check_jwt(st, cfg, verified, user, service, now, true, &v) != 0) {
 		log_verdict(pamh, v.code == VERDICT_REJECT ? LOG_NOTICE : LOG_ERR, user, &v);
 		rc = pam_code_for(v.code == VERDICT_OK ? VERDICT_REJECT : v.code);
@@ -564,7 +586,10 @@ PAM_JWT_EXPORT int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, con
 	}
 	if (jwt_data != NULL && jwt_recheck(&cfg, jwt_data, user, now, &v) != 0)
 		goto refused;
-	if (session_store_open(&cfg, ours, &st, &v) != 0)
+	/* a session-ID login needs the store itself; a JWT or another module's login may see
+	 * pam-jwtd's mirror of locks and revocations (store_unavailable = last_known) */
+	if ((session_data != NULL ? session_store_open(&cfg, ours, &st, &v) :
+				    open_store_jwt(pamh, &cfg, ours, user, now, &st, &v)) != 0)
 		goto refused;
 	if (st == NULL) {
 		rc = PAM_IGNORE;
@@ -707,9 +732,29 @@ PAM_JWT_EXPORT int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc,
 	if (leader_start_time(login.leader_pid, &login.leader_start) != 0)
 		login.leader_start = 0;
 	/* A locked user gets no new session, whichever module let them in. */
-	if (session_store_open(&cfg, true, &st, &v) != 0 ||
-	    store_user_check(st, login.user, clock_now(), &v) != 0 ||
-	    session_record_new(st, &cfg, &login, clock_now(), id, digest, &v) != 0) {
+	if (open_store_jwt(pamh, &cfg, true, login.user, clock_now(), &st, &v) != 0 ||
+	    store_user_check(st, login.user, clock_now(), &v) != 0) {
+		log_verdict(pamh, LOG_ERR, login.user, &v);
+		rc = PAM_SESSION_ERR;
+		goto out;
+	}
+	if (store_is_mirror(st)) {
+		/* store_unavailable = last_known, and the store cannot be reached: the login goes
+		 * on unrecorded, unless a session ID opened it (that needs the store) */
+		verdict_label_copy(name, sizeof(name), login.user);
+		if (login.parent != NULL) {
+			pam_syslog(pamh, LOG_ERR, "session refused for user %s: the session store "
+				   "is unreachable and the login descends from a session", name);
+			rc = PAM_SESSION_ERR;
+			goto out;
+		}
+		pam_syslog(pamh, LOG_WARNING, "session of user %s not recorded: the session store "
+			   "is unreachable (store_unavailable = last_known); it cannot be listed or "
+			   "revoked, and pam-jwtd cannot end it", name);
+		rc = PAM_SUCCESS;
+		goto out;
+	}
+	if (session_record_new(st, &cfg, &login, clock_now(), id, digest, &v) != 0) {
 		log_verdict(pamh, LOG_ERR, login.user, &v);
 		rc = PAM_SESSION_ERR;
 		goto out;

@@ -876,6 +876,58 @@ static void test_redis_options(void **state)
 	config_free(&cfg);
 }
 
+/* store_unavailable and max_staleness: only with a Redis store, and max_staleness only
+ * with last_known */
+static void test_store_unavailable_options(void **state)
+{
+	static const char base[] = "jwks = /etc/k.jwks\n";
+	static const char *const good[] = {
+		"store = redis://h\nstore_unavailable = refuse\n",
+		"store = redis://h\nstore_unavailable = last_known\n",
+		"store = redis://h\nstore_unavailable = last_known\nmax_staleness = 15s\n",
+		"store = redis://h\nstore_unavailable = last_known\nmax_staleness = 7d\n",
+	};
+	static const struct { const char *text, *reason; } bad[] = {
+		{ "store_unavailable = last_known\n", "needs store = a Redis URL" },
+		{ "store = redis://h\nmax_staleness = 5m\n", "needs store_unavailable = last_known" },
+		{ "store = redis://h\nstore_unavailable = refuse\nmax_staleness = 5m\n",
+		  "needs store_unavailable = last_known" },
+		{ "store = redis://h\nstore_unavailable = open\n", "refuse or last_known" },
+		{ "store = redis://h\nstore_unavailable = last_known\nmax_staleness = 14s\n",
+		  "15s .. 7d" },
+		{ "store = redis://h\nstore_unavailable = last_known\nmax_staleness = 8d\n",
+		  "15s .. 7d" },
+	};
+	char text[512];
+	const char *reason;
+	struct config cfg;
+	struct verdict v;
+	size_t i;
+
+	(void)state;
+	assert_int_equal(load(&cfg, base, &v), 0);
+	assert_int_equal(cfg.store_unavailable, CONFIG_STORE_UNAVAILABLE_REFUSE);
+	assert_int_equal(cfg.max_staleness, -1);
+	config_free(&cfg);
+	snprintf(text, sizeof(text), "%s%s", base, good[2]);
+	assert_int_equal(load(&cfg, text, &v), 0);
+	assert_int_equal(cfg.store_unavailable, CONFIG_STORE_UNAVAILABLE_LAST_KNOWN);
+	assert_int_equal(cfg.max_staleness, 15);
+	config_free(&cfg);
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		snprintf(text, sizeof(text), "%s%s", base, good[i]);
+		if (validate_text(text, &reason) != 0)
+			fail_msg("refused: %s(%s)", good[i], reason);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text), "%s%s", base, bad[i].text);
+		if (validate_text(text, &reason) == 0)
+			fail_msg("accepted: %s", bad[i].text);
+		if (strstr(reason, bad[i].reason) == NULL)
+			fail_msg("%s: reason \"%s\" lacks \"%s\"", bad[i].text, reason, bad[i].reason);
+	}
+}
+
 static void test_fetch_options(void **state)
 {
 	static const char base[] = "jwks = /etc/k.jwks\nissuer = https://idp.example\n";
@@ -925,6 +977,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_store_unavailable_options),
 		cmocka_unit_test(test_full_file),
 		cmocka_unit_test(test_bad_lines),
 		cmocka_unit_test(test_line_number_reported),
