@@ -56,6 +56,7 @@ static const struct config_option config_options[] = {
 	OPT("accept", CT_ACCEPT, accept),
 	OPT("announce_session", CT_BOOL, announce_session),
 	OPT("bind_service", CT_BOOL, bind_service),
+	OPT("bind_host", CT_BOOL, bind_host),
 	OPT("require_session", CT_BOOL, require_session),
 	OPT("single_use", CT_BOOL, single_use),
 	OPT("session_ttl", CT_DURATION, session_ttl),

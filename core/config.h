@@ -87,6 +87,7 @@ struct config {
 	unsigned int accept;        /* CONFIG_ACCEPT_*; default both; never 0 */
 	bool announce_session;      /* open_session shows the new session ID */
 	bool bind_service;          /* a session ID works only on the service that opened it */
+	bool bind_host;             /* ... only on the host (host name) that opened it */
 	bool require_session;       /* a JWT's "sid" must name a live session of the user */
 	bool single_use;            /* a JWT (by jti) works once per service */
 	bool allow_non_tmpfs;       /* the store may live off tmpfs (tests, odd setups) */

@@ -327,3 +327,31 @@ bool leader_is_here(const char *boot)
 	}
 	return strcmp(boot, here) == 0;
 }
+
+int leader_host_name(char *out, size_t size)
+{
+	char name[256];
+	size_t i;
+	int rc = -1;
+
+	if (size == 0)
+		return -1;
+	out[0] = '\0';
+	memset(name, 0, sizeof(name));
+	if (gethostname(name, sizeof(name) - 1) != 0 || name[0] == '\0')
+		goto out;
+	for (i = 0; name[i] != '\0' && i + 1 < size; i++)
+		out[i] = name[i] > 0x20 && name[i] < 0x7f ? name[i] : '?';
+	out[i] = '\0';
+	rc = 0;
+out:
+	return rc;
+}
+
+bool leader_host_is(const char *host)
+{
+	char here[256];
+
+	return host != NULL && host[0] != '\0' && leader_host_name(here, sizeof(here)) == 0 &&
+	       strcmp(host, here) == 0;
+}

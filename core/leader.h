@@ -25,6 +25,12 @@ int leader_boot_id(char out[LEADER_BOOT_LEN + 1]);
  * was kept, all on the local tmpfs store) counts as here; anything unreadable does not. */
 bool leader_is_here(const char *boot);
 
+/* The host's name (gethostname(2)) as a session records it for bind_host: every byte
+ * outside 0x21..0x7e becomes '?', at most size - 1 bytes. 0, or -1 (out is ""): no name. */
+int leader_host_name(char *out, size_t size);
+/* Is `host` (a recorded name) this host's name? "" (no name recorded) never is. */
+bool leader_host_is(const char *host);
+
 /* How long leader_end waits for a process to go after SIGKILL. */
 #define LEADER_KILL_WAIT_MS 2000
 

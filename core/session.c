@@ -24,6 +24,7 @@ static void store_options_of(const struct config *cfg, struct store_options *opt
 	opts->redis_cert_file = cfg->redis_cert_file;
 	opts->redis_key_file = cfg->redis_key_file;
 	opts->redis_timeout_ms = (int)cfg->redis_timeout_ms;
+	opts->bind_host = cfg->bind_host;
 }
 
 int session_watch_open(const struct config *cfg, struct store_watch **out, struct verdict *v)
@@ -450,6 +451,11 @@ int session_record_new(struct store *st, const struct config *cfg,
 	/* unreadable: "", this host; on a shared store a leader must say where it runs */
 	if (leader_boot_id(sess.boot) != 0 && store_location_is_redis(config_store_location(cfg))) {
 		verdict_set(v, VERDICT_UNAVAILABLE, "cannot tell which host this is (boot id)");
+		goto out;
+	}
+	/* the host's name, for listings and bind_host ("": none, which bind_host refuses) */
+	if (leader_host_name(sess.host, sizeof(sess.host)) != 0 && cfg->bind_host) {
+		verdict_set(v, VERDICT_UNAVAILABLE, "cannot tell which host this is (host name)");
 		goto out;
 	}
 	sess.created = now;

@@ -379,6 +379,10 @@ int store_session_check(struct store *st, const struct store_session *sess, cons
 		verdict_set(v, VERDICT_REJECT, "session is bound to another service");
 		goto out;
 	}
+	if (st->opts.bind_host && !leader_host_is(sess->host)) {
+		verdict_set(v, VERDICT_REJECT, "session is bound to another host");
+		goto out;
+	}
 	if (sess->expires <= now) {
 		verdict_setf_seconds(v, VERDICT_REJECT, "session expired", "%lld s ago",
 				     (long long)(now - sess->expires));

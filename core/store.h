@@ -54,6 +54,8 @@ struct store_options {
 	/* a directory that holds only a mirror of a shared store's revocations and locks
 	 * (store_mirror_sync): every transaction but the sync's is refused */
 	bool mirror;
+	/* bind_host: a session stands only on the host whose name it recorded */
+	bool bind_host;
 };
 
 struct store_session {
@@ -72,6 +74,8 @@ struct store_session {
 				     * /proc/PID/stat); 0: unknown. Guards against pid reuse. */
 	char boot[STORE_BOOT_LEN + 1]; /* the boot (host) the leader runs under
 					* (leader_boot_id); "": this host */
+	char host[STORE_FIELD_MAX];  /* the name of the host that opened it (gethostname),
+				      * printable ASCII; "": a record from before it was kept */
 	char parent[STORE_DIGEST_HEX_LEN + 1];     /* the session whose ID authenticated this
 						    * login; "": none */
 	char origin_jti[STORE_DIGEST_HEX_LEN + 1]; /* hex SHA-256 of the jti of the JWT that

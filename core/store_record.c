@@ -210,10 +210,11 @@ static const struct field_def session_fields[] = {
 	{ "owner", FT_STR, 0, 1, 0 },
 	{ "family", FT_STR, 0, 0, 0 },
 	{ "boot", FT_STR, 0, 0, 1 }, /* added with shared (Redis) stores */
+	{ "host", FT_STR, 0, 0, 1 }, /* added with bind_host */
 };
 enum { SF_USER, SF_UID, SF_SERVICE, SF_TTY, SF_RHOST, SF_PID, SF_CREATED, SF_EXPIRES,
        SF_IDLE, SF_LAST_SEEN, SF_LEADER_START, SF_PARENT, SF_ORIGIN_JTI, SF_TOKENS, SF_OWNER,
-       SF_FAMILY, SF_BOOT };
+       SF_FAMILY, SF_BOOT, SF_HOST };
 static const struct field_def refresh_fields[] = {
 	{ "session", FT_STR, 0, 1, 0 },
 	{ "user", FT_STR, 0, 1, 0 },
@@ -453,8 +454,11 @@ int store_session_parse(const char *text, size_t len, struct store_session *out)
 	memcpy(out->owner, vals.str[SF_OWNER], STORE_FIELD_MAX);
 	if (!store_digest_or_empty(vals.str[SF_PARENT]) ||
 	    !store_digest_or_empty(vals.str[SF_ORIGIN_JTI]) ||
-	    families_parse(vals.str[SF_FAMILY], out->family) != 0 || !boot_ok(vals.str[SF_BOOT], (vals.present & (1u << SF_BOOT)) != 0))
+	    families_parse(vals.str[SF_FAMILY], out->family) != 0 ||
+	    !boot_ok(vals.str[SF_BOOT], (vals.present & (1u << SF_BOOT)) != 0) ||
+	    ((vals.present & (1u << SF_HOST)) != 0 && vals.str[SF_HOST][0] == '\0'))
 		goto out;
+	memcpy(out->host, vals.str[SF_HOST], STORE_FIELD_MAX);
 	memcpy(out->boot, vals.str[SF_BOOT], STORE_BOOT_LEN + 1);
 	memcpy(out->parent, vals.str[SF_PARENT], STORE_DIGEST_HEX_LEN + 1);
 	memcpy(out->origin_jti, vals.str[SF_ORIGIN_JTI], STORE_DIGEST_HEX_LEN + 1);
@@ -492,6 +496,8 @@ char *store_session_format(const struct store_session *sess)
 	tb_field(&tb, "family", families);
 	if (sess->boot[0] != '\0')
 		tb_field(&tb, "boot", sess->boot);
+	if (sess->host[0] != '\0')
+		tb_field(&tb, "host", sess->host);
 	return tb_finish(&tb);
 }
 

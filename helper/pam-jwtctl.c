@@ -686,9 +686,10 @@ static int list_one(const struct store_session *s, void *ctx_)
 		/* The store only holds UTF-8 without control characters, so this fails only
 		 * out of memory; whatever the cause, one session never hides the others. */
 		obj = json_pack_ex(&err, 0,
-				   "{s:s, s:s, s:I, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:s}",
+				   "{s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:s}",
 				   "digest", s->digest, "user", s->user, "uid", (json_int_t)s->uid,
 				   "service", s->service, "tty", s->tty, "rhost", s->rhost,
+				   "host", s->host,
 				   "pid", (json_int_t)s->leader_pid,
 				   "created", (json_int_t)s->created,
 				   "expires", (json_int_t)s->expires,

@@ -1444,9 +1444,10 @@ static int list_one(const struct store_session *sess, void *ctx_)
 	if (ctx->total > SESSIONS_LISTED_MAX)
 		return 0;
 	/* the same members as pam-jwtctl sessions --json */
-	o = json_pack("{s:s, s:s, s:I, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:s}",
+	o = json_pack("{s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:s}",
 		      "digest", sess->digest, "user", sess->user, "uid", (json_int_t)sess->uid,
 		      "service", sess->service, "tty", sess->tty, "rhost", sess->rhost,
+		      "host", sess->host,
 		      "pid", (json_int_t)sess->leader_pid, "created", (json_int_t)sess->created,
 		      "expires", (json_int_t)sess->expires,
 		      "idle_timeout", (json_int_t)sess->idle_timeout,

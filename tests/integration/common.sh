@@ -37,6 +37,23 @@ trap 'exit 129' HUP
 # pj_have_build: the module and the CLI exist
 pj_have_build() { [ -f "$PJ_MOD" ] && [ -x "$PJ_CTL" ]; }
 
+# pj_suite_needs NAME COMMAND...: the start of a root-only suite that drives the module:
+# not root, it skips; the module, pam-jwtctl or a command missing is a failure; either way
+# the suite ends there
+pj_suite_needs() {
+	local name=$1 c
+	shift
+	if [ "$(id -u)" != 0 ]; then
+		skip "$name needs root"
+		done_testing
+		exit
+	fi
+	pj_have_build || { not_ok "the module and pam-jwtctl are built"; done_testing; exit; }
+	for c in "$@"; do
+		command -v "$c" >/dev/null || { not_ok "$c is installed"; done_testing; exit; }
+	done
+}
+
 # pj_tmpdir: PJ_TMP, a private temp dir removed at exit
 pj_tmpdir() {
 	umask 077

@@ -12,17 +12,7 @@ set -u
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/common.sh"
 
-if [ "$(id -u)" != 0 ]; then
-	skip "test_store_unavailable needs root"
-	done_testing
-	exit
-fi
-if ! pj_have_build || ! command -v pamtester >/dev/null || ! command -v redis-server >/dev/null
-then
-	not_ok "the module, pam-jwtctl, pamtester and redis-server are there"
-	done_testing
-	exit
-fi
+pj_suite_needs test_store_unavailable pamtester redis-server redis-cli
 pj_tmpdir && pj_store_dir || { not_ok "temp dirs"; done_testing; exit; }
 pj_syslog_start || { not_ok "capture the module's log"; done_testing; exit; }
 pj_redis_start red || { not_ok "redis-server starts"; done_testing; exit; }

@@ -1040,6 +1040,45 @@ static void test_leader_boot(void **state)
 	free(text);
 }
 
+/* bind_host: a session stands only on the host whose name it recorded; a record without
+ * one never does. Without bind_host the name is not looked at. */
+static void test_bind_host(void **state)
+{
+	struct fx *fx = *state;
+	static const char *const hosts[] = { "", "elsewhere", "HERE" };
+	char ids[4][STORE_SESSION_ID_LEN + 1], here[256];
+	struct store_session s, got;
+	struct verdict v;
+	size_t i;
+
+	assert_int_equal(leader_host_name(here, sizeof(here)), 0);
+	assert_true(leader_host_is(here));
+	assert_false(leader_host_is(""));
+	for (i = 0; i < 4; i++) {
+		fill(&s, "alice", "sshd");
+		snprintf(s.host, sizeof(s.host), "%s", i < 3 ? hosts[i] : here);
+		assert_int_equal(store_session_id_new(ids[i]), 0);
+		assert_int_equal(store_session_put(fx->st, ids[i], &s, &v), 0);
+		assert_int_equal(store_session_get(fx->st, ids[i], &got, &v), 0);
+		assert_string_equal(got.host, s.host);
+		assert_int_equal(store_session_use(fx->st, ids[i], "alice", "sshd", false, NOW, &got,
+						   &v), 0);
+	}
+	fx->opts.bind_host = true;
+	fx_reopen(fx, fx->opts.max_sessions_per_user, fx->opts.max_sessions_total);
+	for (i = 0; i < 3; i++) {
+		assert_int_equal(store_session_use(fx->st, ids[i], "alice", "sshd", false, NOW, &got,
+						   &v), -1);
+		assert_verdict(&v, VERDICT_REJECT, "session is bound to another host");
+	}
+	assert_int_equal(store_session_use(fx->st, ids[3], "alice", "sshd", false, NOW, &got, &v),
+			 0);
+	assert_int_equal(store_session_check(fx->st, &got, "alice", NULL, false, NOW, &v), 0);
+	snprintf(got.host, sizeof(got.host), "elsewhere");
+	assert_int_equal(store_session_check(fx->st, &got, "alice", NULL, false, NOW, &v), -1);
+	fx->opts.bind_host = false;
+}
+
 /* ---- capacity -------------------------------------------------------------------------------- */
 
 static void test_capacity_per_user(void **state)
@@ -1821,7 +1860,7 @@ static void test_no_id_in_names(void **state)
 	T(test_resolve_prefix), T(test_scan), T(test_capacity_per_user),                  \
 	T(test_capacity_total), T(test_capacity_concurrent), T(test_jti_revoke),          \
 	T(test_jti_use_once), T(test_jti_use_once_concurrent), T(test_user_lock), T(test_gc),   \
-	T(test_leader_boot)
+	T(test_leader_boot), T(test_bind_host)
 
 int main(void)
 {
