@@ -122,6 +122,9 @@ struct config {
 	char *redis_cert_file;      /* rediss://: client certificate ... */
 	char *redis_key_file;       /* ... and key */
 	int64_t redis_timeout_ms;   /* connect and each command; default 1000 */
+	char *redis_sentinel;       /* HOST:PORT,... (at most 8): the primary through Sentinel */
+	char *redis_master;         /* the master's name at the Sentinels */
+	size_t redis_replicas;      /* each write waits for this many replicas; default 0 */
 };
 
 /* Where the session store is: the Redis URL `store`, else the directory store_dir. */

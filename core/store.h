@@ -51,6 +51,9 @@ struct store_options {
 	const char *redis_cert_file;     /* rediss://: client certificate and key, or NULL */
 	const char *redis_key_file;
 	int redis_timeout_ms;            /* connect and each command; 0: 1000 */
+	const char *redis_sentinel;      /* HOST:PORT,...: find the primary through these */
+	const char *redis_master;        /* ... under this name (both or neither) */
+	int redis_replicas;              /* each write waits for this many replicas; 0: none */
 };
 
 struct store_session {
