@@ -248,7 +248,8 @@ static size_t count_sessions(struct fx *fx, const char *user)
 static redisReply *rx(const struct fx *fx, int argc, const char **argv)
 {
 	struct redis_options o = { fx->opts.redis_password_file, fx->opts.redis_ca_file,
-				   fx->opts.redis_cert_file, fx->opts.redis_key_file, 2000 };
+				   fx->opts.redis_cert_file, fx->opts.redis_key_file, 2000,
+				   fx->opts.redis_sentinel, fx->opts.redis_master };
 	struct redis_target t;
 	struct redis_conn *c = NULL;
 	redisReply *r = NULL;
