@@ -1233,7 +1233,16 @@ int redis_fd(const struct redis_conn *c)
 
 bool redis_is_broken(const struct redis_conn *c)
 {
-	return c == NULL || c->broken;
+	struct pollfd p;
+
+	if (c == NULL || c->broken)
+		return true;
+	/* the server closed or reset the connection while it was idle (it was killed, or
+	 * Sentinel dropped the clients of a demoted primary): seen without reading */
+	p.fd = c->fd;
+	p.events = POLLRDHUP;
+	p.revents = 0;
+	return poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
 }
 
 void redis_close(struct redis_conn *c)

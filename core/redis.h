@@ -116,7 +116,8 @@ int redis_fd(const struct redis_conn *c);   /* for poll() in the daemon; -1 for 
  * (a replica), LOADING, MASTERDOWN? Then the primary has moved: connect again. */
 bool redis_error_is_failover(const redisReply *r);
 
-/* Has an I/O error or a timeout made the connection unusable? (NULL: yes) */
+/* Has an I/O error or a timeout made the connection unusable, or has the server closed
+ * it since? (NULL: yes) Checked without waiting and without reading. */
 bool redis_is_broken(const struct redis_conn *c);
 void redis_close(struct redis_conn *c);  /* NULL is fine */
 
