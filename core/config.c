@@ -93,6 +93,9 @@ static const struct config_option config_options[] = {
 	OPT("redis_timeout", CT_MILLIS, redis_timeout_ms),
 	OPT("store_unavailable", CT_STORE_UNAVAILABLE, store_unavailable),
 	OPT("max_staleness", CT_DURATION, max_staleness),
+	OPT("redis_sentinel", CT_STRING, redis_sentinel),
+	OPT("redis_master", CT_STRING, redis_master),
+	OPT("redis_replicas", CT_COUNT, redis_replicas),
 	/* --- end of the Redis store block --- */
 };
 #undef OPT
@@ -288,6 +291,8 @@ void config_free(struct config *cfg)
 	free(cfg->redis_ca_file);
 	free(cfg->redis_cert_file);
 	free(cfg->redis_key_file);
+	free(cfg->redis_sentinel);
+	free(cfg->redis_master);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -1009,6 +1014,33 @@ static int config_validate_fetch(const struct config *cfg, struct verdict *v)
 /* --- end of fetched keys --- */
 
 /* --- the Redis store --- */
+#define REDIS_REPLICAS_MAX 16
+/* redis_sentinel and redis_master go together, with a TCP or TLS store; redis_replicas
+ * is bounded. */
+static int config_validate_sentinel(const struct config *cfg, const struct redis_target *t,
+				    struct verdict *v)
+{
+	struct redis_sentinels s;
+	const char *reason = NULL;
+
+	if (cfg->redis_replicas > REDIS_REPLICAS_MAX)
+		return verdict_set(v, VERDICT_BAD_CONFIG, "redis_replicas may be at most 16");
+	if (cfg->redis_sentinel == NULL && cfg->redis_master == NULL)
+		return 0;
+	if (cfg->redis_sentinel == NULL || cfg->redis_master == NULL)
+		return verdict_set(v, VERDICT_BAD_CONFIG,
+				   "redis_sentinel and redis_master go together");
+	if (t->transport == REDIS_UNIX)
+		return verdict_set(v, VERDICT_BAD_CONFIG,
+				   "redis_sentinel needs a redis:// or rediss:// store, not redis+unix");
+	if (redis_sentinels_parse(cfg->redis_sentinel, &s, &reason) != 0)
+		return verdict_set(v, VERDICT_BAD_CONFIG, reason);
+	if (!redis_master_name_ok(cfg->redis_master))
+		return verdict_set(v, VERDICT_BAD_CONFIG,
+				   "redis_master: 1 to 64 of A-Z a-z 0-9 . _ -");
+	return 0;
+}
+
 static int config_validate_redis(const struct config *cfg, struct verdict *v)
 {
 	struct redis_target t;
@@ -1020,7 +1052,8 @@ static int config_validate_redis(const struct config *cfg, struct verdict *v)
 	if (cfg->store == NULL) {
 		if (cfg->redis_prefix != NULL || cfg->redis_password_file != NULL ||
 		    cfg->redis_ca_file != NULL || cfg->redis_cert_file != NULL ||
-		    cfg->redis_key_file != NULL)
+		    cfg->redis_key_file != NULL || cfg->redis_sentinel != NULL ||
+		    cfg->redis_master != NULL || cfg->redis_replicas != 0)
 			return verdict_set(v, VERDICT_BAD_CONFIG,
 					   "redis_* options need store = a Redis URL");
 		if (cfg->store_unavailable != CONFIG_STORE_UNAVAILABLE_REFUSE)
@@ -1046,7 +1079,7 @@ static int config_validate_redis(const struct config *cfg, struct verdict *v)
 	if (t.user[0] != '\0' && cfg->redis_password_file == NULL)
 		return verdict_set(v, VERDICT_BAD_CONFIG,
 				   "a user in the store URL needs redis_password_file");
-	return 0;
+	return config_validate_sentinel(cfg, &t, v);
 }
 /* --- end of the Redis store --- */
 

@@ -133,6 +133,9 @@ struct config {
 	int64_t redis_timeout_ms;   /* connect and each command; default 1000 */
 	enum config_store_unavailable store_unavailable;
 	int64_t max_staleness;      /* seconds; -1: not set (CONFIG_MAX_STALENESS_DEFAULT) */
+	char *redis_sentinel;       /* HOST:PORT,... (at most 8): the primary through Sentinel */
+	char *redis_master;         /* the master's name at the Sentinels */
+	size_t redis_replicas;      /* each write waits for this many replicas; default 0 */
 };
 
 /* Where the session store is: the Redis URL `store`, else the directory store_dir. */

@@ -120,6 +120,46 @@ static int user_name_ok(const char *s, size_t n)
 	return n > 0;
 }
 
+enum hp_result { HP_OK, HP_BAD_HOST, HP_BAD_PORT };
+
+/* HOST[:PORT] from p to end into host (256 bytes) and *port: a host name, an IPv4 literal
+ * or an [IPv6] literal (stored without brackets); a missing port leaves *port as it was,
+ * unless port_required. Port 1..65535. */
+static enum hp_result hostport_parse(const char *p, const char *end, char *host,
+				     unsigned *port, bool port_required)
+{
+	const char *after, *colon;
+	unsigned val;
+
+	memset(host, 0, 256);
+	if (*p == '[') {
+		const char *close = memchr(p, ']', (size_t)(end - p));
+		struct in6_addr a6;
+		size_t n = close != NULL ? (size_t)(close - p - 1) : 0;
+
+		if (close == NULL || n == 0 || n >= INET6_ADDRSTRLEN)
+			return HP_BAD_HOST;
+		memcpy(host, p + 1, n);
+		if (inet_pton(AF_INET6, host, &a6) != 1)
+			return HP_BAD_HOST;
+		after = close + 1;
+	} else {
+		colon = memchr(p, ':', (size_t)(end - p));
+		after = colon != NULL ? colon : end;
+		if ((size_t)(after - p) >= 256 || !host_name_ok(p, (size_t)(after - p)))
+			return HP_BAD_HOST;
+		memcpy(host, p, (size_t)(after - p));
+	}
+	if (after == end)
+		return port_required ? HP_BAD_PORT : HP_OK;
+	if (*after != ':')
+		return HP_BAD_HOST;
+	if (parse_uint(after + 1, (size_t)(end - after - 1), 65535, &val) != 0 || val == 0)
+		return HP_BAD_PORT;
+	*port = val;
+	return HP_OK;
+}
+
 static int url_parse_unix(const char *p, struct redis_target *t, const char **reason)
 {
 	const char *q = strchr(p, '?');
@@ -155,7 +195,7 @@ static int url_parse_unix(const char *p, struct redis_target *t, const char **re
 
 static int url_parse(const char *url, struct redis_target *t, const char **reason)
 {
-	const char *p, *end, *at, *host, *after, *colon;
+	const char *p, *end, *at, *host;
 	size_t len, i;
 
 	*reason = NULL;
@@ -207,35 +247,14 @@ static int url_parse(const char *url, struct redis_target *t, const char **reaso
 		*reason = "redis URL has no host";
 		return -1;
 	}
-	if (*host == '[') {
-		const char *close = memchr(host, ']', (size_t)(end - host));
-		struct in6_addr a6;
-		size_t n = close != NULL ? (size_t)(close - host - 1) : 0;
-
-		if (close == NULL || n == 0 || n >= INET6_ADDRSTRLEN) {
-			*reason = "redis URL: bad host";
-			return -1;
-		}
-		memcpy(t->host, host + 1, n);
-		if (inet_pton(AF_INET6, t->host, &a6) != 1) {
-			*reason = "redis URL: bad host";
-			return -1;
-		}
-		after = close + 1;
-	} else {
-		colon = memchr(host, ':', (size_t)(end - host));
-		after = colon != NULL ? colon : end;
-		if ((size_t)(after - host) >= sizeof(t->host) ||
-		    !host_name_ok(host, (size_t)(after - host))) {
-			*reason = "redis URL: bad host";
-			return -1;
-		}
-		memcpy(t->host, host, (size_t)(after - host));
-	}
-	if (after < end && (*after != ':' ||
-			    parse_uint(after + 1, (size_t)(end - after - 1), 65535, &t->port) != 0 ||
-			    t->port == 0)) {
-		*reason = *after != ':' ? "redis URL: bad host" : "redis URL: bad port";
+	switch (hostport_parse(host, end, t->host, &t->port, false)) {
+	case HP_OK:
+		break;
+	case HP_BAD_PORT:
+		*reason = "redis URL: bad port";
+		return -1;
+	default:
+		*reason = "redis URL: bad host";
 		return -1;
 	}
 	if (*end == '/' && parse_uint(end + 1, strlen(end + 1), REDIS_DB_MAX, &t->db) != 0) {
@@ -884,8 +903,9 @@ out:
 	return rc;
 }
 
-int redis_connect(const struct redis_target *t, const struct redis_options *o,
-		  struct redis_conn **out, struct verdict *v)
+/* One server, at t's address. */
+static int connect_direct(const struct redis_target *t, const struct redis_options *o,
+			  struct redis_conn **out, struct verdict *v)
 {
 	struct redis_conn *c = NULL;
 	char *pw = NULL;
@@ -947,7 +967,210 @@ out:
 	return rc;
 }
 
+/* ---- Sentinel ------------------------------------------------------------------------- */
+
+int redis_sentinels_parse(const char *list, struct redis_sentinels *s, const char **reason)
+{
+	const char *p = list, *end;
+	int rc = -1;
+
+	*reason = NULL;
+	memset(s, 0, sizeof(*s));
+	if (list == NULL || list[0] == '\0' || strlen(list) >= REDIS_URL_MAX) {
+		*reason = "redis_sentinel: missing or too long";
+		goto out;
+	}
+	for (;;) {
+		end = p + strcspn(p, ",");
+		if (s->n == REDIS_SENTINEL_MAX) {
+			*reason = "redis_sentinel: more than 8 Sentinels";
+			goto out;
+		}
+		switch (hostport_parse(p, end, s->at[s->n].host, &s->at[s->n].port, true)) {
+		case HP_OK:
+			break;
+		case HP_BAD_PORT:
+			*reason = "redis_sentinel: each Sentinel needs a port (HOST:PORT)";
+			goto out;
+		default:
+			*reason = "redis_sentinel: bad host (HOST:PORT or [IPv6]:PORT)";
+			goto out;
+		}
+		s->n++;
+		if (*end == '\0')
+			break;
+		p = end + 1;
+	}
+	rc = 0;
+out:
+	if (rc != 0)
+		memset(s, 0, sizeof(*s));
+	return rc;
+}
+
+bool redis_master_name_ok(const char *name)
+{
+	size_t n = name != NULL ? strlen(name) : 0;
+
+	return n > 0 && n <= REDIS_MASTER_NAME_MAX && user_name_ok(name, n);
+}
+
+bool redis_error_is_failover(const redisReply *r)
+{
+	return r != NULL && r->type == REDIS_REPLY_ERROR && r->str != NULL &&
+	       (strncmp(r->str, "READONLY", 8) == 0 || strncmp(r->str, "LOADING", 7) == 0 ||
+		strncmp(r->str, "MASTERDOWN", 10) == 0);
+}
+
+/* One command on a connection made for it; 0 with *reply, or -1 with v set. */
+static int ask(struct redis_conn *c, int argc, const char **argv, redisReply **reply,
+	       struct verdict *v)
+{
+	size_t lens[4];
+	int i;
+
+	for (i = 0; i < argc && i < 4; i++)
+		lens[i] = strlen(argv[i]);
+	return redis_command(c, argc, argv, lens, reply, v);
+}
+
+/* The address in a reply to SENTINEL get-master-addr-by-name, checked strictly: an IP
+ * literal or a host name, and a port 1..65535. 0 with m->host and m->port set. */
+static int sentinel_address(const redisReply *r, struct redis_target *m)
+{
+	const redisReply *host, *port;
+	unsigned char addr[sizeof(struct in6_addr)];
+
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+	    r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_STRING)
+		return -1;
+	host = r->element[0];
+	port = r->element[1];
+	if (host->len == 0 || host->len >= sizeof(m->host) ||
+	    memchr(host->str, '\0', host->len) != NULL)
+		return -1;
+	memset(m->host, 0, sizeof(m->host));
+	memcpy(m->host, host->str, host->len);
+	if (inet_pton(AF_INET6, m->host, addr) != 1 && !host_name_ok(m->host, host->len))
+		return -1;
+	return parse_uint(port->str, port->len, 65535, &m->port) == 0 && m->port != 0 ? 0 : -1;
+}
+
+/* Where one Sentinel says the primary is: into m (a copy of t with host and port set). */
+static int sentinel_ask(const struct redis_target *t, const struct redis_sentinel_addr *at,
+			const struct redis_options *o, struct redis_target *m, struct verdict *v)
+{
+	const char *argv[] = { "SENTINEL", "get-master-addr-by-name", o->master };
+	struct redis_target st;
+	struct redis_options so = *o;
+	struct redis_conn *c = NULL;
+	redisReply *r = NULL;
+	int rc = -1;
+
+	/* the Sentinel itself: the store's transport, no user, no password, no DB */
+	memset(&st, 0, sizeof(st));
+	st.transport = t->transport;
+	memcpy(st.host, at->host, sizeof(st.host));
+	st.port = at->port;
+	so.password_file = NULL;
+	so.sentinels = NULL;
+	if (connect_direct(&st, &so, &c, v) != 0 || ask(c, 3, argv, &r, v) != 0)
+		goto out;
+	if (r->type == REDIS_REPLY_NIL) {
+		fail(v, "the Sentinel does not know the master name");
+		goto out;
+	}
+	*m = *t;
+	if (sentinel_address(r, m) != 0) {
+		fail(v, "the Sentinel's answer is not an address");
+		goto out;
+	}
+	rc = 0;
+out:
+	if (r != NULL)
+		freeReplyObject(r);
+	redis_close(c);
+	return rc;
+}
+
+/* Does the node say it is a master? A Sentinel that has not seen a failover yet names the
+ * old primary, which may be a replica by now. */
+static int role_is_master(struct redis_conn *c, struct verdict *v)
+{
+	const char *argv[] = { "ROLE" };
+	redisReply *r = NULL;
+	int rc = -1;
+
+	if (ask(c, 1, argv, &r, v) != 0)
+		goto out;
+	if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
+	    r->element[0]->type != REDIS_REPLY_STRING || strcmp(r->element[0]->str, "master") != 0) {
+		fail(v, "the node the Sentinel names is not a master");
+		goto out;
+	}
+	rc = 0;
+out:
+	if (r != NULL)
+		freeReplyObject(r);
+	return rc;
+}
+
+static int connect_sentinel(const struct redis_target *t, const struct redis_options *o,
+			    struct redis_conn **out, struct verdict *v)
+{
+	struct redis_sentinels s;
+	struct redis_target m;
+	struct redis_options mo = *o;
+	struct redis_conn *c = NULL;
+	struct verdict why;
+	const char *reason = NULL;
+	size_t i;
+	int rc = -1;
+
+	if (t->transport == REDIS_UNIX || !redis_master_name_ok(o->master) ||
+	    redis_sentinels_parse(o->sentinels, &s, &reason) != 0) {
+		verdict_set(v, VERDICT_BAD_CONFIG, reason != NULL ? reason :
+				"redis_sentinel needs redis_master and a redis:// or rediss:// store");
+		goto out;
+	}
+	mo.sentinels = NULL;
+	for (i = 0; i < s.n && c == NULL; i++) {
+		verdict_init(&why);
+		if (sentinel_ask(t, &s.at[i], o, &m, &why) != 0)
+			continue;
+		if (connect_direct(&m, &mo, &c, &why) == 0 && role_is_master(c, &why) != 0) {
+			redis_close(c);
+			c = NULL;
+		}
+		if (why.code == VERDICT_BAD_CONFIG) {
+			/* the store's own options are unusable: no Sentinel changes that */
+			*v = why;
+			goto out;
+		}
+	}
+	if (c == NULL) {
+		verdict_set(v, VERDICT_UNAVAILABLE, "no Sentinel names a usable primary");
+		snprintf(v->detail, sizeof(v->detail), "for master %s", o->master);
+		goto out;
+	}
+	*out = c;
+	c = NULL;
+	rc = 0;
+out:
+	redis_close(c);
+	return rc;
+}
+
 /* ---- the public calls ------------------------------------------------------------------ */
+
+int redis_connect(const struct redis_target *t, const struct redis_options *o,
+		  struct redis_conn **out, struct verdict *v)
+{
+	*out = NULL;
+	if (t != NULL && o != NULL && (o->sentinels != NULL || o->master != NULL))
+		return connect_sentinel(t, o, out, v);
+	return connect_direct(t, o, out, v);
+}
 
 int redis_command(struct redis_conn *c, int argc, const char **argv, const size_t *lens,
 		  redisReply **reply, struct verdict *v)
@@ -1010,7 +1233,16 @@ int redis_fd(const struct redis_conn *c)
 
 bool redis_is_broken(const struct redis_conn *c)
 {
-	return c == NULL || c->broken;
+	struct pollfd p;
+
+	if (c == NULL || c->broken)
+		return true;
+	/* the server closed or reset the connection while it was idle (it was killed, or
+	 * Sentinel dropped the clients of a demoted primary): seen without reading */
+	p.fd = c->fd;
+	p.events = POLLRDHUP;
+	p.revents = 0;
+	return poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
 }
 
 void redis_close(struct redis_conn *c)

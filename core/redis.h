@@ -48,7 +48,30 @@ struct redis_options {
 	const char *cert_file;     /* TLS: optional client certificate ... */
 	const char *key_file;      /* ... and its key (SECFILE_SECRET) */
 	int timeout_ms;            /* connect and every command; > 0 */
+	/* High availability: when sentinels is set, the primary is found through these
+	 * Sentinels (redis_sentinel, parsed by redis_sentinels_parse) under the name master;
+	 * the target then gives only the transport (TCP or TLS, to the Sentinels too), the
+	 * ACL user and the DB, and its host and port are not contacted. */
+	const char *sentinels;
+	const char *master;
 };
+
+#define REDIS_SENTINEL_MAX 8
+#define REDIS_MASTER_NAME_MAX 64
+
+struct redis_sentinels {
+	size_t n;
+	struct redis_sentinel_addr {
+		char host[256]; /* name or address literal ([v6] brackets stripped) */
+		unsigned port;
+	} at[REDIS_SENTINEL_MAX];
+};
+
+/* Parse a Sentinel list: HOST:PORT[,HOST:PORT...], at most REDIS_SENTINEL_MAX, IPv6 as
+ * [ADDR]:PORT, the port required, nothing else (no spaces). 0, or -1 with *reason. */
+int redis_sentinels_parse(const char *list, struct redis_sentinels *s, const char **reason);
+/* A master name as Sentinel knows it: 1..REDIS_MASTER_NAME_MAX of [A-Za-z0-9._-]. */
+bool redis_master_name_ok(const char *name);
 
 struct redis_conn;
 
@@ -57,7 +80,13 @@ struct redis_conn;
  * password when a password file is given, SELECT db when db != 0, and check with PING.
  * timeout_ms bounds all of it together (name resolution excepted: getaddrinfo uses the
  * resolver's own timeouts; give an address literal for a strict bound). 0 with *out, or
- * -1 with v set (VERDICT_UNAVAILABLE, or VERDICT_BAD_CONFIG for unusable options). */
+ * -1 with v set (VERDICT_UNAVAILABLE, or VERDICT_BAD_CONFIG for unusable options).
+ *
+ * With o->sentinels: ask each Sentinel in turn (SENTINEL get-master-addr-by-name, each
+ * exchange within timeout_ms, without AUTH), connect as above to the address it names
+ * and keep that connection only if ROLE says the node is a master; any failure moves on
+ * to the next Sentinel. So it takes at most 2 x timeout_ms per Sentinel. None:
+ * VERDICT_UNAVAILABLE, the detail naming the master. */
 int redis_connect(const struct redis_target *t, const struct redis_options *o,
 		  struct redis_conn **out, struct verdict *v);
 
@@ -83,7 +112,12 @@ int redis_read(struct redis_conn *c, redisReply **reply, struct verdict *v);
 int redis_wait(struct redis_conn *c, int timeout_ms, redisReply **reply, struct verdict *v);
 int redis_fd(const struct redis_conn *c);   /* for poll() in the daemon; -1 for NULL */
 
-/* Has an I/O error or a timeout made the connection unusable? (NULL: yes) */
+/* Is this error reply one of a node that is not (or not yet) a usable primary: READONLY
+ * (a replica), LOADING, MASTERDOWN? Then the primary has moved: connect again. */
+bool redis_error_is_failover(const redisReply *r);
+
+/* Has an I/O error or a timeout made the connection unusable, or has the server closed
+ * it since? (NULL: yes) Checked without waiting and without reading. */
 bool redis_is_broken(const struct redis_conn *c);
 void redis_close(struct redis_conn *c);  /* NULL is fine */
 

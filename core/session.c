@@ -25,6 +25,9 @@ static void store_options_of(const struct config *cfg, struct store_options *opt
 	opts->redis_key_file = cfg->redis_key_file;
 	opts->redis_timeout_ms = (int)cfg->redis_timeout_ms;
 	opts->bind_host = cfg->bind_host;
+	opts->redis_sentinel = cfg->redis_sentinel;
+	opts->redis_master = cfg->redis_master;
+	opts->redis_replicas = (int)cfg->redis_replicas;
 }
 
 int session_watch_open(const struct config *cfg, struct store_watch **out, struct verdict *v)

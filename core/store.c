@@ -49,6 +49,9 @@ static void redis_options_of(const char *url, const struct store_options *opts,
 	out->conn.key_file = opts->redis_key_file;
 	out->conn.timeout_ms = opts->redis_timeout_ms > 0 ? opts->redis_timeout_ms :
 							    STORE_REDIS_TIMEOUT_MS;
+	out->conn.sentinels = opts->redis_sentinel;
+	out->conn.master = opts->redis_master;
+	out->replicas = opts->redis_replicas;
 }
 
 int store_open(const char *dir, const struct store_options *opts, struct store **out,

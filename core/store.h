@@ -56,6 +56,9 @@ struct store_options {
 	bool mirror;
 	/* bind_host: a session stands only on the host whose name it recorded */
 	bool bind_host;
+	const char *redis_sentinel;      /* HOST:PORT,...: find the primary through these */
+	const char *redis_master;        /* ... under this name (both or neither) */
+	int redis_replicas;              /* each write waits for this many replicas; 0: none */
 };
 
 struct store_session {

@@ -105,6 +105,7 @@ int store_fs_open(const char *dir, const struct store_fs_options *opts,
 struct store_redis_options {
 	const char *url;
 	const char *prefix;           /* the key namespace; NULL: STORE_REDIS_DEFAULT_PREFIX */
+	int replicas;                 /* each write waits for this many replicas; 0: none */
 	struct redis_options conn;
 };
 int store_redis_open(const struct store_redis_options *opts, struct store_backend **out,

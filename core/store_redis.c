@@ -62,6 +62,9 @@ struct store_redis {
 	char prefix[REDIS_PREFIX_MAX + 3]; /* "{PREFIX}" */
 	char token[REDIS_TOKEN_LEN + 1];   /* the lease's token inside a transaction, else "" */
 	bool lost;                         /* a fenced write found the lease gone */
+	int replicas;                      /* redis_replicas: acks each write waits for */
+	bool short_acks;                   /* a write in this transaction got fewer ... */
+	int acks;                          /* ... namely this many */
 };
 
 static struct store_redis *rd_of(struct store_backend *be)
@@ -130,7 +133,7 @@ static int run(struct store_redis *rd, int argc, const char **argv, redisReply *
 	size_t lens[16];
 	struct verdict v;
 	redisReply *r = NULL;
-	int i, rc = -1;
+	int i, tries = 0, rc = -1;
 
 	*reply = NULL;
 	if (argc > 16)
@@ -138,8 +141,10 @@ static int run(struct store_redis *rd, int argc, const char **argv, redisReply *
 	for (i = 0; i < argc; i++)
 		lens[i] = strlen(argv[i]);
 	verdict_init(&v);
+again:
 	/* a long-lived store (pam-jwtd's) outlives a broken connection: the next command
-	 * connects again; the one that broke it has failed. Never inside a transaction. */
+	 * connects again (through the Sentinels, if any: the primary may have moved); the
+	 * one that broke it has failed. Never inside a transaction. */
 	if ((rd->conn == NULL || redis_is_broken(rd->conn)) && rd->token[0] == '\0') {
 		redis_close(rd->conn);
 		rd->conn = NULL;
@@ -148,6 +153,19 @@ static int run(struct store_redis *rd, int argc, const char **argv, redisReply *
 	}
 	if (rd->conn == NULL || redis_command(rd->conn, argc, argv, lens, &r, &v) != 0)
 		goto out;
+	if (redis_error_is_failover(r)) {
+		/* the node is no longer (or not yet) the primary, and ran nothing: drop it and,
+		 * outside a transaction, run the command once more on the primary found anew;
+		 * a transaction has lost its store and fails */
+		redis_close(rd->conn);
+		rd->conn = NULL;
+		freeReplyObject(r);
+		r = NULL;
+		if (rd->token[0] == '\0' && tries++ == 0)
+			goto again;
+		rd->lost = true;
+		goto out;
+	}
 	if (r->type == REDIS_REPLY_ERROR) {
 		if (strstr(r->str, "pam_jwt: lease lost") != NULL)
 			rd->lost = true;
@@ -157,6 +175,38 @@ static int run(struct store_redis *rd, int argc, const char **argv, redisReply *
 	r = NULL;
 	rc = 0;
 out:
+	if (r != NULL)
+		freeReplyObject(r);
+	return rc;
+}
+
+/* After a write: with redis_replicas = N, wait until N replicas have it (WAIT, within
+ * half the command timeout, so that its reply comes before our own deadline). Fewer:
+ * the write may be lost in a failover, and it counts as failed (rd->short_acks). */
+static int replicated(struct store_redis *rd)
+{
+	char want[16], ms[16];
+	const char *argv[] = { "WAIT", want, ms };
+	redisReply *r = NULL;
+	int rc = -1;
+
+	if (rd->replicas == 0)
+		return 0;
+	snprintf(want, sizeof(want), "%d", rd->replicas);
+	snprintf(ms, sizeof(ms), "%d", rd->conn_opts.timeout_ms > 1 ?
+					   rd->conn_opts.timeout_ms / 2 : 1);
+	if (run(rd, 3, argv, &r) != 0 || r->type != REDIS_REPLY_INTEGER) {
+		rd->acks = 0;
+		goto out;
+	}
+	if (r->integer < rd->replicas) {
+		rd->acks = r->integer > 0 ? (int)r->integer : 0;
+		goto out;
+	}
+	rc = 0;
+out:
+	if (rc != 0)
+		rd->short_acks = true;
 	if (r != NULL)
 		freeReplyObject(r);
 	return rc;
@@ -328,6 +378,8 @@ static int write_fenced(struct store_redis *rd, const struct write_ctx *w)
 		argv[n++] = kind_mirrored(w->kind) ? "1" : "0";
 		rc = run(rd, n, argv, &r);
 	}
+	if (rc == 0)
+		rc = replicated(rd);
 out:
 	if (r != NULL)
 		freeReplyObject(r);
@@ -600,6 +652,7 @@ static int lease_take(struct store_redis *rd, struct verdict *v)
 		if (r->type == REDIS_REPLY_STATUS) {
 			memcpy(rd->token, token, sizeof(token));
 			rd->lost = false;
+			rd->short_acks = false;
 			rc = 0;
 			goto out;
 		}
@@ -664,8 +717,14 @@ static int txn_body(void *arg, struct verdict *v)
 		goto out;
 	rc = t->fn((char *)arg + sizeof(*t), v);
 	if (lease_give(rd) != 0 || rd->lost) {
-		/* it ran past its lease: what it decided may rest on what changed since */
+		/* it ran past its lease (or the primary went away under it): what it decided
+		 * may rest on what changed since */
 		verdict_set(v, VERDICT_UNAVAILABLE, "the session store transaction ran out of time");
+		rc = -1;
+	} else if (rd->short_acks) {
+		/* written on the primary only: a failover now would forget it */
+		verdict_set(v, VERDICT_UNAVAILABLE, "write reached only");
+		snprintf(v->detail, sizeof(v->detail), "%d of %d replicas", rd->acks, rd->replicas);
 		rc = -1;
 	}
 out:
@@ -769,6 +828,7 @@ int store_redis_open(const struct store_redis_options *opts, struct store_backen
 	rd->be.ops = &redis_ops;
 	rd->target = target;
 	rd->conn_opts = opts->conn;
+	rd->replicas = opts->replicas;
 	snprintf(rd->prefix, sizeof(rd->prefix), "{%s}", prefix);
 	if (redis_connect(&target, &opts->conn, &rd->conn, v) != 0)
 		goto out;

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "redis.h"
 #include "testutil.h"
 
 static int load(struct config *cfg, const char *text, struct verdict *v)
@@ -803,6 +804,32 @@ static int validate_text(const char *text, const char **reason)
 	return rc;
 }
 
+struct bad_form {
+	const char *text, *reason;
+};
+
+/* Each of good[] (after base) validates; each of bad[] is refused with its reason. */
+static void check_forms(const char *base, const char *const *good, size_t ngood,
+			const struct bad_form *bad, size_t nbad)
+{
+	char text[512];
+	const char *reason;
+	size_t i;
+
+	for (i = 0; i < ngood; i++) {
+		snprintf(text, sizeof(text), "%s%s", base, good[i]);
+		if (validate_text(text, &reason) != 0)
+			fail_msg("refused: %s(%s)", good[i], reason);
+	}
+	for (i = 0; i < nbad; i++) {
+		snprintf(text, sizeof(text), "%s%s", base, bad[i].text);
+		if (validate_text(text, &reason) == 0)
+			fail_msg("accepted: %s", bad[i].text);
+		if (strstr(reason, bad[i].reason) == NULL)
+			fail_msg("%s: reason \"%s\" lacks \"%s\"", bad[i].text, reason, bad[i].reason);
+	}
+}
+
 static void test_redis_options(void **state)
 {
 	static const char base[] = "jwks = /etc/k.jwks\n";
@@ -813,7 +840,7 @@ static void test_redis_options(void **state)
 		"store = rediss://redis.example\nredis_ca_file = /etc/ca.pem\n"
 		"redis_cert_file = /etc/c.pem\nredis_key_file = /etc/k.pem\n",
 	};
-	static const struct { const char *text, *reason; } bad[] = {
+	static const struct bad_form bad[] = {
 		{ "store = /run/pam_jwt\n", "store must be a redis://" },
 		{ "store = redis://u:secret@h\n", "" },
 		{ "store = redis://\n", "" },
@@ -828,10 +855,8 @@ static void test_redis_options(void **state)
 		{ "store = redis://h:70000\n", "port" },
 	};
 	char text[512];
-	const char *reason;
 	struct config cfg;
 	struct verdict v;
-	size_t i;
 
 	(void)state;
 	assert_int_equal(load(&cfg, base, &v), 0);
@@ -839,18 +864,7 @@ static void test_redis_options(void **state)
 	assert_int_equal(cfg.redis_timeout_ms, 1000);
 	assert_string_equal(config_store_location(&cfg), cfg.store_dir);
 	config_free(&cfg);
-	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
-		snprintf(text, sizeof(text), "%s%s", base, good[i]);
-		if (validate_text(text, &reason) != 0)
-			fail_msg("refused: %s(%s)", good[i], reason);
-	}
-	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		snprintf(text, sizeof(text), "%s%s", base, bad[i].text);
-		if (validate_text(text, &reason) == 0)
-			fail_msg("accepted: %s", bad[i].text);
-		if (strstr(reason, bad[i].reason) == NULL)
-			fail_msg("%s: reason \"%s\" lacks \"%s\"", bad[i].text, reason, bad[i].reason);
-	}
+	check_forms(base, good, sizeof(good) / sizeof(good[0]), bad, sizeof(bad) / sizeof(bad[0]));
 	snprintf(text, sizeof(text), "%sstore = redis://h\n", base);
 	assert_int_equal(load(&cfg, text, &v), 0);
 	assert_string_equal(config_store_location(&cfg), "redis://h");
@@ -928,6 +942,100 @@ static void test_store_unavailable_options(void **state)
 	}
 }
 
+/* redis_sentinel, redis_master, redis_replicas: accepted and refused forms */
+static void test_redis_sentinel_options(void **state)
+{
+	static const char base[] = "jwks = /etc/k.jwks\n";
+	static const char *const good[] = {
+		"store = redis://primary\nredis_sentinel = 10.0.0.1:26379\nredis_master = pj\n",
+		"store = rediss://pamjwt@primary/3\nredis_password_file = /etc/p\n"
+		"redis_sentinel = s1.example:26379,[2001:db8::1]:26380,10.0.0.3:1\n"
+		"redis_master = fleet_1.a-b\nredis_replicas = 1\n",
+		"store = redis://h\nredis_sentinel = a:1,b:2,c:3,d:4,e:5,f:6,g:7,h:8\n"
+		"redis_master = m\n",
+		"store = redis://h\nredis_replicas = 16\n",
+		"store = redis+unix:///run/r.sock\nredis_replicas = 2\n",
+	};
+	static const struct bad_form bad[] = {
+		{ "store = redis://h\nredis_sentinel = s:26379\n", "go together" },
+		{ "store = redis://h\nredis_master = m\n", "go together" },
+		{ "redis_sentinel = s:26379\nredis_master = m\n", "redis_* options need store" },
+		{ "redis_replicas = 1\n", "redis_* options need store" },
+		{ "store = redis+unix:///run/r.sock\nredis_sentinel = s:1\nredis_master = m\n",
+		  "not redis+unix" },
+		{ "store = redis://h\nredis_sentinel = s\nredis_master = m\n",
+		  "redis_sentinel: each Sentinel needs a port" },
+		{ "store = redis://h\nredis_sentinel = s:0\nredis_master = m\n",
+		  "redis_sentinel: each Sentinel needs a port" },
+		{ "store = redis://h\nredis_sentinel = s:65536\nredis_master = m\n",
+		  "redis_sentinel: each Sentinel needs a port" },
+		{ "store = redis://h\nredis_sentinel = s:1,\nredis_master = m\n",
+		  "redis_sentinel: bad host" },
+		{ "store = redis://h\nredis_sentinel = s:1;t:2\nredis_master = m\n",
+		  "redis_sentinel" },
+		{ "store = redis://h\nredis_sentinel = 2001:db8::1:26379\nredis_master = m\n",
+		  "redis_sentinel" },
+		{ "store = redis://h\nredis_sentinel = [nothost]:1\nredis_master = m\n",
+		  "redis_sentinel: bad host" },
+		{ "store = redis://h\nredis_sentinel = u@s:1\nredis_master = m\n",
+		  "redis_sentinel: bad host" },
+		{ "store = redis://h\nredis_sentinel = a:1,b:2,c:3,d:4,e:5,f:6,g:7,h:8,i:9\n"
+		  "redis_master = m\n", "more than 8" },
+		{ "store = redis://h\nredis_sentinel = s:1\nredis_master = a b\n", "redis_master" },
+		{ "store = redis://h\nredis_sentinel = s:1\nredis_master = m{x}\n", "redis_master" },
+		{ "store = redis://h\nredis_sentinel = s:1\nredis_master = "
+		  "m123456789m123456789m123456789m123456789m123456789m123456789m1234\n",
+		  "redis_master" },
+		{ "store = redis://h\nredis_replicas = 17\n", "redis_replicas may be at most 16" },
+		{ "store = redis://h\nredis_replicas = -1\n", "count" },
+	};
+	char text[512];
+	struct config cfg;
+	struct verdict v;
+
+	(void)state;
+	check_forms(base, good, sizeof(good) / sizeof(good[0]), bad, sizeof(bad) / sizeof(bad[0]));
+	/* the parsed values */
+	snprintf(text, sizeof(text), "%s%s", base, good[1]);
+	assert_int_equal(load(&cfg, text, &v), 0);
+	assert_string_equal(cfg.redis_master, "fleet_1.a-b");
+	assert_int_equal(cfg.redis_replicas, 1);
+	config_free(&cfg);
+	assert_int_equal(load(&cfg, base, &v), 0);
+	assert_null(cfg.redis_sentinel);
+	assert_int_equal(cfg.redis_replicas, 0);
+	config_free(&cfg);
+}
+
+/* redis_sentinels_parse: what each entry becomes */
+static void test_redis_sentinels_parse(void **state)
+{
+	struct redis_sentinels s;
+	const char *reason;
+
+	(void)state;
+	assert_int_equal(redis_sentinels_parse("127.0.0.1:26379,[::1]:1,s-1.example:65535", &s,
+					       &reason), 0);
+	assert_int_equal(s.n, 3);
+	assert_string_equal(s.at[0].host, "127.0.0.1");
+	assert_int_equal(s.at[0].port, 26379);
+	assert_string_equal(s.at[1].host, "::1");
+	assert_int_equal(s.at[1].port, 1);
+	assert_string_equal(s.at[2].host, "s-1.example");
+	assert_int_equal(s.at[2].port, 65535);
+	assert_int_equal(redis_sentinels_parse("", &s, &reason), -1);
+	assert_int_equal(redis_sentinels_parse(NULL, &s, &reason), -1);
+	assert_int_equal(redis_sentinels_parse(",a:1", &s, &reason), -1);
+	assert_int_equal(redis_sentinels_parse("a:1 ,b:2", &s, &reason), -1);
+	assert_int_equal(redis_sentinels_parse("a:01x", &s, &reason), -1);
+	assert_int_equal(redis_sentinels_parse("[::1]", &s, &reason), -1);
+	assert_int_equal(redis_sentinels_parse("[::1]x:1", &s, &reason), -1);
+	assert_int_equal(s.n, 0); /* nothing half-parsed */
+	assert_true(redis_master_name_ok("mymaster"));
+	assert_false(redis_master_name_ok(""));
+	assert_false(redis_master_name_ok("my master"));
+}
+
 static void test_fetch_options(void **state)
 {
 	static const char base[] = "jwks = /etc/k.jwks\nissuer = https://idp.example\n";
@@ -1003,6 +1111,8 @@ int main(void)
 		cmocka_unit_test(test_token_audiences_args),
 		cmocka_unit_test(test_fetch_options),
 		cmocka_unit_test(test_redis_options),
+		cmocka_unit_test(test_redis_sentinel_options),
+		cmocka_unit_test(test_redis_sentinels_parse),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -88,9 +88,14 @@ static int fx_setup_redis(struct fx *fx, void **state)
 	fx->opts.redis_ca_file = env_or_null("PJ_TEST_STORE_CA_FILE");
 	fx->opts.redis_cert_file = env_or_null("PJ_TEST_STORE_CERT_FILE");
 	fx->opts.redis_key_file = env_or_null("PJ_TEST_STORE_KEY_FILE");
+	/* the primary through Sentinel (test_redis_sentinel.sh) */
+	fx->opts.redis_sentinel = env_or_null("PJ_TEST_STORE_SENTINEL");
+	fx->opts.redis_master = env_or_null("PJ_TEST_STORE_MASTER");
+	if (env_or_null("PJ_TEST_STORE_REPLICAS") != NULL)
+		fx->opts.redis_replicas = atoi(getenv("PJ_TEST_STORE_REPLICAS"));
 	verdict_init(&v);
 	if (store_open(fx->dir, &fx->opts, &fx->st, &v) != 0) {
-		fprintf(stderr, "# store_open(%s): %s\n", fx->dir, v.reason);
+		fprintf(stderr, "# store_open(%s): %s %s\n", fx->dir, v.reason, v.detail);
 		free(fx);
 		return -1;
 	}
@@ -243,7 +248,8 @@ static size_t count_sessions(struct fx *fx, const char *user)
 static redisReply *rx(const struct fx *fx, int argc, const char **argv)
 {
 	struct redis_options o = { fx->opts.redis_password_file, fx->opts.redis_ca_file,
-				   fx->opts.redis_cert_file, fx->opts.redis_key_file, 2000 };
+				   fx->opts.redis_cert_file, fx->opts.redis_key_file, 2000,
+				   fx->opts.redis_sentinel, fx->opts.redis_master };
 	struct redis_target t;
 	struct redis_conn *c = NULL;
 	redisReply *r = NULL;

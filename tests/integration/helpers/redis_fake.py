@@ -5,6 +5,9 @@ to PORTFILE). MODE says what it does with each connection:
   stall     answers the first command (PING) with +PONG, then never answers again
   bigarray  answers PING, then the next command with an array header of 2,000,000
             elements (more than a reply may hold)
+  names=HOST,PORT
+            a Sentinel that tells a lie (for test_redis_sentinel.sh): answers PING, then
+            every command with the address [HOST, PORT]
 Runs until killed."""
 import os
 import socket
@@ -28,6 +31,10 @@ def serve(conn):
                 conn.sendall(b"+PONG\r\n")
             elif mode == "bigarray":
                 conn.sendall(b"*2000000\r\n:1\r\n")
+            elif mode.startswith("names="):
+                addr = [a.encode() for a in mode[6:].split(",")]
+                conn.sendall(b"*2\r\n" + b"".join(
+                    b"$%d\r\n%s\r\n" % (len(a), a) for a in addr))
 
 
 srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

@@ -1,6 +1,7 @@
 /* redis_probe: drives core/redis.c against a server for tests/integration/test_redis_conn.sh.
  *
- *   redis_probe [-p PASSWORD_FILE] [-C CA] [-c CERT] [-k KEY] [-t TIMEOUT_MS] URL MODE ...
+ *   redis_probe [-p PASSWORD_FILE] [-C CA] [-c CERT] [-k KEY] [-t TIMEOUT_MS]
+ *               [-S SENTINELS -m MASTER] URL MODE ...
  *
  * MODE:
  *   cmd ARG...          one command; prints its reply
@@ -69,7 +70,8 @@ static void print_reply(const redisReply *r)
 
 static int refused(const struct verdict *v, long long start)
 {
-	printf("refused: %s\n", v->reason != NULL ? v->reason : "(none)");
+	printf("refused: %s%s%s\n", v->reason != NULL ? v->reason : "(none)",
+	       v->detail[0] != '\0' ? " " : "", v->detail);
 	fprintf(stderr, "elapsed_ms=%lld\n", now_ms() - start);
 	fflush(stdout);
 	return 1;
@@ -201,13 +203,15 @@ int main(int argc, char **argv)
 	long long start;
 	int opt, rc = 2;
 
-	while ((opt = getopt(argc, argv, "+p:C:c:k:t:")) != -1) {
+	while ((opt = getopt(argc, argv, "+p:C:c:k:t:S:m:")) != -1) {
 		switch (opt) {
 		case 'p': o.password_file = optarg; break;
 		case 'C': o.ca_file = optarg; break;
 		case 'c': o.cert_file = optarg; break;
 		case 'k': o.key_file = optarg; break;
 		case 't': o.timeout_ms = atoi(optarg); break;
+		case 'S': o.sentinels = optarg; break;
+		case 'm': o.master = optarg; break;
 		default: return 2;
 		}
 	}
