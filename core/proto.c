@@ -40,6 +40,7 @@ enum member {
 	M_AUD,
 	M_EXP,
 	M_UNTIL,
+	M_END_LOGINS,
 	M_COUNT
 };
 
@@ -52,6 +53,7 @@ static const char *const member_names[M_COUNT] = {
 	[M_AUD] = "aud",
 	[M_EXP] = "exp",
 	[M_UNTIL] = "until",
+	[M_END_LOGINS] = "end_logins",
 };
 
 /* What a member's value must look like; SHAPE_NONE: the op does not allow the member. */
@@ -63,6 +65,7 @@ enum shape {
 	SHAPE_SESSION_ID,    /* string: "pjs_" + 43 base64url (store_session_id_looks_like) */
 	SHAPE_REFRESH_TOKEN, /* string: "pjr_" + 43 base64url (store_refresh_id_looks_like) */
 	SHAPE_INTEGER,       /* integer: 0..INT64_MAX */
+	SHAPE_FLAG,          /* true or false (kept as 1 or 0 in an integer slot) */
 };
 
 struct member_rule {
@@ -102,7 +105,8 @@ static const struct op_spec op_table[PROTO_OP_COUNT] = {
 					   [M_EXP] = OPT(SHAPE_INTEGER) } },
 	[PROTO_OP_LOCK] = { .name = "lock", .unprivileged = false,
 			    .members = { [M_USER] = REQ(SHAPE_TEXT),
-					 [M_UNTIL] = OPT(SHAPE_INTEGER) } },
+					 [M_UNTIL] = OPT(SHAPE_INTEGER),
+					 [M_END_LOGINS] = OPT(SHAPE_FLAG) } },
 	[PROTO_OP_UNLOCK] = { .name = "unlock", .unprivileged = false,
 			      .members = { [M_USER] = REQ(SHAPE_TEXT) } },
 	[PROTO_OP_SESSIONS] = { .name = "sessions", .unprivileged = true,
@@ -157,6 +161,7 @@ static char **slot_string(struct proto_request *req, enum member m)
 		break;
 	case M_EXP:
 	case M_UNTIL:
+	case M_END_LOGINS:
 	case M_COUNT:
 		break;
 	}
@@ -177,6 +182,10 @@ static int64_t *slot_integer(struct proto_request *req, enum member m, bool **ha
 	case M_UNTIL:
 		slot = &req->until;
 		*has = &req->has_until;
+		break;
+	case M_END_LOGINS:
+		slot = &req->end_logins;
+		*has = &req->has_end_logins;
 		break;
 	case M_SESSION:
 	case M_SESSION_ID:
@@ -281,6 +290,7 @@ static bool shape_ok(enum shape shape, const char *s, size_t len)
 		break;
 	case SHAPE_NONE:
 	case SHAPE_INTEGER:
+	case SHAPE_FLAG:
 		break;
 	}
 	return ok;
@@ -298,6 +308,21 @@ static int member_store(struct proto_request *req, enum member m, enum shape sha
 	size_t len;
 	int rc = -1;
 
+	if (shape == SHAPE_FLAG) {
+		num = slot_integer(req, m, &has);
+		if (!json_is_boolean(value)) {
+			*why = "member has the wrong type";
+			goto out;
+		}
+		if (num == NULL || has == NULL) {
+			*why = "value is malformed";
+			goto out;
+		}
+		*num = json_is_true(value) ? 1 : 0;
+		*has = true;
+		rc = 0;
+		goto out;
+	}
 	if (shape == SHAPE_INTEGER) {
 		num = slot_integer(req, m, &has);
 		if (!json_is_integer(value)) {
@@ -569,7 +594,8 @@ char *proto_request_format(const struct proto_request *req, const char **reason)
 				why = "value is malformed";
 				goto out;
 			}
-			value = json_integer((json_int_t)*num);
+			value = op_table[req->op].members[i].shape == SHAPE_FLAG ?
+					json_boolean(*num != 0) : json_integer((json_int_t)*num);
 			if (value == NULL) {
 				why = "out of memory";
 				goto out;

@@ -28,7 +28,8 @@
  *   revoke    exactly one of: session (8..64 hex, any case:    root
  *             a digest or a prefix of one), user, jti;
  *             exp (opt integer, only with jti)
- *   lock      user, until (opt integer; 0: until unlocked)     root
+ *   lock      user, until (opt integer; 0: until unlocked),     root
+ *             end_logins (opt boolean: revoke the user's sessions too)
  *   unlock    user                                             root
  *   sessions  user (opt)                                       anyone
  *   gc        -                                                root
@@ -91,8 +92,10 @@ struct proto_request {
 	char *aud;
 	int64_t exp;
 	int64_t until;
+	int64_t end_logins;  /* a flag: 1 or 0 */
 	bool has_exp;
 	bool has_until;
+	bool has_end_logins;
 };
 
 /* Parse one request message of len bytes (buf need not be NUL-terminated). out is

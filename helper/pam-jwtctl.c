@@ -45,7 +45,7 @@ static void usage(FILE *out)
 	      "       pam-jwtctl revoke [-c CONFIG] --session ID|DIGEST_PREFIX\n"
 	      "       pam-jwtctl revoke [-c CONFIG] --user USER\n"
 	      "       pam-jwtctl revoke [-c CONFIG] --jti JTI [--exp TIME]\n"
-	      "       pam-jwtctl lock [-c CONFIG] USER [--until TIME]\n"
+	      "       pam-jwtctl lock [-c CONFIG] USER [--until TIME] [--end-logins]\n"
 	      "       pam-jwtctl unlock [-c CONFIG] USER\n"
 	      "       pam-jwtctl gc [-c CONFIG]\n"
 	      "       pam-jwtctl restore [-c CONFIG]\n"
@@ -1067,9 +1067,13 @@ static int cmd_lock(int argc, char **argv, int lock)
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "until", required_argument, NULL, 't' },
+		{ "end-logins", no_argument, NULL, 'E' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *config_path = NULL, *until_arg = NULL, *user;
+	struct gone_list gone = { NULL, 0 };
+	size_t ended = 0;
+	bool end_logins = false;
 	char account[STORE_FIELD_MAX];
 	int64_t now = clock_now(), until = 0;
 	struct config cfg;
@@ -1093,6 +1097,13 @@ static int cmd_lock(int argc, char **argv, int lock)
 				goto out;
 			}
 			until_arg = optarg;
+			break;
+		case 'E':
+			if (!lock) {
+				usage(stderr);
+				goto out;
+			}
+			end_logins = true;
 			break;
 		default: usage(stderr); goto out;
 		}
@@ -1119,11 +1130,15 @@ static int cmd_lock(int argc, char **argv, int lock)
 		req.user = (char *)(uintptr_t)user;
 		req.until = until;
 		req.has_until = lock;
+		req.end_logins = end_logins;
+		req.has_end_logins = end_logins;
 		rc = admin_via_daemon(&cfg, &req, &ans);
 		if (rc != EXIT_ACCEPTED)
 			goto out;
+		ended = (size_t)json_integer_value(json_object_get(ans.root, "revoked"));
 	} else if ((lock ? store_user_lock(st, user, until, &v) :
-			   store_user_unlock(st, user, &v)) != 0) {
+			   store_user_unlock(st, user, &v)) != 0 ||
+		   (end_logins && store_revoke_user(st, user, gone_collect, &gone, &ended, &v) != 0)) {
 		print_verdict(&v);
 		rc = exit_for(v.code == VERDICT_OK ? VERDICT_UNAVAILABLE : v.code);
 		goto out;
@@ -1135,11 +1150,17 @@ static int cmd_lock(int argc, char **argv, int lock)
 		printf("locked user %s until unlocked\n", label);
 	else
 		printf("locked user %s until %lld\n", label, (long long)until);
+	if (end_logins)
+		printf("revoked %zu session(s) of user %s\n", ended, label);
 	/* pam-jwtd reports whether persist_dir kept the change; without it, we keep it */
 	rc = via_daemon ? ctl_daemon_persisted(&ans, &cfg) :
 			  persist(&cfg, lock ? SESSION_PERSIST_LOCK : SESSION_PERSIST_UNLOCK, user,
 				  until);
 out:
+	/* without the daemon, pam-jwtctl ends the revoked logins itself */
+	if (gone.n > 0)
+		ctl_end_logins(gone.list, gone.n, cfg.revoke_kill_after);
+	free(gone.list);
 	proto_answer_clear(&ans);
 	store_close(st);
 	config_free(&cfg);

@@ -1405,6 +1405,7 @@ static char *op_lock(struct daemon *d, const struct proto_request *req, bool loc
 	struct verdict v;
 	int64_t until = req->has_until ? req->until : 0;
 	char *msg = NULL, account[STORE_FIELD_MAX];
+	size_t ended = 0;
 
 	verdict_init(&v);
 	if (lock && until != 0 && until <= clock_now()) {
@@ -1419,12 +1420,21 @@ static char *op_lock(struct daemon *d, const struct proto_request *req, bool loc
 		goto out;
 	}
 	say(LOG_NOTICE, "user %s %s", account, lock ? "locked" : "unlocked");
+	/* end_logins: the user's sessions go too, and their logins end on every host */
+	if (lock && req->has_end_logins && req->end_logins != 0) {
+		if (store_revoke_user(d->st, account, end_login, d, &ended, &v) != 0) {
+			msg = answer_verdict(&v);
+			goto out;
+		}
+		say(LOG_NOTICE, "all %zu session(s) of locked user %s revoked", ended, account);
+	}
 	pw = lock ? NULL : getpwnam(account);
 	if (pw != NULL)
 		tracked_resume_uid(d, pw->pw_uid);
 	persist(d, lock ? SESSION_PERSIST_LOCK : SESSION_PERSIST_UNLOCK, account, until, &kept,
 		&kept_error);
-	msg = answer_with("persisted", kept, "persist_error", kept_error, NULL);
+	msg = answer_with("persisted", kept, "persist_error", kept_error, "revoked",
+			  json_integer((json_int_t)ended), NULL);
 out:
 	return msg;
 }

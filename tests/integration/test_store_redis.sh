@@ -269,6 +269,20 @@ check "its record deleted behind the store's back, the login goes on" kill -0 "$
 check_fails "pam-jwtd did not signal it" grep -q "SIGHUP to pid $HPID\$" "$DLOG"
 kill "$HPID" 2>/dev/null
 
+# A lock with --end-logins made on another host ends the user's live login here too.
+hold live4
+check "host 1: a fourth login held open (pid $HPID)" test -n "$HD"
+T0=$(now_ms)
+unshare --pid --fork --mount-proc "$PJ_CTL" lock -c "$PJ_TMP/h2.conf" "$U" --end-logins \
+	>"$PJ_TMP/lock.out" 2>&1
+check "host 2 (its own pid namespace): pam-jwtctl lock --end-logins revokes the session" \
+	grep -q "^revoked 1 session(s) of user $U\$" "$PJ_TMP/lock.out"
+while kill -0 "$HPID" 2>/dev/null && [ $(($(now_ms) - T0)) -lt 3000 ]; do sleep 0.02; done
+GONE=$(($(now_ms) - T0))
+check "host 1: the locked user's login ended within 1 s (${GONE} ms)" \
+	eval '! kill -0 "$HPID" 2>/dev/null && [ "$GONE" -lt 1000 ]'
+check "host 2: pam-jwtctl unlock" CTL2 unlock "$U"
+
 kill -STOP "$(pgrep -f "redis-server 127.0.0.1:$PORT" | head -1)" 2>/dev/null
 pj_token_file other --key "$K/es1.key" --kid es1 -u "$U" --iss "$ISS" --aud "$AUD"
 check_fails "Redis stopped: a JWT is refused (its revocation cannot be checked)" \

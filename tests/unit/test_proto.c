@@ -45,7 +45,9 @@ static bool request_equal(const struct proto_request *a, const struct proto_requ
 	       str_eq(a->refresh_token, b->refresh_token) && str_eq(a->user, b->user) &&
 	       str_eq(a->jti, b->jti) && str_eq(a->aud, b->aud) && a->has_exp == b->has_exp &&
 	       (!a->has_exp || a->exp == b->exp) && a->has_until == b->has_until &&
-	       (!a->has_until || a->until == b->until);
+	       (!a->has_until || a->until == b->until) &&
+	       a->has_end_logins == b->has_end_logins &&
+	       (!a->has_end_logins || a->end_logins == b->end_logins);
 }
 
 static bool request_is_zero(const struct proto_request *r)
@@ -146,6 +148,17 @@ static void test_parse_every_op(void **state)
 			 0);
 	assert_true(r.has_until);
 	assert_int_equal(r.until, 0);
+	proto_request_clear(&r);
+
+	assert_int_equal(parse_str("{\"op\":\"lock\",\"user\":\"a\",\"end_logins\":true}", &r,
+				   &why), 0);
+	assert_true(r.has_end_logins);
+	assert_int_equal(r.end_logins, 1);
+	proto_request_clear(&r);
+	assert_int_equal(parse_str("{\"op\":\"lock\",\"user\":\"a\",\"end_logins\":false}", &r,
+				   &why), 0);
+	assert_true(r.has_end_logins);
+	assert_int_equal(r.end_logins, 0);
 	proto_request_clear(&r);
 
 	assert_int_equal(parse_str("{\"op\":\"unlock\",\"user\":\"al ice\\u00e9\"}", &r, &why), 0);
@@ -291,6 +304,10 @@ static void test_rejects_members(void **state)
 		{ "{\"op\":\"lock\",\"user\":\"a\",\"until\":\"5\"}", "member has the wrong type" },
 		{ "{\"op\":\"lock\",\"user\":\"a\",\"until\":true}", "member has the wrong type" },
 		{ "{\"op\":\"lock\",\"user\":\"a\",\"until\":null}", "member has the wrong type" },
+		{ "{\"op\":\"lock\",\"user\":\"a\",\"end_logins\":1}", "member has the wrong type" },
+		{ "{\"op\":\"lock\",\"user\":\"a\",\"end_logins\":\"yes\"}",
+		  "member has the wrong type" },
+		{ "{\"op\":\"unlock\",\"user\":\"a\",\"end_logins\":true}", "unexpected member" },
 		{ "{\"op\":\"revoke\",\"jti\":\"j\",\"exp\":\"1\"}", "member has the wrong type" },
 		{ "{\"op\":\"token\",\"session_id\":47}", "member has the wrong type" },
 		{ "{\"op\":\"open\",\"session\":\"" DIGEST "\",\"aud\":[\"x\"]}",
@@ -510,6 +527,10 @@ static void test_round_trip_every_op(void **state)
 		{ .op = PROTO_OP_LOCK, .user = (char[]){ "alice" }, .until = 0, .has_until = true },
 		{ .op = PROTO_OP_LOCK, .user = (char[]){ "alice" }, .until = 1795438800,
 		  .has_until = true },
+		{ .op = PROTO_OP_LOCK, .user = (char[]){ "alice" }, .end_logins = 1,
+		  .has_end_logins = true },
+		{ .op = PROTO_OP_LOCK, .user = (char[]){ "alice" }, .end_logins = 0,
+		  .has_end_logins = true },
 		{ .op = PROTO_OP_UNLOCK, .user = (char[]){ "alice" } },
 		{ .op = PROTO_OP_SESSIONS },
 		{ .op = PROTO_OP_SESSIONS, .user = (char[]){ "bob" } },
