@@ -142,37 +142,34 @@ pjf_conf() {
 # USERS, public key and keyboard-interactive; host key $PJ_TMP/hN/hostkey(.pub), log
 # $PJ_TMP/hN/sshd.log. Waits until it listens.
 pjf_sshd() {
-	local n=$1 d=$PJ_TMP/h$1 addr i
+	local n=$1 d=$PJ_TMP/h$1 addr
 	addr=$(pjf_addr "$n")
 	mkdir -p "$d" &&
 		ssh-keygen -q -t ed25519 -N '' -C "pamjwt-fleet-h$n" -f "$d/hostkey" </dev/null ||
 		return 1
+	# only what the fleet needs beside sshd's defaults: its address, its own files (no
+	# /etc/ssh), PAM, keyboard-interactive and public keys, and the test user alone
 	cat >"$d/sshd_config" <<-EOF
 	ListenAddress $addr
-	Port 22
 	HostKey $d/hostkey
 	PidFile /run/sshd.pid
 	UsePAM yes
 	KbdInteractiveAuthentication yes
 	PasswordAuthentication no
-	PubkeyAuthentication yes
-	AuthorizedKeysFile .ssh/authorized_keys
 	AllowUsers $3
 	PermitRootLogin no
-	MaxAuthTries 3
-	LoginGraceTime 60
-	UseDNS no
-	PrintMotd no
-	PrintLastLog no
-	X11Forwarding no
-	AllowTcpForwarding no
-	AllowAgentForwarding no
 	LogLevel VERBOSE
 	EOF
 	: >"$d/sshd.log"
 	pjf_in "$n" setsid -f "$2" -D -f "$d/sshd_config" -E "$d/sshd.log"
+	pjf_wait_for "Server listening on $addr port 22" "$d/sshd.log"
+}
+
+# pjf_wait_for TEXT FILE: wait up to 10 s for a line with TEXT in FILE
+pjf_wait_for() {
+	local i
 	for ((i = 0; i < 200; i++)); do
-		grep -q "Server listening on $addr port 22" "$d/sshd.log" && return 0
+		grep -qF -- "$1" "$2" && return 0
 		sleep 0.05
 	done
 	return 1
@@ -181,15 +178,11 @@ pjf_sshd() {
 # pjf_daemon N: host N's pam-jwtd with /run/pam_jwt.conf, log $PJ_TMP/hN/pam-jwtd.log;
 # waits until it watches the shared store
 pjf_daemon() {
-	local n=$1 log=$PJ_TMP/h$1/pam-jwtd.log i
-	mkdir -p "$PJ_TMP/h$n"
+	local log=$PJ_TMP/h$1/pam-jwtd.log
+	mkdir -p "$PJ_TMP/h$1"
 	: >"$log"
-	pjf_in "$n" setsid -f "$BUILD_DIR/pam-jwtd" -c /run/pam_jwt.conf --stderr >"$log" 2>&1
-	for ((i = 0; i < 200; i++)); do
-		grep -q "watching the shared store" "$log" && return 0
-		sleep 0.05
-	done
-	return 1
+	pjf_in "$1" setsid -f "$BUILD_DIR/pam-jwtd" -c /run/pam_jwt.conf --stderr >"$log" 2>&1
+	pjf_wait_for "watching the shared store" "$log"
 }
 
 # pjf_known_hosts N...: $PJ_TMP/known_hosts with the host keys of hosts N...
