@@ -59,22 +59,8 @@ install -d -m 0700 -o "$U" -g "$U" "$HOME_U/.ssh"
 install -m 0600 -o "$U" -g "$U" "$PJ_TMP/userkey.pub" "$HOME_U/.ssh/authorized_keys"
 
 # --- the fleet -------------------------------------------------------------------------
-SSHD_SVC=$PJ_SERVICE_PREFIX-sshd
-pj_sshd_link "$SSHD_SVC" || { not_ok "link $PJ_TMP/$SSHD_SVC -> sshd"; done_testing; exit; }
-pj_pamd_write "$SSHD_SVC" <<EOF || { not_ok "write /etc/pam.d/$SSHD_SVC"; done_testing; exit; }
-auth     required $PJ_MOD config=/run/pam_jwt.conf
-auth     optional pam_permit.so
-account  required $PJ_MOD config=/run/pam_jwt.conf
-account  required pam_permit.so
-session  required $PJ_MOD config=/run/pam_jwt.conf
-password required pam_deny.so
-EOF
-pj_service login <<EOF || { not_ok "write the pamtester service"; done_testing; exit; }
-auth     required $PJ_MOD config=/run/pam_jwt.conf
-account  required $PJ_MOD config=/run/pam_jwt.conf
-session  required $PJ_MOD config=/run/pam_jwt.conf announce_session
-EOF
-SVC=$PJ_SERVICE
+pjf_services || { not_ok "write the PAM services"; done_testing; exit; }
+SSHD_SVC=$PJF_SSHD_SVC SVC=$PJF_SVC
 
 t_start=$(date +%s)
 if pjf_net && pjf_redis "$PW"; then
@@ -91,23 +77,7 @@ for n in 1 2 3; do
 		done_testing
 		exit
 	fi
-	pjf_conf "$n" <<-EOF
-	issuer = $ISS
-	audience = $AUD
-	jwks = $K/idp.jwks
-	store = redis://pamjwt@$PJF_REDIS_ADDR:$PJF_REDIS_PORT
-	redis_password_file = $PW
-	redis_prefix = $PJF
-	store_dir = /run/pam_jwt
-	persist_dir = none
-	signing_key = $K/fleet.key
-	socket_path = /run/pam-jwtd.sock
-	issue_tokens = no
-	keyring = no
-	revoke_kill_after = 2s
-	sweep_interval = 1h
-	max_refreshes_per_minute = 0
-	EOF
+	pjf_conf "$n" "$ISS" "$AUD" "$K/idp.jwks" "$K/fleet.key" "$PW" "revoke_kill_after = 2s" "max_refreshes_per_minute = 0"
 	if pjf_sshd "$n" "$PJ_SSHD" "$U" && pjf_daemon "$n"; then
 		ok "host $n ($(pjf_addr "$n")): sshd and pam-jwtd (watching the shared store) running"
 	else

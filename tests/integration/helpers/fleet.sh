@@ -32,11 +32,13 @@ pjf_addr() { echo "$PJF_SUBNET.1$1"; }
 # pjf_net_run CMD...: run CMD in the network namespace of the bridge (Redis, clients)
 pjf_net_run() { nsenter --net="/run/netns/${PJF}net" -- "$@"; }
 
-# pjf_in N CMD...: run CMD on host N (its network, mount and pid namespaces)
+# pjf_in N CMD...: run CMD on host N (its network, mount and pid namespaces). -r: entering
+# a mount namespace puts a process at that namespace's root, which in a chroot is not
+# the chroot; the root of host N's pid 1 is.
 pjf_in() {
 	local n=$1
 	shift
-	nsenter -t "${PJF_PID[$n]}" -n -m -p --wd=/ -- "$@"
+	nsenter -t "${PJF_PID[$n]}" -n -m -p -r --wd=/ -- "$@"
 }
 
 # pjf_root N: the path of host N's root as seen from here (its private /run included)
@@ -130,11 +132,46 @@ pjf_rcli() {
 		--no-auth-warning "$@"
 }
 
-# pjf_conf N: install stdin as host N's /run/pam_jwt.conf (root, 0600)
+# pjf_conf N ISSUER AUDIENCE JWKS SIGNING_KEY PASSWORD_FILE [LINE...]: host N's
+# /run/pam_jwt.conf (root, 0600): the store on the fleet's Redis, prefix $PJF, as the ACL
+# user; its store_dir (unused) and pam-jwtd socket on the host's own /run; no tokens from
+# the session line; sweeps an hour apart (so that only the announcement of a revocation
+# can end a login in time); then LINE... as given
 pjf_conf() {
 	local f
 	f=$(pjf_root "$1")/run/pam_jwt.conf
-	(umask 077 && cat >"$f")
+	(umask 077 && {
+		printf '%s\n' "issuer = $2" "audience = $3" "jwks = $4" \
+			"store = redis://pamjwt@$PJF_REDIS_ADDR:$PJF_REDIS_PORT" \
+			"redis_password_file = $6" "redis_prefix = $PJF" "store_dir = /run/pam_jwt" \
+			"persist_dir = none" "signing_key = $5" "socket_path = /run/pam-jwtd.sock" \
+			"issue_tokens = no" "keyring = no" "sweep_interval = 1h"
+		shift 6
+		[ $# = 0 ] || printf '%s\n' "$@"
+	} >"$f")
+}
+
+# pjf_services: the two PAM services every host uses, both reading config=/run/pam_jwt.conf
+# (each host its own): PJF_SSHD_SVC for sshd (PJ_SSHD, the link to sshd of that name),
+# and PJF_SVC for pamtester and pam_drive.py (its session line announces the session ID).
+# Names start with $PJ_SERVICE_PREFIX.
+pjf_services() {
+	PJF_SSHD_SVC=$PJ_SERVICE_PREFIX-sshd
+	pj_sshd_link "$PJF_SSHD_SVC" || return 1
+	pj_pamd_write "$PJF_SSHD_SVC" <<-EOF || return 1
+	auth     required $PJ_MOD config=/run/pam_jwt.conf
+	auth     optional pam_permit.so
+	account  required $PJ_MOD config=/run/pam_jwt.conf
+	account  required pam_permit.so
+	session  required $PJ_MOD config=/run/pam_jwt.conf
+	password required pam_deny.so
+	EOF
+	pj_service login <<-EOF || return 1
+	auth     required $PJ_MOD config=/run/pam_jwt.conf
+	account  required $PJ_MOD config=/run/pam_jwt.conf
+	session  required $PJ_MOD config=/run/pam_jwt.conf announce_session
+	EOF
+	PJF_SVC=$PJ_SERVICE
 }
 
 # pjf_sshd N SSHD USERS: host N's sshd (SSHD: the path of a link to /usr/sbin/sshd, whose
@@ -169,7 +206,7 @@ pjf_sshd() {
 pjf_wait_for() {
 	local i
 	for ((i = 0; i < 200; i++)); do
-		grep -qF -- "$1" "$2" && return 0
+		grep -qF -- "$1" "$2" 2>/dev/null && return 0
 		sleep 0.05
 	done
 	return 1
