@@ -52,7 +52,6 @@ head -c 24 /dev/urandom | base64 | tr -d '/+=\n' >"$PW"
 chmod 0600 "$PW"
 pj_add_user -m || { not_ok "create a test user"; done_testing; exit; }
 U=$PJ_USER
-pj_syslog_start || true
 ssh-keygen -q -t ed25519 -N '' -C pamjwt-fleet-user -f "$PJ_TMP/userkey" </dev/null
 HOME_U=$(getent passwd "$U" | cut -d: -f6)
 install -d -m 0700 -o "$U" -g "$U" "$HOME_U/.ssh"
