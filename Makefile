@@ -113,6 +113,7 @@ bench: deps all $(BENCH_BIN)
 
 demo: deps all
 	@scripts/demo.sh
+	@scripts/demo-fleet.sh
 
 # The configuration file is not installed: copy conf/pam_jwt.conf by hand (see README).
 install: all

@@ -440,10 +440,12 @@ pj_pam_probe() {
 # pj_redis_start NAME [redis-server options...]: a redis-server of this suite's own (no
 # persistence, in the background, killed at exit) on the unix socket $PJ_TMP/NAME.sock
 # unless the options give a port; its log is $PJ_TMP/NAME.log. Waits until it answers.
+# PJ_REDIS_EXEC, an array, is a command prefix for redis-server (e.g. nsenter --net=...).
+PJ_REDIS_EXEC=()
 pj_redis_start() {
 	local name=$1 pid i
 	shift
-	redis-server --save '' --appendonly no --daemonize no --port 0 \
+	"${PJ_REDIS_EXEC[@]}" redis-server --save '' --appendonly no --daemonize no --port 0 \
 		--unixsocket "$PJ_TMP/$name.sock" --unixsocketperm 700 \
 		--dir "$PJ_TMP" --logfile "$PJ_TMP/$name.log" "$@" &
 	pid=$!
