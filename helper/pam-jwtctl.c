@@ -14,6 +14,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "admin.h"
 #include "b64url.h"
 #include "clock.h"
 #include "config.h"
@@ -801,26 +802,20 @@ out:
 
 /* Keep an admin's revocation or lock across reboots (persist_dir) too. The change already
  * stands in the store; a failure here is reported and turns the exit code to 2. */
-static int persist(const struct config *cfg, enum session_persist_change what,
-		   const char *name, int64_t t)
+/* Whether persist_dir kept a change made here (admin_run's report): a warning when
+ * persist_dir is set but missing, a failure when writing it failed. An exit code. */
+static int persist_report(const struct config *cfg, const struct admin_result *res)
 {
-	struct verdict v;
 	int rc = EXIT_ACCEPTED;
 
-	verdict_init(&v);
-	switch (session_persist_change(cfg, what, name, t, &v)) {
-	case 0:
-		break;
-	case 1:
-		if (cfg->persist_dir != NULL)
-			fprintf(stderr, "pam-jwtctl: warning: %s does not exist: this change "
-					"will not survive a reboot\n", cfg->persist_dir);
-		break;
-	default:
+	if (res->persisted < 0) {
 		printf("in force, but not kept across reboots: %s (%s)\n",
-		       v.reason != NULL ? v.reason : "unknown error", cfg->persist_dir);
+		       res->persist_v.reason != NULL ? res->persist_v.reason : "unknown error",
+		       cfg->persist_dir);
 		rc = EXIT_UNAVAILABLE;
-		break;
+	} else if (res->persist_missing) {
+		fprintf(stderr, "pam-jwtctl: warning: %s does not exist: this change will not "
+				"survive a reboot\n", cfg->persist_dir);
 	}
 	return rc;
 }
@@ -861,6 +856,26 @@ static int gone_collect(const struct store_session *sess, void *ctx)
 	g->list = grown;
 	g->list[g->n++] = *sess;
 	return 0;
+}
+
+/* An admin change made here, without the daemon (admin_run): the sessions it ended are
+ * added to gone, whose logins the caller ends after printing its report. A refusal or
+ * failure is printed. An exit code. */
+static int admin_local(struct store *st, const struct config *cfg,
+		       const struct admin_request *req, struct admin_result *res,
+		       struct gone_list *gone)
+{
+	struct verdict v;
+	int rc = EXIT_ACCEPTED;
+
+	if (admin_run(st, cfg, req, clock_now(), gone_collect, gone, res, &v) != 0) {
+		print_verdict(&v);
+		rc = exit_for(v.code);
+	}
+	if (res->keyring_failures > 0)
+		fprintf(stderr, "pam-jwtctl: warning: the keyring entries of %zu ended session(s) "
+				"could not be removed\n", res->keyring_failures);
+	return rc;
 }
 
 /* An admin request through pam-jwtd; a refusal or failure is printed. An exit code; on
@@ -932,34 +947,6 @@ out:
 	return rc;
 }
 
-static int revoke_session(struct store *st, char *arg, struct gone_list *gone)
-{
-	char digest[STORE_DIGEST_HEX_LEN + 1];
-	struct store_session sess;
-	struct verdict v;
-	int rc = EXIT_UNAVAILABLE;
-
-	verdict_init(&v);
-	if (store_session_id_looks_like(arg, strlen(arg))) {
-		store_digest_hex(arg, strlen(arg), digest);
-		OPENSSL_cleanse(arg, strlen(arg));
-		if (store_session_get_digest(st, digest, &sess, &v) != 0)
-			goto report;
-	} else if (store_session_resolve_prefix(st, arg, digest, &v) != 0) {
-		goto report;
-	}
-	if (store_session_revoke(st, digest, gone_collect, gone, NULL, &v) != 0)
-		goto report;
-	printf("revoked session %.*s\n", SESSION_DIGEST_SHOWN, digest);
-	rc = EXIT_ACCEPTED;
-	goto out;
-report:
-	print_verdict(&v);
-	rc = exit_for(v.code == VERDICT_OK ? VERDICT_REJECT : v.code);
-out:
-	return rc;
-}
-
 static int cmd_revoke(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -971,19 +958,18 @@ static int cmd_revoke(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *config_path = NULL, *user = NULL, *jti = NULL, *exp_arg = NULL;
-	char *session = NULL, account[STORE_FIELD_MAX];
-	/* without --exp the revocation outlives any sensibly short token: 30 days */
-	int64_t now = clock_now(), exp = now + 30 * 24 * 3600;
+	char *session = NULL, account[STORE_FIELD_MAX], digest[STORE_DIGEST_HEX_LEN + 1];
+	/* without --exp the revocation outlives any sensibly short token */
+	int64_t now = clock_now(), exp = now + ADMIN_JTI_DEFAULT_TTL;
 	struct config cfg;
 	struct store *st = NULL;
-	struct verdict v;
+	struct admin_request req;
+	struct admin_result res;
 	struct gone_list gone = { NULL, 0 };
-	size_t count = 0;
 	char label[VERDICT_LABEL_MAX + 1];
 	int c, rc = EXIT_UNAVAILABLE;
 
 	memset(&cfg, 0, sizeof(cfg));
-	verdict_init(&v);
 	while ((c = getopt_long(argc, argv, "c:u:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c': config_path = optarg; break;
@@ -1022,34 +1008,34 @@ static int cmd_revoke(int argc, char **argv)
 		rc = revoke_via_daemon(&cfg, session, user, jti, exp);
 		goto out;
 	}
+	memset(&req, 0, sizeof(req));
 	if (session != NULL) {
-		rc = revoke_session(st, session, &gone);
-	} else if (user != NULL) {
-		rc = EXIT_UNAVAILABLE;
-		if (store_revoke_user(st, user, gone_collect, &gone, &count, &v) != 0) {
-			print_verdict(&v);
-			rc = exit_for(v.code);
-			goto out;
+		req.op = ADMIN_REVOKE_SESSION;
+		req.session = session;
+		if (store_session_id_looks_like(session, strlen(session))) {
+			store_digest_hex(session, strlen(session), digest);
+			OPENSSL_cleanse(session, strlen(session));
+			req.session = digest;
 		}
-		verdict_label_copy(label, sizeof(label), user);
-		printf("revoked %zu session(s) of user %s\n", count, label);
-		rc = EXIT_ACCEPTED;
 	} else {
-		rc = EXIT_UNAVAILABLE;
-		if (store_jti_revoke(st, jti, exp, &v) != 0) {
-			print_verdict(&v);
-			rc = exit_for(v.code);
-			goto out;
-		}
-		if (store_revoke_jti_sessions(st, jti, gone_collect, &gone, &count, &v) != 0) {
-			print_verdict(&v);
-			rc = exit_for(v.code);
-			goto out;
-		}
+		req.op = user != NULL ? ADMIN_REVOKE_USER : ADMIN_REVOKE_JTI;
+		req.user = user;
+		req.jti = jti;
+		req.exp = exp;
+	}
+	rc = admin_local(st, &cfg, &req, &res, &gone);
+	if (rc != EXIT_ACCEPTED)
+		goto out;
+	if (session != NULL) {
+		printf("revoked session %.*s\n", SESSION_DIGEST_SHOWN, res.session);
+	} else if (user != NULL) {
+		verdict_label_copy(label, sizeof(label), res.account);
+		printf("revoked %zu session(s) of user %s\n", res.count, label);
+	} else {
 		verdict_label_copy(label, sizeof(label), jti);
 		printf("revoked token id %s until %lld, and %zu session(s) it opened\n", label,
-		       (long long)exp, count);
-		rc = persist(&cfg, SESSION_PERSIST_JTI, jti, exp);
+		       (long long)res.exp, res.count);
+		rc = persist_report(&cfg, &res);
 	}
 out:
 	/* without the daemon, pam-jwtctl ends the revoked logins itself */
@@ -1078,16 +1064,16 @@ static int cmd_lock(int argc, char **argv, int lock)
 	int64_t now = clock_now(), until = 0;
 	struct config cfg;
 	struct store *st = NULL;
-	struct verdict v;
 	struct proto_request req;
 	struct proto_answer ans;
+	struct admin_request areq;
+	struct admin_result res;
 	char label[VERDICT_LABEL_MAX + 1];
 	bool via_daemon;
 	int c, rc = EXIT_UNAVAILABLE;
 
 	memset(&cfg, 0, sizeof(cfg));
 	memset(&ans, 0, sizeof(ans));
-	verdict_init(&v);
 	while ((c = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c': config_path = optarg; break;
@@ -1136,12 +1122,16 @@ static int cmd_lock(int argc, char **argv, int lock)
 		if (rc != EXIT_ACCEPTED)
 			goto out;
 		ended = (size_t)json_integer_value(json_object_get(ans.root, "revoked"));
-	} else if ((lock ? store_user_lock(st, user, until, &v) :
-			   store_user_unlock(st, user, &v)) != 0 ||
-		   (end_logins && store_revoke_user(st, user, gone_collect, &gone, &ended, &v) != 0)) {
-		print_verdict(&v);
-		rc = exit_for(v.code == VERDICT_OK ? VERDICT_UNAVAILABLE : v.code);
-		goto out;
+	} else {
+		memset(&areq, 0, sizeof(areq));
+		areq.op = lock ? ADMIN_LOCK : ADMIN_UNLOCK;
+		areq.user = user;
+		areq.until = until;
+		areq.end_logins = end_logins;
+		rc = admin_local(st, &cfg, &areq, &res, &gone);
+		if (rc != EXIT_ACCEPTED)
+			goto out;
+		ended = res.count;
 	}
 	verdict_label_copy(label, sizeof(label), user);
 	if (!lock)
@@ -1153,9 +1143,7 @@ static int cmd_lock(int argc, char **argv, int lock)
 	if (end_logins)
 		printf("revoked %zu session(s) of user %s\n", ended, label);
 	/* pam-jwtd reports whether persist_dir kept the change; without it, we keep it */
-	rc = via_daemon ? ctl_daemon_persisted(&ans, &cfg) :
-			  persist(&cfg, lock ? SESSION_PERSIST_LOCK : SESSION_PERSIST_UNLOCK, user,
-				  until);
+	rc = via_daemon ? ctl_daemon_persisted(&ans, &cfg) : persist_report(&cfg, &res);
 out:
 	/* without the daemon, pam-jwtctl ends the revoked logins itself */
 	if (gone.n > 0)
@@ -1176,15 +1164,14 @@ static int cmd_gc(int argc, char **argv)
 	const char *config_path = NULL;
 	struct config cfg;
 	struct store *st = NULL;
-	struct verdict v;
 	struct proto_request req;
 	struct proto_answer ans;
 	struct gone_list gone = { NULL, 0 };
-	size_t removed = 0;
+	struct admin_request areq;
+	struct admin_result res;
 	int c, rc = EXIT_UNAVAILABLE;
 
 	memset(&cfg, 0, sizeof(cfg));
-	verdict_init(&v);
 	while ((c = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c': config_path = optarg; break;
@@ -1208,12 +1195,12 @@ static int cmd_gc(int argc, char **argv)
 		proto_answer_clear(&ans);
 		goto out;
 	}
-	if (store_gc(st, clock_now(), gone_collect, &gone, &removed, &v) != 0) {
-		print_verdict(&v);
-		rc = exit_for(v.code == VERDICT_OK ? VERDICT_UNAVAILABLE : v.code);
+	memset(&areq, 0, sizeof(areq));
+	areq.op = ADMIN_GC;
+	rc = admin_local(st, &cfg, &areq, &res, &gone);
+	if (rc != EXIT_ACCEPTED)
 		goto out;
-	}
-	printf("removed %zu record(s)\n", removed);
+	printf("removed %zu record(s)\n", res.count);
 	rc = EXIT_ACCEPTED;
 out:
 	/* without the daemon, the logins of sessions whose lineage broke end here */

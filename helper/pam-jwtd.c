@@ -34,6 +34,7 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include "admin.h"
 #include "b64url.h"
 #include "claims.h"
 #include "clock.h"
@@ -1333,66 +1334,70 @@ out:
 /* Tell the persistent directory about an admin change. The answer says whether it took
  * ("persisted") and, when persist_dir is there but failed, why ("persist_error"; null
  * otherwise): the change is in force either way, but only a kept one survives a reboot. */
-static void persist(struct daemon *d, enum session_persist_change what, const char *name,
-		    int64_t t, json_t **persisted, json_t **error)
+/* An admin change (core/admin.c), its logins ended through end_login. The answer's
+ * "persisted" and "persist_error" say whether persist_dir kept a revocation or lock. */
+static int admin_do(struct daemon *d, const struct admin_request *req, struct admin_result *res,
+		    struct verdict *v)
 {
-	struct verdict v;
-	int rc;
+	int rc = admin_run(d->st, &d->cfg, req, clock_now(), end_login, d, res, v);
 
-	verdict_init(&v);
-	rc = session_persist_change(&d->cfg, what, name, t, &v);
-	if (rc < 0)
-		say_verdict(LOG_ERR, "not kept across reboots", &v);
-	*persisted = json_boolean(rc == 0);
-	*error = rc < 0 ? json_string(v.reason != NULL ? v.reason : "unknown error") : json_null();
+	if (res->persisted < 0)
+		say_verdict(LOG_ERR, "not kept across reboots", &res->persist_v);
+	return rc;
+}
+
+static json_t *persisted_json(const struct admin_result *res)
+{
+	return json_boolean(res->persisted > 0);
+}
+
+static json_t *persist_error_json(const struct admin_result *res)
+{
+	return res->persisted < 0 ? json_string(res->persist_v.reason != NULL ?
+						 res->persist_v.reason : "unknown error") :
+				    json_null();
 }
 
 static char *op_revoke(struct daemon *d, const struct proto_request *req)
 {
-	char digest[STORE_DIGEST_HEX_LEN + 1], account[STORE_FIELD_MAX];
-	json_t *kept = NULL, *kept_error = NULL;
+	struct admin_request areq;
+	struct admin_result res;
 	struct verdict v;
-	size_t count = 0;
-	int64_t now = clock_now(), exp;
 	char *msg = NULL;
 
-	verdict_init(&v);
-	if (req->session != NULL) {
-		if (store_session_resolve_prefix(d->st, req->session, digest, &v) != 0 ||
-		    store_session_revoke(d->st, digest, end_login, d, &count, &v) != 0) {
-			msg = answer_verdict(&v);
-			goto out;
-		}
+	memset(&areq, 0, sizeof(areq));
+	areq.op = req->session != NULL ? ADMIN_REVOKE_SESSION :
+		  req->user != NULL ? ADMIN_REVOKE_USER : ADMIN_REVOKE_JTI;
+	areq.session = req->session;
+	areq.user = req->user;
+	areq.jti = req->jti;
+	areq.exp = req->has_exp ? req->exp : 0;
+	if (areq.op == ADMIN_REVOKE_JTI && req->has_exp && req->exp == 0) {
+		msg = proto_answer_error("exp is in the past");
+		goto out;
+	}
+	if (admin_do(d, &areq, &res, &v) != 0) {
+		msg = answer_verdict(&v);
+		goto out;
+	}
+	switch (areq.op) {
+	case ADMIN_REVOKE_SESSION:
 		say(LOG_NOTICE, "session %.*s revoked (%zu session(s))", SESSION_DIGEST_SHOWN,
-		    digest, count);
-		msg = answer_with("revoked", json_integer((json_int_t)count), "session",
-				  json_string(digest), NULL);
-	} else if (req->user != NULL) {
-		/* sessions are recorded under the account name (see core/user.h) */
-		if (user_canonical_name(req->user, account, sizeof(account), &v) < 0 ||
-		    store_revoke_user(d->st, account, end_login, d, &count, &v) != 0) {
-			msg = answer_verdict(&v);
-			goto out;
-		}
-		say(LOG_NOTICE, "all %zu session(s) of user %s revoked", count, account);
-		msg = answer_with("revoked", json_integer((json_int_t)count), NULL);
-	} else {
-		exp = req->has_exp ? req->exp : now + 30 * 24 * 3600;
-		if (exp <= now) {
-			msg = proto_answer_error("exp is in the past");
-			goto out;
-		}
-		if (store_jti_revoke(d->st, req->jti, exp, &v) != 0 ||
-		    store_revoke_jti_sessions(d->st, req->jti, end_login, d, &count, &v) != 0) {
-			msg = answer_verdict(&v);
-			goto out;
-		}
-		say(LOG_NOTICE, "token id revoked until %lld (%zu session(s))", (long long)exp,
-		    count);
-		persist(d, SESSION_PERSIST_JTI, req->jti, exp, &kept, &kept_error);
-		msg = answer_with("revoked", json_integer((json_int_t)count), "exp",
-				  json_integer(exp), "persisted", kept, "persist_error", kept_error,
-				  NULL);
+		    res.session, res.count);
+		msg = answer_with("revoked", json_integer((json_int_t)res.count), "session",
+				  json_string(res.session), NULL);
+		break;
+	case ADMIN_REVOKE_USER:
+		say(LOG_NOTICE, "all %zu session(s) of user %s revoked", res.count, res.account);
+		msg = answer_with("revoked", json_integer((json_int_t)res.count), NULL);
+		break;
+	default:
+		say(LOG_NOTICE, "token id revoked until %lld (%zu session(s))", (long long)res.exp,
+		    res.count);
+		msg = answer_with("revoked", json_integer((json_int_t)res.count), "exp",
+				  json_integer(res.exp), "persisted", persisted_json(&res),
+				  "persist_error", persist_error_json(&res), NULL);
+		break;
 	}
 out:
 	return msg;
@@ -1400,41 +1405,31 @@ out:
 
 static char *op_lock(struct daemon *d, const struct proto_request *req, bool lock)
 {
-	json_t *kept = NULL, *kept_error = NULL;
 	const struct passwd *pw;
+	struct admin_request areq;
+	struct admin_result res;
 	struct verdict v;
-	int64_t until = req->has_until ? req->until : 0;
-	char *msg = NULL, account[STORE_FIELD_MAX];
-	size_t ended = 0;
+	char *msg = NULL;
 
-	verdict_init(&v);
-	if (lock && until != 0 && until <= clock_now()) {
-		msg = proto_answer_error("until is in the past");
-		goto out;
-	}
-	/* a lock is keyed by the account name (see core/user.h) */
-	if (user_canonical_name(req->user, account, sizeof(account), &v) < 0 ||
-	    (lock ? store_user_lock(d->st, account, until, &v) :
-		    store_user_unlock(d->st, account, &v)) != 0) {
+	memset(&areq, 0, sizeof(areq));
+	areq.op = lock ? ADMIN_LOCK : ADMIN_UNLOCK;
+	areq.user = req->user;
+	areq.until = req->has_until ? req->until : 0;
+	areq.end_logins = req->has_end_logins && req->end_logins != 0;
+	if (admin_do(d, &areq, &res, &v) != 0) {
 		msg = answer_verdict(&v);
 		goto out;
 	}
-	say(LOG_NOTICE, "user %s %s", account, lock ? "locked" : "unlocked");
-	/* end_logins: the user's sessions go too, and their logins end on every host */
-	if (lock && req->has_end_logins && req->end_logins != 0) {
-		if (store_revoke_user(d->st, account, end_login, d, &ended, &v) != 0) {
-			msg = answer_verdict(&v);
-			goto out;
-		}
-		say(LOG_NOTICE, "all %zu session(s) of locked user %s revoked", ended, account);
-	}
-	pw = lock ? NULL : getpwnam(account);
+	say(LOG_NOTICE, "user %s %s", res.account, lock ? "locked" : "unlocked");
+	if (areq.end_logins)
+		say(LOG_NOTICE, "all %zu session(s) of locked user %s revoked", res.count,
+		    res.account);
+	pw = lock ? NULL : getpwnam(res.account);
 	if (pw != NULL)
 		tracked_resume_uid(d, pw->pw_uid);
-	persist(d, lock ? SESSION_PERSIST_LOCK : SESSION_PERSIST_UNLOCK, account, until, &kept,
-		&kept_error);
-	msg = answer_with("persisted", kept, "persist_error", kept_error, "revoked",
-			  json_integer((json_int_t)ended), NULL);
+	msg = answer_with("persisted", persisted_json(&res), "persist_error",
+			  persist_error_json(&res), "revoked", json_integer((json_int_t)res.count),
+			  NULL);
 out:
 	return msg;
 }
@@ -1501,13 +1496,15 @@ out:
 
 static char *op_gc(struct daemon *d)
 {
+	struct admin_request areq;
+	struct admin_result res;
 	struct verdict v;
-	size_t removed = 0;
 
-	verdict_init(&v);
-	if (store_gc(d->st, clock_now(), end_login, d, &removed, &v) != 0)
+	memset(&areq, 0, sizeof(areq));
+	areq.op = ADMIN_GC;
+	if (admin_do(d, &areq, &res, &v) != 0)
 		return answer_verdict(&v);
-	return answer_with("removed", json_integer((json_int_t)removed), NULL);
+	return answer_with("removed", json_integer((json_int_t)res.count), NULL);
 }
 
 static char *op_jwks(struct daemon *d, struct client *cl);

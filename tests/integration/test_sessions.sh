@@ -334,6 +334,32 @@ refused "open_session without a store: PAM_SESSION_ERR" "Cannot make/remove an e
 	"$PJ_SERVICE" "$VALID" authenticate open_session
 check "the missing store directory was not created" test ! -e "$PJ_TMP/no-store"
 
+# --- pam-jwtctl without pam-jwtd clears the keyring of what it revokes ------------------
+# (core/admin.c: the same change as the daemon's, keyring included)
+KCONF=$PJ_TMP/keyring.conf
+{ cat "$CONF"; echo "keyring = yes"; } >"$KCONF"
+chmod 0600 "$KCONF"
+pj_service keyring <<EOF
+auth     required $PJ_MOD config=$KCONF
+session  required $PJ_MOD config=$KCONF announce_session
+EOF
+# kr_session: the session ID in $U's persistent keyring (read as $U); fails when absent
+kr_session() {
+	setpriv --reuid="$U" --regid="$(id -g "$U")" --init-groups --reset-env -- \
+		keyctl session - sh -c 'p=$(keyctl get_persistent @s) &&
+		k=$(keyctl search "$p" user pam_jwt:session 2>/dev/null) && keyctl pipe "$k"' \
+		2>/dev/null
+}
+KSID=""
+if pj_pamtester "$PJ_SERVICE" "$U" "$VALID" authenticate open_session; then
+	KSID=$(grep -o 'Session ID: pjs_[A-Za-z0-9_-]\{43\}$' "$PJ_TMP/pamtester.out" | cut -d' ' -f3)
+fi
+check "a login with keyring = yes keeps its session ID in $U's keyring" \
+	eval '[ -n "$KSID" ] && [ "$(kr_session)" = "$KSID" ]'
+KD=$(printf '%s' "$KSID" | sha256sum | cut -d' ' -f1)
+check "pam-jwtctl revoke --session, no pam-jwtd running" CTL revoke --session "${KD:0:12}"
+check_fails "... and the session ID is gone from $U's keyring" kr_session
+
 # --- nothing secret in the log --------------------------------------------------------
 if [ "$PJ_LOG_MODE" = none ]; then skip "no session ID in the log (no syslog to read)"; else
 	leaked=""
