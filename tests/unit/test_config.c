@@ -116,7 +116,7 @@ static void test_bad_lines(void **state)
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		assert_int_equal(load(&cfg, bad[i], &v), -1);
 		assert_int_equal(v.code, VERDICT_BAD_CONFIG);
-		assert_string_equal(v.detail, "at line 1");
+		assert_int_equal(v.where.line, 1);
 		config_free(&cfg);
 	}
 }
@@ -129,7 +129,8 @@ static void test_line_number_reported(void **state)
 	(void)state;
 	assert_int_equal(load(&cfg, "# a\nissuer = x\n\nbogus = 1\n", &v), -1);
 	assert_string_equal(v.reason, "unknown option");
-	assert_string_equal(v.detail, "at line 4");
+	assert_int_equal(v.where.line, 4);
+	assert_string_equal(v.where.option, "bogus");
 	config_free(&cfg);
 }
 
@@ -682,7 +683,8 @@ static void test_user_forms_bad_values(void **state)
 		assert_int_equal(v.code, VERDICT_BAD_CONFIG);
 		if (strncmp(v.reason, bad[i][2], strlen(bad[i][2])) != 0)
 			fail_msg("%s = %s: reason '%s'", bad[i][0], bad[i][1], v.reason);
-		assert_string_equal(v.detail, "at line 2");
+		assert_int_equal(v.where.line, 2);
+		assert_string_equal(v.where.option, bad[i][0]);
 		/* nothing of the bad value is kept */
 		assert_int_equal(cfg.required_count, 0);
 		assert_int_equal(cfg.user_domain_count, 0);
