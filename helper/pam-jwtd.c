@@ -174,7 +174,7 @@ static void say(int priority, const char *fmt, ...)
 
 static void say_verdict(int priority, const char *what, const struct verdict *v)
 {
-	char text[320];
+	char text[VERDICT_TEXT_MAX];
 
 	verdict_describe(v, text, sizeof(text));
 	say(priority, "%s: %s", what, text);

@@ -67,7 +67,7 @@ static int pam_code_for(enum verdict_code code)
 static void log_verdict(pam_handle_t *pamh, int priority, const char *user,
 			const struct verdict *v)
 {
-	char text[320], name[33];
+	char text[VERDICT_TEXT_MAX], name[33];
 
 	verdict_describe(v, text, sizeof(text));
 	if (user != NULL)
@@ -81,7 +81,7 @@ static void log_verdict(pam_handle_t *pamh, int priority, const char *user,
 static void log_session_verdict(pam_handle_t *pamh, int priority, const char *user,
 				const struct verdict *v, const char *digest)
 {
-	char text[320], name[33];
+	char text[VERDICT_TEXT_MAX], name[33];
 
 	verdict_describe(v, text, sizeof(text));
 	verdict_label_copy(name, sizeof(name), user != NULL ? user : "(unknown)");
@@ -101,7 +101,7 @@ static int open_store_jwt(pam_handle_t *pamh, const struct config *cfg, bool mus
 	if (store_v.code != VERDICT_OK)
 		log_verdict(pamh, LOG_ERR, user, &store_v);
 	if (rc == 0 && store_is_mirror(*st)) {
-		char text[320], name[33];
+		char text[VERDICT_TEXT_MAX], name[33];
 
 		verdict_describe(v, text, sizeof(text));
 		verdict_label_copy(name, sizeof(name), user != NULL ? user : "(unknown)");
