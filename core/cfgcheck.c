@@ -113,9 +113,11 @@ static void check_store(const struct config *cfg, struct config_report *r)
 	struct verdict v;
 	const char *option = cfg->store != NULL ? "store" : "store_dir";
 
+	struct stat sb;
+
 	verdict_init(&v);
 	if (session_store_open(cfg, true, &st, &v) != 0) {
-		if (strcmp(v.reason, "session store does not exist") == 0)
+		if (cfg->store == NULL && lstat(cfg->store_dir, &sb) != 0 && errno == ENOENT)
 			v.where.hint = "create it (mode 0700, root's; see tmpfiles.d/pam_jwt.conf)";
 		problem_at(r, cfg, &v, option, cfg->store != NULL ? NULL : cfg->store_dir);
 	}

@@ -972,7 +972,8 @@ static int config_set_at(struct config *cfg, const char *key, const char *value,
 	}
 	if (config_apply(cfg, opt, value, v) != 0) {
 		verdict_where_fill(v, line > 0 ? cfg->config_path : NULL, line, opt->name,
-				   value != NULL && value[0] == '/' ? value : NULL);
+				   (opt->type == CT_PATH || opt->type == CT_PATH_OR_NONE ||
+				    opt->type == CT_JWKS) && value != NULL ? value : NULL);
 		goto out;
 	}
 	cfg->option_line[opt - config_options] = line;

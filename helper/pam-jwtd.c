@@ -207,9 +207,9 @@ static void loaded_clear(struct loaded *l)
 	memset(l, 0, sizeof(*l));
 }
 
-/* The check pam-jwtctl check-config makes (less the daemon's socket): every problem is
- * logged; the first error, if any, is in v. */
-static int check(const struct config *cfg, struct verdict *v)
+/* Read the config and make the check pam-jwtctl check-config makes (less the daemon's own
+ * socket): every problem is logged; the first error, if any, is in v. */
+static int load_checked(const struct daemon *d, struct config *cfg, struct verdict *v)
 {
 	struct config_report *r = calloc(1, sizeof(*r));
 	struct keyset_notes *notes = calloc(1, sizeof(*notes));
@@ -220,7 +220,12 @@ static int check(const struct config *cfg, struct verdict *v)
 		verdict_set(v, VERDICT_UNAVAILABLE, "out of memory");
 		goto out;
 	}
-	rc = config_check(cfg, CFGCHECK_DAEMON, r, notes);
+	if (config_load_file_report(cfg, d->config_path, r, v) != 0)
+		goto out;
+	if (d->socket_override != NULL && config_set(cfg, "socket_path", d->socket_override, v) != 0)
+		goto out;
+	rc = config_check(cfg, CFGCHECK_DAEMON | (r->errors > 0 ? CFGCHECK_NO_VALIDATE : 0), r,
+			  notes);
 	for (i = 0; i < r->count; i++)
 		say_verdict(r->item[i].warning ? LOG_WARNING : LOG_ERR,
 			    r->item[i].warning ? "configuration warning" : "configuration error",
@@ -253,12 +258,7 @@ static int load(const struct daemon *d, struct loaded *l, struct verdict *v)
 		verdict_set(v, VERDICT_UNAVAILABLE, "out of memory");
 		goto out;
 	}
-	if (config_load_file(&l->cfg, d->config_path, v) != 0)
-		goto out;
-	if (d->socket_override != NULL && config_set(&l->cfg, "socket_path", d->socket_override,
-						     v) != 0)
-		goto out;
-	if (check(&l->cfg, v) != 0)
+	if (load_checked(d, &l->cfg, v) != 0)
 		goto out;
 	if (key_load_private(l->cfg.signing_key, JWA_INVALID, NULL, &l->key, &l->kid, v) != 0)
 		goto out;
