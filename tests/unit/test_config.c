@@ -1148,7 +1148,7 @@ static void test_errors_name_file_line_option_path(void **state)
 	assert_string_equal(v.where.option, "jwks");
 	verdict_describe(&v, text, sizeof(text));
 	assert_non_null(strstr(text, "path must be absolute ["));
-	assert_non_null(strstr(text, "pam_jwt.conf line 2, option jwks]"));
+	assert_non_null(strstr(text, "pam_jwt.conf line 2, option jwks, path relative.jwks]"));
 	config_free(&cfg);
 	/* a key file named by key = that is not there is an error when the keys load, with
 	 * the file, line, option and path */
