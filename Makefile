@@ -60,7 +60,7 @@ CURL_LIBS   = $(shell pkg-config --libs libcurl)
 $(BUILD)/helper/%.o: ALL_CFLAGS += $(CURL_CFLAGS)
 
 $(CTL): $(BUILD)/helper/pam-jwtctl.o $(BUILD)/helper/jwtctl_daemon.o $(BUILD)/helper/jwksfetch.o \
-	    $(CORE_LIB)
+	    $(BUILD)/helper/checkcfg.o $(CORE_LIB)
 	$(CC) -pie $(LDSAN) $(LDHARDEN) -o $@ $(filter %.o,$^) $(CORE_LIB) $(CORE_LIBS) $(CURL_LIBS)
 
 $(DAEMON): $(BUILD)/helper/pam-jwtd.o $(BUILD)/helper/jwksfetch.o $(CORE_LIB)

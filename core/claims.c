@@ -322,6 +322,16 @@ int claims_check(const struct config *cfg, const json_t *header, const json_t *c
 		}
 		verdict_label_copy(v->jti, sizeof(v->jti), json_string_value(jti));
 	}
+	/* Whose token it is comes first: the refusals that follow may be shown to the user
+	 * (explain_refusal), and must tell nothing about a token for another account. */
+	if (user != NULL) {
+		if (claims_user_name(cfg, claims, &name, v) != 0)
+			goto out;
+		if (strcmp(name, user) != 0) {
+			verdict_set(v, VERDICT_REJECT, "token is for another user");
+			goto out;
+		}
+	}
 	if (claims_check_time(cfg, claims, now, v) != 0)
 		goto out;
 	if (cfg->issuer != NULL && (!json_is_string(iss) ||
@@ -351,14 +361,6 @@ int claims_check(const struct config *cfg, const json_t *header, const json_t *c
 					    strip_application(cfg->typ)) != 0)) {
 		verdict_set(v, VERDICT_REJECT, "wrong typ");
 		goto out;
-	}
-	if (user != NULL) {
-		if (claims_user_name(cfg, claims, &name, v) != 0)
-			goto out;
-		if (strcmp(name, user) != 0) {
-			verdict_set(v, VERDICT_REJECT, "token is for another user");
-			goto out;
-		}
 	}
 	for (i = 0; i < cfg->required_count; i++) {
 		if (!claim_matches(claimpath_get(claims, cfg->required[i].name),

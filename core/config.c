@@ -53,6 +53,7 @@ static const struct config_option config_options[] = {
 	OPT("use_first_pass", CT_BOOL, use_first_pass),
 	OPT("try_first_pass", CT_BOOL, try_first_pass),
 	OPT("ignore_non_jwt", CT_BOOL, ignore_non_jwt),
+	OPT("explain_refusal", CT_BOOL, explain_refusal),
 	OPT("accept", CT_ACCEPT, accept),
 	OPT("announce_session", CT_BOOL, announce_session),
 	OPT("bind_service", CT_BOOL, bind_service),
@@ -99,15 +100,115 @@ static const struct config_option config_options[] = {
 	/* --- end of the Redis store block --- */
 };
 #undef OPT
+#define CONFIG_OPTION_COUNT (sizeof(config_options) / sizeof(config_options[0]))
+_Static_assert(CONFIG_OPTION_COUNT <= CONFIG_MAX_OPTIONS, "raise CONFIG_MAX_OPTIONS");
 
 static const struct config_option *config_option_find(const char *name)
 {
 	size_t i;
 
-	for (i = 0; i < sizeof(config_options) / sizeof(config_options[0]); i++)
+	for (i = 0; i < CONFIG_OPTION_COUNT; i++)
 		if (strcmp(config_options[i].name, name) == 0)
 			return &config_options[i];
 	return NULL;
+}
+
+/* The options that may be given more than once: each occurrence adds to a list. */
+static bool option_repeatable(const struct config_option *opt)
+{
+	return opt->type == CT_JWKS || opt->type == CT_KEY || opt->type == CT_CLAIM ||
+	       opt->type == CT_USER_DOMAIN || opt->type == CT_AUDIENCES;
+}
+
+long config_option_line(const struct config *cfg, const char *name)
+{
+	const struct config_option *opt = config_option_find(name);
+
+	return opt != NULL ? cfg->option_line[opt - config_options] : 0;
+}
+
+/* A check of the whole configuration failed at `option`: the error names it and the line
+ * that set it. Returns rc. */
+static int config_where(const struct config *cfg, struct verdict *v, const char *option, int rc)
+{
+	long line = config_option_line(cfg, option);
+
+	if (rc != 0)
+		verdict_where_fill(v, line > 0 ? cfg->config_path : NULL, line, option, NULL);
+	return rc;
+}
+
+static int config_bad(const struct config *cfg, struct verdict *v, const char *option,
+		      const char *reason)
+{
+	return config_where(cfg, v, option, verdict_set(v, VERDICT_BAD_CONFIG, reason));
+}
+
+/* ---- "did you mean": the option nearest to an unknown name ---------------------------- */
+
+#define SUGGEST_NAME_MAX 40
+
+/* Edit distance counting an insertion, a deletion, a substitution and a swap of two
+ * neighbours as one edit each (optimal string alignment); names longer than
+ * SUGGEST_NAME_MAX are never near. */
+static size_t edit_distance(const char *a, const char *b)
+{
+	size_t row[3][SUGGEST_NAME_MAX + 1];
+	size_t la = strlen(a), lb = strlen(b), i, j, best;
+
+	if (la > SUGGEST_NAME_MAX || lb > SUGGEST_NAME_MAX)
+		return SIZE_MAX;
+	for (j = 0; j <= lb; j++)
+		row[0][j] = j;
+	for (i = 1; i <= la; i++) {
+		size_t *cur = row[i % 3], *prev = row[(i + 2) % 3], *prev2 = row[(i + 1) % 3];
+
+		cur[0] = i;
+		for (j = 1; j <= lb; j++) {
+			best = prev[j - 1] + (a[i - 1] != b[j - 1]);
+			if (prev[j] + 1 < best)
+				best = prev[j] + 1;
+			if (cur[j - 1] + 1 < best)
+				best = cur[j - 1] + 1;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+			    prev2[j - 2] + 1 < best)
+				best = prev2[j - 2] + 1;
+			cur[j] = best;
+		}
+	}
+	return row[la % 3][lb];
+}
+
+/* The known option nearest to name: at most 1 edit away for names of up to 4 bytes, 2 for
+ * longer ones; the first in the table on a tie; NULL if none is that near. */
+static const char *option_suggest(const char *name)
+{
+	size_t limit = strlen(name) <= 4 ? 1 : 2, best = SIZE_MAX, d, i;
+	const char *found = NULL;
+
+	for (i = 0; i < CONFIG_OPTION_COUNT; i++) {
+		d = edit_distance(name, config_options[i].name);
+		if (d <= limit && d < best) {
+			best = d;
+			found = config_options[i].name;
+		}
+	}
+	return found;
+}
+
+/* ---- problem lists --------------------------------------------------------------------- */
+
+void config_report_add(struct config_report *r, const struct verdict *v, bool warning)
+{
+	if (!warning)
+		r->errors++;
+	if (r->count >= CONFIG_REPORT_MAX) {
+		r->dropped++;
+		return;
+	}
+	r->item[r->count].v = *v;
+	r->item[r->count].warning = warning;
+	r->count++;
 }
 
 static int set_string(char **slot, const char *value)
@@ -148,6 +249,7 @@ int config_init(struct config *cfg)
 	cfg->jwks_refresh = 3600;
 	cfg->redis_timeout_ms = 1000;
 	cfg->max_staleness = -1;
+	cfg->explain_refusal = true;
 	if (set_string(&cfg->user_claim, "sub") != 0 || set_string(&cfg->prompt, "JWT: ") != 0 ||
 	    set_string(&cfg->store_dir, CONFIG_DEFAULT_STORE_DIR) != 0 ||
 	    set_string(&cfg->persist_dir, CONFIG_DEFAULT_PERSIST_DIR) != 0 ||
@@ -670,11 +772,11 @@ static int validate_user_forms(const struct config *cfg, struct verdict *v)
 	int rc = -1;
 
 	if (cfg->user_map != NULL && cfg->user_domain_count > 0) {
-		verdict_set(v, VERDICT_BAD_CONFIG, "user_map and user_domain exclude each other");
+		config_bad(cfg, v, "user_map", "user_map and user_domain exclude each other");
 		goto out;
 	}
 	if (cfg->user_map != NULL && cfg->user_case != CONFIG_USER_CASE_EXACT) {
-		verdict_set(v, VERDICT_BAD_CONFIG, "user_map takes no user_case but exact");
+		config_bad(cfg, v, "user_case", "user_map takes no user_case but exact");
 		goto out;
 	}
 	rc = 0;
@@ -699,19 +801,15 @@ static int parse_token_source(const char *s, enum config_token_source *out)
 	return rc;
 }
 
-int config_set(struct config *cfg, const char *key, const char *value, struct verdict *v)
+static int config_apply(struct config *cfg, const struct config_option *opt, const char *value,
+			struct verdict *v)
 {
-	const struct config_option *opt = config_option_find(key);
 	char *base = (char *)cfg;
 	int64_t duration;
 	char *end = NULL;
 	unsigned long long size;
 	int rc = -1;
 
-	if (opt == NULL) {
-		verdict_set(v, VERDICT_BAD_CONFIG, "unknown option");
-		goto out;
-	}
 	if (value == NULL || value[0] == '\0') {
 		verdict_set(v, VERDICT_BAD_CONFIG, "option needs a value");
 		goto out;
@@ -855,6 +953,44 @@ out:
 	return rc;
 }
 
+/* Apply one option set at `line` of the config file (0: not from the file) and remember
+ * the line; an error names the option, the line and a path the value holds. */
+static int config_set_at(struct config *cfg, const char *key, const char *value, long line,
+			 struct verdict *v)
+{
+	const struct config_option *opt = config_option_find(key);
+	size_t keys = cfg->key_count, jwks = cfg->jwks_count;
+	int rc = -1;
+
+	if (opt == NULL) {
+		verdict_set(v, VERDICT_BAD_CONFIG, "unknown option");
+		v->where.suggest = option_suggest(key);
+		if (v->where.suggest == NULL)
+			v->where.hint = "pam_jwt.conf(5) lists the options";
+		verdict_where_fill(v, line > 0 ? cfg->config_path : NULL, line, key, NULL);
+		goto out;
+	}
+	if (config_apply(cfg, opt, value, v) != 0) {
+		verdict_where_fill(v, line > 0 ? cfg->config_path : NULL, line, opt->name,
+				   (opt->type == CT_PATH || opt->type == CT_PATH_OR_NONE ||
+				    opt->type == CT_JWKS) && value != NULL ? value : NULL);
+		goto out;
+	}
+	cfg->option_line[opt - config_options] = line;
+	if (cfg->key_count > keys)
+		cfg->keys[keys].line = line;
+	if (cfg->jwks_count > jwks)
+		cfg->jwks_lines[jwks] = line;
+	rc = 0;
+out:
+	return rc;
+}
+
+int config_set(struct config *cfg, const char *key, const char *value, struct verdict *v)
+{
+	return config_set_at(cfg, key, value, 0, v);
+}
+
 static char *trim(char *s)
 {
 	char *end;
@@ -867,69 +1003,138 @@ static char *trim(char *s)
 	return s;
 }
 
-int config_load_text(struct config *cfg, const char *text, size_t len, struct verdict *v)
+/* A comment after a value: '#' at the value's start or after a space or tab, to the end of
+ * the line. A '#' right after another character (a URL's fragment, "#admins") is kept. */
+static void strip_comment(char *value)
+{
+	char *p;
+
+	for (p = value; *p != '\0'; p++) {
+		if (*p == '#' && (p == value || p[-1] == ' ' || p[-1] == '\t')) {
+			*p = '\0';
+			break;
+		}
+	}
+}
+
+/* One line of the file (NUL-terminated, in a buffer of its own). */
+static int load_line(struct config *cfg, char *line, long line_no, struct verdict *v)
+{
+	const struct config_option *opt;
+	char *key = trim(line), *value, *eq;
+	long first;
+	int rc = -1;
+
+	if (key[0] == '\0' || key[0] == '#') {
+		rc = 0;
+		goto out;
+	}
+	eq = strchr(key, '=');
+	if (eq == NULL) {
+		verdict_set(v, VERDICT_BAD_CONFIG, "config line is not key = value");
+		v->where.hint = "write each option as NAME = VALUE";
+		verdict_where_fill(v, cfg->config_path, line_no, NULL, NULL);
+		goto out;
+	}
+	*eq = '\0';
+	value = eq + 1;
+	strip_comment(value);
+	value = trim(value);
+	key = trim(key);
+	opt = config_option_find(key);
+	first = opt != NULL ? cfg->option_line[opt - config_options] : 0;
+	if (opt != NULL && first > 0 && !option_repeatable(opt)) {
+		verdict_set(v, VERDICT_BAD_CONFIG, "option given more than once");
+		snprintf(v->detail, sizeof(v->detail), "(first at line %ld)", first);
+		v->where.hint = "keep one of the lines";
+		verdict_where_fill(v, cfg->config_path, line_no, opt->name, NULL);
+		goto out;
+	}
+	rc = config_set_at(cfg, key, value, line_no, v);
+out:
+	return rc;
+}
+
+/* The file's lines; with r, a bad line is added to it and the next line is read. */
+static int load_text(struct config *cfg, const char *text, size_t len, struct config_report *r,
+		     struct verdict *v)
 {
 	char line[CONFIG_MAX_LINE + 1];
 	size_t pos = 0, line_len;
-	long long line_no = 0;
+	long line_no = 0;
 	const char *nl;
-	char *key, *value, *eq;
 	int rc = -1;
 
 	if (memchr(text, '\0', len) != NULL) {
 		verdict_set(v, VERDICT_BAD_CONFIG, "config file contains a NUL byte");
+		verdict_where_fill(v, cfg->config_path, 0, NULL, NULL);
+		if (r != NULL)
+			config_report_add(r, v, false);
 		goto out;
 	}
 	while (pos < len) {
 		line_no++;
 		nl = memchr(text + pos, '\n', len - pos);
 		line_len = nl != NULL ? (size_t)(nl - (text + pos)) : len - pos;
-		if (line_len > CONFIG_MAX_LINE) {
-			verdict_setf_seconds(v, VERDICT_BAD_CONFIG, "config line too long",
-					     "at line %lld", line_no);
-			goto out;
-		}
-		memcpy(line, text + pos, line_len);
-		line[line_len] = '\0';
 		pos += line_len + (nl != NULL ? 1 : 0);
-		key = trim(line);
-		if (key[0] == '\0' || key[0] == '#')
-			continue;
-		eq = strchr(key, '=');
-		if (eq == NULL) {
-			verdict_setf_seconds(v, VERDICT_BAD_CONFIG, "config line is not key = value",
-					     "at line %lld", line_no);
-			goto out;
+		if (line_len > CONFIG_MAX_LINE) {
+			verdict_set(v, VERDICT_BAD_CONFIG, "config line too long");
+			snprintf(v->detail, sizeof(v->detail), "(more than %d bytes)",
+				 CONFIG_MAX_LINE);
+			verdict_where_fill(v, cfg->config_path, line_no, NULL, NULL);
+		} else {
+			memcpy(line, text + pos - line_len - (nl != NULL ? 1 : 0), line_len);
+			line[line_len] = '\0';
+			if (load_line(cfg, line, line_no, v) == 0)
+				continue;
 		}
-		*eq = '\0';
-		value = trim(eq + 1);
-		key = trim(key);
-		if (config_set(cfg, key, value, v) != 0) {
-			snprintf(v->detail, sizeof(v->detail), "at line %lld", line_no);
+		if (r == NULL)
 			goto out;
-		}
+		config_report_add(r, v, false);
 	}
-	rc = 0;
+	rc = r != NULL && r->errors > 0 ? -1 : 0;
 out:
 	return rc;
 }
 
-int config_load_file(struct config *cfg, const char *path, struct verdict *v)
+int config_load_text(struct config *cfg, const char *text, size_t len, struct verdict *v)
+{
+	return load_text(cfg, text, len, NULL, v);
+}
+
+/* Read the file, then parse it (into r when given). */
+static int load_file(struct config *cfg, const char *path, struct config_report *r,
+		     struct verdict *v)
 {
 	unsigned char *text = NULL;
 	size_t len = 0;
 	int rc = -1;
 
-	if (secfile_read(path, SECFILE_PUBLIC, &text, &len, v) != 0)
+	if (secfile_read(path, SECFILE_PUBLIC, &text, &len, v) != 0) {
+		verdict_where_fill(v, NULL, 0, NULL, path);
 		goto out;
+	}
 	if (set_string(&cfg->config_path, path) != 0) {
 		verdict_set(v, VERDICT_UNAVAILABLE, "out of memory");
 		goto out;
 	}
-	rc = config_load_text(cfg, (const char *)text, len, v);
+	rc = load_text(cfg, (const char *)text, len, r, v);
+	if (r != NULL)
+		rc = 0;
 out:
 	secmem_free(text, len);
 	return rc;
+}
+
+int config_load_file(struct config *cfg, const char *path, struct verdict *v)
+{
+	return load_file(cfg, path, NULL, v);
+}
+
+int config_load_file_report(struct config *cfg, const char *path, struct config_report *r,
+			    struct verdict *v)
+{
+	return load_file(cfg, path, r, v);
 }
 
 int config_from_args(struct config *cfg, int argc, const char **argv, struct verdict *v)
@@ -939,6 +1144,8 @@ int config_from_args(struct config *cfg, int argc, const char **argv, struct ver
 	const char *eq, *value;
 	bool keys_replaced = false, claims_replaced = false, audiences_replaced = false;
 	bool domains_replaced = false, jwks_replaced = false;
+	bool given[CONFIG_MAX_OPTIONS] = { false };
+	const struct config_option *opt;
 	struct stat st;
 	int i, rc = -1;
 
@@ -957,24 +1164,31 @@ int config_from_args(struct config *cfg, int argc, const char **argv, struct ver
 		if (strncmp(argv[i], "config=", 7) == 0)
 			continue;
 		eq = strchr(argv[i], '=');
-		if (eq == NULL) {
-			const struct config_option *opt = config_option_find(argv[i]);
-			if (opt == NULL || opt->type != CT_BOOL) {
-				verdict_set(v, VERDICT_BAD_CONFIG,
-					    opt == NULL ? "unknown option" : "option needs a value");
-				goto out;
-			}
+		value = eq != NULL ? eq + 1 : "yes";
+		if (eq == NULL)
 			eq = argv[i] + strlen(argv[i]);
-			value = "yes";
-		} else {
-			value = eq + 1;
-		}
 		if ((size_t)(eq - argv[i]) >= sizeof(name)) {
 			verdict_set(v, VERDICT_BAD_CONFIG, "unknown option");
+			v->where.hint = "pam_jwt.conf(5) lists the options";
 			goto out;
 		}
 		memcpy(name, argv[i], (size_t)(eq - argv[i]));
 		name[eq - argv[i]] = '\0';
+		opt = config_option_find(name);
+		if (opt != NULL && *eq == '\0' && opt->type != CT_BOOL) {
+			verdict_set(v, VERDICT_BAD_CONFIG, "option needs a value");
+			verdict_where_fill(v, NULL, 0, opt->name, NULL);
+			goto out;
+		}
+		/* an argument overrides the file; given twice, it is a mistake */
+		if (opt != NULL && !option_repeatable(opt) && given[opt - config_options]) {
+			verdict_set(v, VERDICT_BAD_CONFIG, "module argument given more than once");
+			v->where.hint = "keep one of them";
+			verdict_where_fill(v, NULL, 0, opt->name, NULL);
+			goto out;
+		}
+		if (opt != NULL)
+			given[opt - config_options] = true;
 		/* A repeatable key given as an argument replaces the file's list. */
 		if (strcmp(name, "key") == 0 && !keys_replaced) {
 			config_keys_clear(cfg);
@@ -1006,9 +1220,9 @@ static int config_validate_fetch(const struct config *cfg, struct verdict *v)
 	if (cfg->jwks_cache == NULL)
 		return 0;
 	if (cfg->jwks_url != NULL)
-		return jwksurl_check(cfg->jwks_url, v);
+		return config_where(cfg, v, "jwks_url", jwksurl_check(cfg->jwks_url, v));
 	if (cfg->issuer == NULL)
-		return verdict_set(v, VERDICT_BAD_CONFIG, "jwks_cache needs jwks_url or issuer");
+		return config_bad(cfg, v, "jwks_cache", "jwks_cache needs jwks_url or issuer");
 	return 0;
 }
 /* --- end of fetched keys --- */
@@ -1024,19 +1238,19 @@ static int config_validate_sentinel(const struct config *cfg, const struct redis
 	const char *reason = NULL;
 
 	if (cfg->redis_replicas > REDIS_REPLICAS_MAX)
-		return verdict_set(v, VERDICT_BAD_CONFIG, "redis_replicas may be at most 16");
+		return config_bad(cfg, v, "redis_replicas", "redis_replicas may be at most 16");
 	if (cfg->redis_sentinel == NULL && cfg->redis_master == NULL)
 		return 0;
 	if (cfg->redis_sentinel == NULL || cfg->redis_master == NULL)
-		return verdict_set(v, VERDICT_BAD_CONFIG,
+		return config_bad(cfg, v, "redis_sentinel",
 				   "redis_sentinel and redis_master go together");
 	if (t->transport == REDIS_UNIX)
-		return verdict_set(v, VERDICT_BAD_CONFIG,
+		return config_bad(cfg, v, "redis_sentinel",
 				   "redis_sentinel needs a redis:// or rediss:// store, not redis+unix");
 	if (redis_sentinels_parse(cfg->redis_sentinel, &s, &reason) != 0)
-		return verdict_set(v, VERDICT_BAD_CONFIG, reason);
+		return config_bad(cfg, v, "redis_sentinel", reason);
 	if (!redis_master_name_ok(cfg->redis_master))
-		return verdict_set(v, VERDICT_BAD_CONFIG,
+		return config_bad(cfg, v, "redis_master",
 				   "redis_master: 1 to 64 of A-Z a-z 0-9 . _ -");
 	return 0;
 }
@@ -1047,37 +1261,37 @@ static int config_validate_redis(const struct config *cfg, struct verdict *v)
 	const char *reason = NULL;
 
 	if (cfg->store_unavailable == CONFIG_STORE_UNAVAILABLE_REFUSE && cfg->max_staleness >= 0)
-		return verdict_set(v, VERDICT_BAD_CONFIG,
+		return config_bad(cfg, v, "max_staleness",
 				   "max_staleness needs store_unavailable = last_known");
 	if (cfg->store == NULL) {
 		if (cfg->redis_prefix != NULL || cfg->redis_password_file != NULL ||
 		    cfg->redis_ca_file != NULL || cfg->redis_cert_file != NULL ||
 		    cfg->redis_key_file != NULL || cfg->redis_sentinel != NULL ||
 		    cfg->redis_master != NULL || cfg->redis_replicas != 0)
-			return verdict_set(v, VERDICT_BAD_CONFIG,
+			return config_bad(cfg, v, "store",
 					   "redis_* options need store = a Redis URL");
 		if (cfg->store_unavailable != CONFIG_STORE_UNAVAILABLE_REFUSE)
-			return verdict_set(v, VERDICT_BAD_CONFIG,
+			return config_bad(cfg, v, "store_unavailable",
 					   "store_unavailable = last_known needs store = a Redis "
 					   "URL (a local store is always reachable)");
 		return 0;
 	}
 	if (!store_location_is_redis(cfg->store))
-		return verdict_set(v, VERDICT_BAD_CONFIG,
+		return config_bad(cfg, v, "store",
 				   "store must be a redis://, rediss:// or redis+unix:// URL "
 				   "(a directory is store_dir)");
 	if (redis_url_parse(cfg->store, &t, &reason) != 0)
-		return verdict_set(v, VERDICT_BAD_CONFIG, reason);
+		return config_bad(cfg, v, "store", reason);
 	if (t.transport != REDIS_TLS &&
 	    (cfg->redis_ca_file != NULL || cfg->redis_cert_file != NULL ||
 	     cfg->redis_key_file != NULL))
-		return verdict_set(v, VERDICT_BAD_CONFIG,
+		return config_bad(cfg, v, "redis_ca_file",
 				   "redis_ca_file, redis_cert_file and redis_key_file need rediss://");
 	if ((cfg->redis_cert_file == NULL) != (cfg->redis_key_file == NULL))
-		return verdict_set(v, VERDICT_BAD_CONFIG,
+		return config_bad(cfg, v, "redis_cert_file",
 				   "redis_cert_file and redis_key_file go together");
 	if (t.user[0] != '\0' && cfg->redis_password_file == NULL)
-		return verdict_set(v, VERDICT_BAD_CONFIG,
+		return config_bad(cfg, v, "redis_password_file",
 				   "a user in the store URL needs redis_password_file");
 	return config_validate_sentinel(cfg, &t, v);
 }
@@ -1094,19 +1308,127 @@ int config_validate(const struct config *cfg, struct verdict *v)
 	if ((cfg->accept & CONFIG_ACCEPT_JWT) != 0 && cfg->jwks_count == 0 &&
 	    cfg->key_count == 0) {
 		verdict_set(v, VERDICT_BAD_CONFIG, "no verification keys configured (jwks or key)");
+		v->where.hint = "name the issuer's keys with jwks = or key =, or set accept = session";
+		verdict_where_fill(v, cfg->config_path, 0, NULL, NULL);
 		goto out;
 	}
 	if (cfg->user_claim == NULL || cfg->user_claim[0] == '\0') {
-		verdict_set(v, VERDICT_BAD_CONFIG, "user_claim is empty");
+		config_bad(cfg, v, "user_claim", "user_claim is empty");
 		goto out;
 	}
 	if (validate_user_forms(cfg, v) != 0)
 		goto out;
 	if (cfg->refresh_ahead >= cfg->access_ttl) {
-		verdict_set(v, VERDICT_BAD_CONFIG, "refresh_ahead must be shorter than access_ttl");
+		config_bad(cfg, v, "refresh_ahead", "refresh_ahead must be shorter than access_ttl");
 		goto out;
 	}
 	rc = 0;
 out:
 	return rc;
+}
+
+/* ---- the effective settings (pam-jwtctl check-config -T) --------------------------------- */
+
+static const char *accept_name(unsigned int accept)
+{
+	return accept == CONFIG_ACCEPT_JWT ? "jwt" :
+	       accept == CONFIG_ACCEPT_SESSION ? "session" : "jwt,session";
+}
+
+static const char *source_name(enum config_token_source source)
+{
+	return source == CONFIG_SOURCE_KEYRING ? "keyring" :
+	       source == CONFIG_SOURCE_KEYRING_ONLY ? "keyring_only" : "prompt";
+}
+
+/* The entries of a repeatable option, one call each; "none" when there are none. */
+static void each_list_entry(const struct config *cfg, const struct config_option *opt,
+			    config_setting_fn fn, void *ctx)
+{
+	char buf[CONFIG_MAX_LINE + 1];
+	const char *alg;
+	size_t i, n = 0;
+
+	for (i = 0;; i++) {
+		if (opt->type == CT_JWKS && i < cfg->jwks_count) {
+			snprintf(buf, sizeof(buf), "%s", cfg->jwks_paths[i]);
+		} else if (opt->type == CT_KEY && i < cfg->key_count) {
+			alg = jwa_alg_name(cfg->keys[i].alg);
+			snprintf(buf, sizeof(buf), "%s:%s%s%s", alg != NULL ? alg : "?",
+				 cfg->keys[i].kid != NULL ? cfg->keys[i].kid : "",
+				 cfg->keys[i].kid != NULL ? ":" : "", cfg->keys[i].path);
+		} else if (opt->type == CT_CLAIM && i < cfg->required_count) {
+			snprintf(buf, sizeof(buf), "%s%c%s", cfg->required[i].name,
+				 cfg->required[i].name[0] == '/' ? '=' : ':',
+				 cfg->required[i].value);
+		} else if (opt->type == CT_USER_DOMAIN && i < cfg->user_domain_count) {
+			snprintf(buf, sizeof(buf), "%s", cfg->user_domains[i]);
+		} else if (opt->type == CT_AUDIENCES && i < cfg->token_audience_count) {
+			snprintf(buf, sizeof(buf), "%s", cfg->token_audiences[i]);
+		} else {
+			break;
+		}
+		fn(ctx, opt->name, buf);
+		n++;
+	}
+	if (n == 0)
+		fn(ctx, opt->name, "none");
+}
+
+void config_each_setting(const struct config *cfg, config_setting_fn fn, void *ctx)
+{
+	const char *base = (const char *)cfg, *text;
+	char buf[64];
+	int64_t n;
+	size_t i;
+
+	for (i = 0; i < CONFIG_OPTION_COUNT; i++) {
+		const struct config_option *opt = &config_options[i];
+		const void *field = base + opt->offset;
+
+		text = buf;
+		switch (opt->type) {
+		case CT_STRING: case CT_PATH: case CT_PATH_OR_NONE: case CT_CLAIM_NAME:
+			text = *(char *const *)field != NULL ? *(char *const *)field : "none";
+			break;
+		case CT_DURATION:
+			n = *(const int64_t *)field;
+			if (opt->offset == offsetof(struct config, max_staleness) && n < 0)
+				n = CONFIG_MAX_STALENESS_DEFAULT;
+			if (n < 0)
+				text = "none";
+			else
+				snprintf(buf, sizeof(buf), "%llds", (long long)n);
+			break;
+		case CT_MILLIS:
+			snprintf(buf, sizeof(buf), "%lldms", (long long)*(const int64_t *)field);
+			break;
+		case CT_SIZE: case CT_COUNT:
+			snprintf(buf, sizeof(buf), "%zu", *(const size_t *)field);
+			break;
+		case CT_BOOL:
+			text = *(const bool *)field ? "yes" : "no";
+			break;
+		case CT_ACCEPT:
+			text = accept_name(cfg->accept);
+			break;
+		case CT_SOURCE:
+			text = source_name(cfg->token_source);
+			break;
+		case CT_RSA_ALG:
+			text = jwa_alg_name(cfg->jwks_rsa_alg);
+			break;
+		case CT_USER_CASE:
+			text = cfg->user_case == CONFIG_USER_CASE_LOWER ? "lower" : "exact";
+			break;
+		case CT_STORE_UNAVAILABLE:
+			text = cfg->store_unavailable == CONFIG_STORE_UNAVAILABLE_LAST_KNOWN ?
+				       "last_known" : "refuse";
+			break;
+		case CT_JWKS: case CT_KEY: case CT_CLAIM: case CT_USER_DOMAIN: case CT_AUDIENCES:
+			each_list_entry(cfg, opt, fn, ctx);
+			continue;
+		}
+		fn(ctx, opt->name, text != NULL ? text : "?");
+	}
 }

@@ -23,6 +23,10 @@
 #define CONFIG_MAX_USER_DOMAINS 16
 #define CONFIG_MAX_DOMAIN_LEN 253
 #define CONFIG_MAX_COUNT 100000000ULL
+/* Room for the line of each option (config.c checks that its table fits). */
+#define CONFIG_MAX_OPTIONS 96
+/* Problems one check keeps (config_report); more are counted. */
+#define CONFIG_REPORT_MAX 32
 
 /* Where the module looks for a credential (`token_source`). */
 enum config_token_source {
@@ -53,6 +57,7 @@ struct config_key {
 	enum jwa_alg alg;
 	char *kid;   /* may be NULL */
 	char *path;  /* absolute */
+	long line;   /* line of the config file; 0: a module argument */
 };
 
 struct config_claim {
@@ -66,6 +71,7 @@ struct config {
 	char *audience;             /* NULL: not checked */
 	/* key sets as identity providers publish them */
 	char *jwks_paths[CONFIG_MAX_JWKS]; /* jwks: JWKS files, absolute, each listed once */
+	long jwks_lines[CONFIG_MAX_JWKS]; /* their lines in the config file; 0: an argument */
 	size_t jwks_count;
 	enum jwa_alg jwks_rsa_alg;  /* pinned to RSA keys of a JWKS that name no alg (RS256) */
 	struct config_key keys[CONFIG_MAX_KEYS];
@@ -83,6 +89,7 @@ struct config {
 	bool use_first_pass;
 	bool try_first_pass;
 	bool ignore_non_jwt;
+	bool explain_refusal;       /* tell the user the allow-listed refusals (default yes) */
 	/* sessions and the store */
 	unsigned int accept;        /* CONFIG_ACCEPT_*; default both; never 0 */
 	bool announce_session;      /* open_session shows the new session ID */
@@ -136,7 +143,23 @@ struct config {
 	char *redis_sentinel;       /* HOST:PORT,... (at most 8): the primary through Sentinel */
 	char *redis_master;         /* the master's name at the Sentinels */
 	size_t redis_replicas;      /* each write waits for this many replicas; default 0 */
+	/* where each option was last set: a line of config_path; 0: default or argument */
+	long option_line[CONFIG_MAX_OPTIONS];
 };
+
+/* Problems found by a check that goes on after the first one (config_load_file_report,
+ * config_check): errors make the configuration invalid, warnings do not. */
+struct config_problem {
+	struct verdict v;
+	bool warning;
+};
+struct config_report {
+	struct config_problem item[CONFIG_REPORT_MAX];
+	size_t count;               /* kept */
+	size_t dropped;             /* not kept: the list was full */
+	size_t errors;              /* errors, kept or not */
+};
+void config_report_add(struct config_report *r, const struct verdict *v, bool warning);
 
 /* Where the session store is: the Redis URL `store`, else the directory store_dir. */
 const char *config_store_location(const struct config *cfg);
@@ -149,6 +172,19 @@ int config_set(struct config *cfg, const char *key, const char *value, struct ve
 int config_load_file(struct config *cfg, const char *path, struct verdict *v);
 /* Parse config text (for tests and fuzzing). */
 int config_load_text(struct config *cfg, const char *text, size_t len, struct verdict *v);
+/* As config_load_file, but a bad line is added to r and loading goes on with the next one.
+ * -1 with v set when the file cannot be read at all (nothing added to r); else 0, and
+ * r->errors tells whether any line was bad. */
+int config_load_file_report(struct config *cfg, const char *path, struct config_report *r,
+			    struct verdict *v);
+/* The line of the config file where an option was last set; 0: not in the file. */
+long config_option_line(const struct config *cfg, const char *name);
+/* Every effective setting, defaults included, in the order of pam_jwt.conf(5): fn gets
+ * each option's name and value as the file would give it ("none" for an empty setting;
+ * one call per entry of a repeatable option). The configuration holds no secrets (only
+ * the paths of secret files), so all of it may be shown. */
+typedef void (*config_setting_fn)(void *ctx, const char *name, const char *value);
+void config_each_setting(const struct config *cfg, config_setting_fn fn, void *ctx);
 /* Module arguments: `config=PATH` (read first), `KEY=VALUE`, bare boolean `KEY`.
  * If no config= is given, the default path is read when it exists. */
 int config_from_args(struct config *cfg, int argc, const char **argv, struct verdict *v);

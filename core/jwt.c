@@ -22,13 +22,21 @@ int jwt_keyset_load(const struct config *cfg, struct keyset **out, struct keyset
 		goto out;
 	}
 	ks->rsa_alg = cfg->jwks_rsa_alg;
-	for (i = 0; i < cfg->jwks_count; i++)
-		if (keyset_add_jwks_file(ks, cfg->jwks_paths[i], v) != 0)
+	for (i = 0; i < cfg->jwks_count; i++) {
+		if (keyset_add_jwks_file(ks, cfg->jwks_paths[i], v) != 0) {
+			verdict_where_fill(v, cfg->jwks_lines[i] > 0 ? cfg->config_path : NULL,
+					   cfg->jwks_lines[i], "jwks", cfg->jwks_paths[i]);
 			goto out;
-	for (i = 0; i < cfg->key_count; i++)
+		}
+	}
+	for (i = 0; i < cfg->key_count; i++) {
 		if (keyset_add_file(ks, cfg->keys[i].alg, cfg->keys[i].kid, cfg->keys[i].path,
-				    v) != 0)
+				    v) != 0) {
+			verdict_where_fill(v, cfg->keys[i].line > 0 ? cfg->config_path : NULL,
+					   cfg->keys[i].line, "key", cfg->keys[i].path);
 			goto out;
+		}
+	}
 	if (ks->count == 0) {
 		verdict_set(v, VERDICT_UNAVAILABLE, "no verification keys configured");
 		goto out;

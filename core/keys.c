@@ -873,6 +873,12 @@ int keyset_add_file(struct keyset *ks, enum jwa_alg alg, const char *kid, const 
 			    match->source != NULL ? match->source : match->path);
 		goto out;
 	}
+	/* read when a token selects it, but a file that cannot be opened is refused now */
+	if (secfile_check(path, jwa_alg_family(alg) == JWA_FAMILY_HMAC ? SECFILE_SECRET :
+					SECFILE_PUBLIC, v) != 0) {
+		keyset_note(ks, "%s: not used: %s", path, v->reason);
+		goto out;
+	}
 	e = &ks->entries[ks->count];
 	memset(e, 0, sizeof(*e));
 	e->alg = alg;
@@ -951,6 +957,25 @@ static int key_entry_load(struct key_entry *e, struct verdict *v)
 	rc = 0;
 out:
 	secmem_free(text, len);
+	return rc;
+}
+
+int keyset_load_entry(struct keyset *ks, size_t i, struct verdict *v)
+{
+	int rc = -1;
+
+	if (i >= ks->count) {
+		verdict_set(v, VERDICT_UNAVAILABLE, "no such key");
+		goto out;
+	}
+	if (key_entry_load(&ks->entries[i], v) != 0) {
+		verdict_label_copy(v->kid, sizeof(v->kid), ks->entries[i].kid);
+		verdict_where_fill(v, NULL, 0, NULL, ks->entries[i].path != NULL ?
+					       ks->entries[i].path : ks->entries[i].source);
+		goto out;
+	}
+	rc = 0;
+out:
 	return rc;
 }
 

@@ -67,8 +67,8 @@ int keyset_add_jwks_json(struct keyset *ks, const char *text, size_t len, bool s
 /* The same for a JWKS file (secfile rules: a file holding a usable oct key must be
  * private); notes name the file. */
 int keyset_add_jwks_file(struct keyset *ks, const char *path, struct verdict *v);
-/* A PEM public key (or, for HS*, a raw secret file) for one algorithm; read lazily. Its
- * kid must not be taken. */
+/* A PEM public key (or, for HS*, a raw secret file) for one algorithm; read lazily, but a
+ * file that cannot be opened (secfile rules) is refused now. Its kid must not be taken. */
 int keyset_add_file(struct keyset *ks, enum jwa_alg alg, const char *kid, const char *path,
 		    struct verdict *v);
 /* Pick the key for a header (alg, kid) and load it. The key's alg must equal header_alg.
@@ -76,6 +76,9 @@ int keyset_add_file(struct keyset *ks, enum jwa_alg alg, const char *kid, const 
  * a missing kid is refused when the set has more than one key. */
 int keyset_select(struct keyset *ks, enum jwa_alg header_alg, const char *kid,
 		  const struct jwa_key **out, struct verdict *v);
+/* Load the key material of entry i now (what keyset_select does for the key it picks), so
+ * that a check can find a bad key before a token needs it. */
+int keyset_load_entry(struct keyset *ks, size_t i, struct verdict *v);
 /* The reason keyset_select gives for a kid that names no key: the one refusal that new
  * keys from the issuer can change (compare the pointer, see jwt_verify_refetch). */
 extern const char keyset_reason_unknown_kid[];

@@ -63,6 +63,8 @@ static int secfile_open_parent(const char *path, const char **base, struct verdi
 	if (fd < 0 || !secfile_dir_ok(fd, 1)) {
 		verdict_set(v, VERDICT_UNAVAILABLE,
 			    "file's directory or one above it has unsafe owner or permissions");
+		v->where.hint = "each directory above the file must be root's and not group- or "
+				"world-writable";
 		if (fd >= 0)
 			close(fd);
 		fd = -1;
@@ -88,17 +90,22 @@ static int secfile_open(const char *path, enum secfile_kind kind, struct stat *s
 	if (fd < 0) {
 		verdict_set(v, VERDICT_UNAVAILABLE, errno == ELOOP ? "file is a symbolic link" :
 			    errno == ENOENT ? "file does not exist" : "cannot open file");
+		if (errno == ENOENT)
+			v->where.hint = "create the file or correct the path";
 		goto out;
 	}
 	if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode)) {
 		verdict_set(v, VERDICT_UNAVAILABLE, "not a regular file");
 	} else if (!owner_ok(st->st_uid)) {
 		verdict_set(v, VERDICT_UNAVAILABLE, "file is not owned by root");
+		v->where.hint = "chown root: the file";
 	} else if ((st->st_mode & 022) != 0) {
 		verdict_set(v, VERDICT_UNAVAILABLE, "file is group- or world-writable");
+		v->where.hint = "chmod go-w the file";
 	} else if (kind == SECFILE_SECRET && (st->st_mode & 077) != 0) {
 		verdict_set(v, VERDICT_UNAVAILABLE,
 			    "secret file is group- or world-accessible");
+		v->where.hint = "chmod 0600 the file";
 	} else if (st->st_size > SECFILE_MAX_SIZE) {
 		verdict_set(v, VERDICT_UNAVAILABLE, "file is too large");
 	} else {
@@ -109,6 +116,8 @@ static int secfile_open(const char *path, enum secfile_kind kind, struct stat *s
 out:
 	if (dirfd >= 0)
 		close(dirfd);
+	if (fd < 0)
+		verdict_where_fill(v, NULL, 0, NULL, path);
 	return fd;
 }
 
@@ -226,4 +235,15 @@ out:
 	if (dirfd >= 0)
 		close(dirfd);
 	return rc;
+}
+
+int secfile_check(const char *path, enum secfile_kind kind, struct verdict *v)
+{
+	struct stat st;
+	int fd = secfile_open(path, kind, &st, v);
+
+	if (fd < 0)
+		return -1;
+	close(fd);
+	return 0;
 }

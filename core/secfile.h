@@ -18,6 +18,9 @@ enum secfile_kind {
  * absolute. On refusal returns -1 with v set (VERDICT_UNAVAILABLE). */
 int secfile_read(const char *path, enum secfile_kind kind, unsigned char **out,
 		 size_t *out_len, struct verdict *v);
+/* Whether secfile_read would open the file (the same checks; nothing is read). 0, or -1
+ * with v set, naming the path. */
+int secfile_check(const char *path, enum secfile_kind kind, struct verdict *v);
 /* As secfile_read with SECFILE_PUBLIC, also telling whether the file as opened was private
  * (mode & 077 == 0), for files whose secrecy depends on their content (a JWKS). */
 int secfile_read_public(const char *path, unsigned char **out, size_t *out_len,

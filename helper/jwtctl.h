@@ -30,5 +30,7 @@ int cmd_token(int argc, char **argv);
 int cmd_refresh(int argc, char **argv);
 int cmd_logout(int argc, char **argv);
 int cmd_status(int argc, char **argv);
+/* check-config (checkcfg.c) */
+int cmd_check_config(int argc, char **argv);
 
 #endif

@@ -25,7 +25,7 @@ int ctl_config_load(const char *config_path, bool admin, struct config *cfg)
 {
 	struct verdict v;
 	struct stat sb;
-	char text[320];
+	char text[VERDICT_TEXT_MAX];
 	int rc = EXIT_UNAVAILABLE;
 
 	verdict_init(&v);

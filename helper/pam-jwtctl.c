@@ -55,6 +55,7 @@ static void usage(FILE *out)
 	      "       pam-jwtctl logout [-c CONFIG]\n"
 	      "       pam-jwtctl status [-c CONFIG]\n"
 	      "       pam-jwtctl jwks fetch|show [-c CONFIG]\n"
+	      "       pam-jwtctl check-config [-c CONFIG] [-T]\n"
 	      "  TIME: seconds since the epoch (e.g. 1767225600) or a duration from now\n"
 	      "        with a unit (30s, 15m, 2h, 1d)\n", out);
 }
@@ -67,7 +68,7 @@ static int exit_for(enum verdict_code code)
 
 static void print_verdict(const struct verdict *v)
 {
-	char text[320];
+	char text[VERDICT_TEXT_MAX];
 
 	verdict_describe(v, text, sizeof(text));
 	if (v->code == VERDICT_OK)
@@ -1398,6 +1399,8 @@ int main(int argc, char **argv)
 		rc = cmd_status(argc - 1, argv + 1);
 	else if (strcmp(argv[1], "jwks") == 0)
 		rc = cmd_jwks(argc - 1, argv + 1);
+	else if (strcmp(argv[1], "check-config") == 0)
+		rc = cmd_check_config(argc - 1, argv + 1);
 	else if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
 		usage(stdout);
 		rc = EXIT_ACCEPTED;

@@ -38,6 +38,7 @@
 #include "b64url.h"
 #include "claims.h"
 #include "clock.h"
+#include "cfgcheck.h"
 #include "config.h"
 #include "jwt.h"
 #include "keyring.h"
@@ -175,7 +176,7 @@ static void say(int priority, const char *fmt, ...)
 
 static void say_verdict(int priority, const char *what, const struct verdict *v)
 {
-	char text[320];
+	char text[VERDICT_TEXT_MAX];
 
 	verdict_describe(v, text, sizeof(text));
 	say(priority, "%s: %s", what, text);
@@ -207,7 +208,47 @@ static void loaded_clear(struct loaded *l)
 	memset(l, 0, sizeof(*l));
 }
 
-/* Read the config, the signing key and open the store; nothing is kept on failure. */
+/* Read the config and make the check pam-jwtctl check-config makes (less the daemon's own
+ * socket): every problem is logged; the first error, if any, is in v. */
+static int load_checked(const struct daemon *d, struct config *cfg, struct verdict *v)
+{
+	struct config_report *r = calloc(1, sizeof(*r));
+	struct keyset_notes *notes = calloc(1, sizeof(*notes));
+	size_t i;
+	int rc = -1;
+
+	if (r == NULL || notes == NULL) {
+		verdict_set(v, VERDICT_UNAVAILABLE, "out of memory");
+		goto out;
+	}
+	if (config_load_file_report(cfg, d->config_path, r, v) != 0)
+		goto out;
+	if (d->socket_override != NULL && config_set(cfg, "socket_path", d->socket_override, v) != 0)
+		goto out;
+	rc = config_check(cfg, CFGCHECK_DAEMON | (r->errors > 0 ? CFGCHECK_NO_VALIDATE : 0), r,
+			  notes);
+	for (i = 0; i < r->count; i++)
+		say_verdict(r->item[i].warning ? LOG_WARNING : LOG_ERR,
+			    r->item[i].warning ? "configuration warning" : "configuration error",
+			    &r->item[i].v);
+	if (r->dropped > 0)
+		say(LOG_ERR, "configuration: %zu more problem(s) not logged", r->dropped);
+	if (rc != 0)
+		verdict_set(v, VERDICT_BAD_CONFIG, "the configuration has errors");
+	for (i = 0; rc != 0 && i < r->count; i++) {
+		if (!r->item[i].warning) {
+			*v = r->item[i].v;
+			break;
+		}
+	}
+out:
+	free(r);
+	free(notes);
+	return rc;
+}
+
+/* Read and check the config, the signing key and open the store; nothing is kept on
+ * failure. */
 static int load(const struct daemon *d, struct loaded *l, struct verdict *v)
 {
 	const char *bad_key;
@@ -218,17 +259,8 @@ static int load(const struct daemon *d, struct loaded *l, struct verdict *v)
 		verdict_set(v, VERDICT_UNAVAILABLE, "out of memory");
 		goto out;
 	}
-	if (config_load_file(&l->cfg, d->config_path, v) != 0)
+	if (load_checked(d, &l->cfg, v) != 0)
 		goto out;
-	if (d->socket_override != NULL && config_set(&l->cfg, "socket_path", d->socket_override,
-						     v) != 0)
-		goto out;
-	if (config_validate(&l->cfg, v) != 0)
-		goto out;
-	if (l->cfg.signing_key == NULL) {
-		verdict_set(v, VERDICT_BAD_CONFIG, "signing_key is not set");
-		goto out;
-	}
 	if (key_load_private(l->cfg.signing_key, JWA_INVALID, NULL, &l->key, &l->kid, v) != 0)
 		goto out;
 	/* checked against the policy once here, not at every signature */

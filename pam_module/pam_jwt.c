@@ -67,7 +67,7 @@ static int pam_code_for(enum verdict_code code)
 static void log_verdict(pam_handle_t *pamh, int priority, const char *user,
 			const struct verdict *v)
 {
-	char text[320], name[33];
+	char text[VERDICT_TEXT_MAX], name[33];
 
 	verdict_describe(v, text, sizeof(text));
 	if (user != NULL)
@@ -81,7 +81,7 @@ static void log_verdict(pam_handle_t *pamh, int priority, const char *user,
 static void log_session_verdict(pam_handle_t *pamh, int priority, const char *user,
 				const struct verdict *v, const char *digest)
 {
-	char text[320], name[33];
+	char text[VERDICT_TEXT_MAX], name[33];
 
 	verdict_describe(v, text, sizeof(text));
 	verdict_label_copy(name, sizeof(name), user != NULL ? user : "(unknown)");
@@ -101,7 +101,7 @@ static int open_store_jwt(pam_handle_t *pamh, const struct config *cfg, bool mus
 	if (store_v.code != VERDICT_OK)
 		log_verdict(pamh, LOG_ERR, user, &store_v);
 	if (rc == 0 && store_is_mirror(*st)) {
-		char text[320], name[33];
+		char text[VERDICT_TEXT_MAX], name[33];
 
 		verdict_describe(v, text, sizeof(text));
 		verdict_label_copy(name, sizeof(name), user != NULL ? user : "(unknown)");
@@ -122,6 +122,23 @@ static void log_key_notes(pam_handle_t *pamh, int priority, const struct keyset_
 	if (notes->dropped > 0)
 		pam_syslog(pamh, priority, "keys: %zu more note(s) not logged", notes->dropped);
 }
+
+/* explain_refusal: tell the user why their credential was refused, for the reasons core
+ * allows (verdict_user_message); never anything else. */
+static void explain_refusal(pam_handle_t *pamh, const struct config *cfg,
+			    const struct verdict *v)
+{
+	const char *message = cfg->explain_refusal ? verdict_user_message(v) : NULL;
+
+	if (message != NULL && pam_error(pamh, "%s", message) != PAM_SUCCESS && cfg->debug)
+		pam_syslog(pamh, LOG_DEBUG, "could not show the refusal to the user");
+}
+
+/* The longest answer sudo's conversation passes on: it refuses one of PAM_MAX_RESP_SIZE
+ * bytes or more, so a token that long never arrives, and one cut to fit arrives broken. */
+#define SUDO_ANSWER_MAX (PAM_MAX_RESP_SIZE - 1)
+#define SUDO_HINT "sudo passes answers of at most 511 bytes: use a shorter token " \
+		  "(ES256, EdDSA) or token_source=keyring"
 
 static void string_data_cleanup(pam_handle_t *pamh, void *data, int error_status)
 {
@@ -188,7 +205,9 @@ out:
 static int get_token(pam_handle_t *pamh, const struct config *cfg, char **token, int *prompted)
 {
 	const void *item = NULL;
+	const char *service;
 	char *answer = NULL;
+	bool sudo;
 	int rc;
 
 	*token = NULL;
@@ -209,6 +228,11 @@ static int get_token(pam_handle_t *pamh, const struct config *cfg, char **token,
 	rc = pam_prompt(pamh, PAM_PROMPT_ECHO_OFF, &answer, "%s", cfg->prompt);
 	if (rc != PAM_SUCCESS || answer == NULL) {
 		rc = rc == PAM_SUCCESS ? PAM_CONV_ERR : rc;
+		service = pam_item_string(pamh, PAM_SERVICE);
+		sudo = rc == PAM_CONV_ERR && service != NULL && strncmp(service, "sudo", 4) == 0;
+		pam_syslog(pamh, LOG_NOTICE, "no answer from the conversation (%s)%s%s",
+			   pam_strerror(pamh, rc), sudo ? "; if a token was given: " : "",
+			   sudo ? SUDO_HINT : "");
 		secmem_free_string(answer);
 		goto out;
 	}
@@ -356,6 +380,7 @@ static int auth_jwt(pam_handle_t *pamh, const struct config *cfg, const char *us
 	    open_store_jwt(pamh, cfg, true, user, now, &st, &v) != 0 ||
 	    session_check_jwt(st, cfg, verified, user, service, now, true, &v) != 0) {
 		log_verdict(pamh, v.code == VERDICT_REJECT ? LOG_NOTICE : LOG_ERR, user, &v);
+		explain_refusal(pamh, cfg, &v);
 		rc = pam_code_for(v.code == VERDICT_OK ? VERDICT_REJECT : v.code);
 		goto out;
 	}
@@ -459,6 +484,13 @@ out:
 	return rc;
 }
 
+/* A refused answer of exactly SUDO_ANSWER_MAX bytes: likely a longer token, cut. */
+static void note_cut(pam_handle_t *pamh)
+{
+	pam_syslog(pamh, LOG_NOTICE, "the answer is %d bytes, the most sudo passes: the token "
+		   "may have been cut; %s", SUDO_ANSWER_MAX, SUDO_HINT);
+}
+
 PAM_JWT_EXPORT int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc,
 				       const char **argv)
 {
@@ -505,6 +537,8 @@ PAM_JWT_EXPORT int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc,
 	if ((cfg.accept & CONFIG_ACCEPT_SESSION) != 0 && store_session_id_looks_like(token, len)) {
 		is_session = 1;
 	} else if ((cfg.accept & CONFIG_ACCEPT_JWT) == 0 || !jws_looks_like(token, len)) {
+		if (prompted && len == SUDO_ANSWER_MAX && strncmp(token, "eyJ", 3) == 0)
+			note_cut(pamh);
 		if (cfg.ignore_non_jwt) {
 			if (cfg.debug)
 				pam_syslog(pamh, LOG_DEBUG, "input is not a credential: ignored");
@@ -527,25 +561,25 @@ PAM_JWT_EXPORT int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc,
 	service = pam_item_string(pamh, PAM_SERVICE);
 	rc = is_session ? auth_session(pamh, &cfg, user, service, token) :
 			  auth_jwt(pamh, &cfg, user, service, token);
+	if (rc != PAM_SUCCESS && prompted && !is_session && len == SUDO_ANSWER_MAX)
+		note_cut(pamh);
 out:
 	secmem_free_string(token);
 	config_free(&cfg);
 	return rc;
 }
 
+/* The module sets no credentials, so there is nothing to fail: success, as pam_unix and
+ * pam_u2f answer. sshd calls it in another process than the one that authenticated, so it
+ * cannot depend on what authentication left on the handle; a token-only stack
+ * (`auth required pam_jwt.so`) then needs no pam_permit for it. */
 PAM_JWT_EXPORT int pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
-	const void *data = NULL;
-	int rc = PAM_IGNORE;
-
+	(void)pamh;
 	(void)flags;
 	(void)argc;
 	(void)argv;
-	/* no credentials of our own: success only after our own authentication */
-	if ((pam_get_data(pamh, PAM_JWT_DATA_VERIFIED, &data) == PAM_SUCCESS && data != NULL) ||
-	    (pam_get_data(pamh, PAM_JWT_DATA_AUTH_SESSION, &data) == PAM_SUCCESS && data != NULL))
-		rc = PAM_SUCCESS;
-	return rc;
+	return PAM_SUCCESS;
 }
 
 /* For every login: refuse a user locked in the store (under the account's name). For a
@@ -621,6 +655,8 @@ refused:
 				    session_data);
 	else
 		log_verdict(pamh, v.code == VERDICT_REJECT ? LOG_NOTICE : LOG_ERR, user, &v);
+	if (jwt_data != NULL)
+		explain_refusal(pamh, &cfg, &v);
 	rc = v.code == VERDICT_REJECT ? PAM_PERM_DENIED : pam_code_for(v.code);
 out:
 	store_close(st);

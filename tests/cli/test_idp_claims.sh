@@ -324,18 +324,18 @@ bad_conf() {
 	fi
 }
 bad_conf "config: a malformed user_claim pointer is refused, naming the option and line" \
-	'^bad configuration: user_claim has a malformed JSON Pointer .* at line 4$' \
+	'^bad configuration: user_claim has a malformed JSON Pointer .* \[.*bad\.conf line 4, option user_claim\]$' \
 	"user_claim = /kubernetes.io//name"
 bad_conf "config: a bad ~ escape in require_claim is refused" \
-	'^bad configuration: require_claim has a malformed JSON Pointer .* at line 5$' \
+	'^bad configuration: require_claim has a malformed JSON Pointer .* \[.*bad\.conf line 5, option require_claim\]$' \
 	"audience = x" "require_claim = /realm_access~2roles=admin"
 bad_conf "config: require_claim /POINTER without =VALUE is refused" \
-	'^bad configuration: require_claim must be /POINTER=VALUE at line 4$' \
+	'^bad configuration: require_claim must be /POINTER=VALUE \[.*bad\.conf line 4, option require_claim\]$' \
 	"require_claim = /realm_access/roles"
 bad_conf "config: user_domain must be a domain" \
 	'^bad configuration: user_domain must be a domain name' "user_domain = @example.com"
 bad_conf "config: user_case takes exact or lower" \
-	'^bad configuration: user_case must be exact or lower at line 4$' "user_case = upper"
+	'^bad configuration: user_case must be exact or lower \[.*bad\.conf line 4, option user_case\]$' "user_case = upper"
 bad_conf "config: user_map and user_domain exclude each other" \
 	'^bad configuration: user_map and user_domain exclude each other' \
 	"user_map = $MAP" "user_domain = example.com"

@@ -80,17 +80,15 @@ sshd_stack() {
 	pj_pamd_write "$SVC" || { not_ok "write /etc/pam.d/$SVC"; done_testing; exit 1; }
 }
 # default_stack [AUTH_ARGS] [ACCOUNT_ARGS]: the stack the suite logs in with, extra
-# module arguments on the auth and account lines. Two lines beside pam_jwt matter:
-# - auth optional pam_permit.so: sshd runs pam_authenticate (and acct_mgmt) in a child
-#   process and pam_setcred later in another one, where pam_jwt's setcred returns
-#   PAM_IGNORE; with nothing else in the auth stack pam_setcred fails and sshd drops the
-#   connection right after "Accepted keyboard-interactive/pam".
+# module arguments on the auth and account lines. The auth stack is pam_jwt alone: sshd
+# runs pam_authenticate (and acct_mgmt) in a child process and pam_setcred later in another
+# one, and pam_jwt's setcred succeeds there (as pam_unix's does), so a token-only stack
+# needs no pam_permit. One line beside pam_jwt matters:
 # - account required pam_permit.so: for logins pam_jwt did not authenticate (public key)
 #   its acct_mgmt returns PAM_IGNORE, and an account stack of nothing but PAM_IGNORE fails.
 default_stack() {
 	sshd_stack <<EOF
 auth     required $PJ_MOD config=$CONF ${1:-}
-auth     optional pam_permit.so
 account  required $PJ_MOD config=$CONF ${2:-}
 account  required pam_permit.so
 session  required pam_permit.so

@@ -1010,26 +1010,79 @@ static void test_acct_mgmt_rechecks_token(void **state)
 	free(tok);
 }
 
-static void test_setcred_not_authenticated_by_us(void **state)
+/* setcred sets nothing and succeeds, as pam_unix's does, whatever happened on the handle:
+ * sshd calls it in another process than the one that authenticated, so a token-only stack
+ * (`auth required pam_jwt.so`, no pam_permit) must pass it there. */
+static void test_setcred_always_succeeds(void **state)
 {
 	struct fx *f = *state;
 	struct conv_state cs;
+	char *tok = mint_es(NULL);
 
 	conv_answers(&cs, NULL, NULL);
-	fx_service(f, "auth required $MOD $STD\n"
-		      "auth required pam_permit.so\n");
+	fx_service(f, "auth required $MOD $STD\n");
+	/* a fresh handle, as in sshd's other process: nothing authenticated on it */
 	fx_start(f, g_user, &cs);
 	assert_int_equal(pam_setcred(f->pamh, PAM_ESTABLISH_CRED), PAM_SUCCESS);
-	fx_service(f, "auth required $MOD $STD\n");
-	fx_start(f, g_user, &cs);
-	assert_int_equal(pam_setcred(f->pamh, PAM_ESTABLISH_CRED), PAM_PERM_DENIED);
-	/* after a refused token, still not ours */
+	assert_int_equal(pam_setcred(f->pamh, PAM_REINITIALIZE_CRED), PAM_SUCCESS);
+	assert_int_equal(pam_setcred(f->pamh, PAM_DELETE_CRED), PAM_SUCCESS);
+	/* after a token-only authentication */
+	assert_int_equal(fx_auth(f, g_user, &cs, tok), PAM_SUCCESS);
+	assert_int_equal(pam_setcred(f->pamh, PAM_ESTABLISH_CRED), PAM_SUCCESS);
+	/* after a refusal on the same handle libpam replays authentication's outcome */
 	assert_int_equal(fx_auth(f, g_user, &cs, "hunter2"), PAM_AUTH_ERR);
-	assert_int_equal(pam_setcred(f->pamh, PAM_ESTABLISH_CRED), PAM_PERM_DENIED);
-	/* after an ignored one too */
-	fx_service(f, "auth required $MOD $STD ignore_non_jwt\n");
-	assert_int_equal(fx_auth(f, g_user, &cs, "hunter2"), PAM_PERM_DENIED);
-	assert_int_equal(pam_setcred(f->pamh, PAM_ESTABLISH_CRED), PAM_PERM_DENIED);
+	assert_int_not_equal(pam_setcred(f->pamh, PAM_ESTABLISH_CRED), PAM_SUCCESS);
+	free(tok);
+}
+
+/* explain_refusal (default on): the allow-listed refusals reach the user through the
+ * conversation, with a fixed text; nothing does for a token of another user, a forged one,
+ * an unknown user, or with explain_refusal=no. */
+static void test_explain_refusal(void **state)
+{
+	struct fx *f = *state;
+	struct conv_state cs;
+	char *expired = mint(&g_es, KID_ES, g_user, -1200, -600, NULL);
+	char *other = mint(&g_es, KID_ES, "someone-else", -1200, -600, NULL);
+	char *forged = mint(&g_es_other, KID_ES, g_user, -1200, -600, NULL);
+	char *ghost = mint(&g_es, KID_ES, NO_SUCH_USER, -1200, -600, NULL);
+	char *aud = mint_es("{\"aud\":\"elsewhere\"}");
+	char *plain = mint_es(NULL);
+
+	fx_service(f, "auth required $MOD $STD\n");
+	assert_int_equal(fx_auth(f, g_user, &cs, expired), PAM_AUTH_ERR);
+	assert_int_equal(cs.infos, 1);
+	assert_string_equal(cs.info, "The token has expired: get a new one.");
+	/* the user claim is checked first: another user's expired token tells nothing */
+	assert_int_equal(fx_auth(f, g_user, &cs, other), PAM_AUTH_ERR);
+	assert_int_equal(cs.infos, 0);
+	assert_int_equal(fx_auth(f, g_user, &cs, forged), PAM_AUTH_ERR);
+	assert_int_equal(cs.infos, 0);
+	assert_int_equal(fx_auth(f, NO_SUCH_USER, &cs, ghost), PAM_USER_UNKNOWN);
+	assert_int_equal(cs.infos, 0);
+	assert_int_equal(fx_auth(f, g_user, &cs, "hunter2"), PAM_AUTH_ERR);
+	assert_int_equal(cs.infos, 0);
+	fx_service(f, "auth required $MOD $STD audience=here\n");
+	assert_int_equal(fx_auth(f, g_user, &cs, aud), PAM_AUTH_ERR);
+	assert_int_equal(cs.infos, 1);
+	assert_non_null(strstr(cs.info, "another audience"));
+	fx_service(f, "auth required $MOD $STD explain_refusal=no\n");
+	assert_int_equal(fx_auth(f, g_user, &cs, expired), PAM_AUTH_ERR);
+	assert_int_equal(cs.infos, 0);
+	/* the account phase re-checks under its own options, and explains too */
+	fx_service(f, "auth required $MOD $STD\n"
+		      "account required $MOD $STD audience=acct\n");
+	assert_int_equal(fx_auth(f, g_user, &cs, plain), PAM_SUCCESS);
+	assert_int_equal(cs.infos, 0);
+	assert_int_equal(pam_acct_mgmt(f->pamh, 0), PAM_PERM_DENIED);
+	assert_int_equal(cs.infos, 1);
+	assert_non_null(strstr(cs.info, "names no audience"));
+	free(expired);
+	free(other);
+	free(forged);
+	free(ghost);
+	free(aud);
+	free(plain);
 }
 
 static void test_alg_none(void **state)
@@ -1816,7 +1869,8 @@ int main(void)
 		T(test_non_jwt_without_ignore),
 		T(test_acct_mgmt_not_authenticated_by_us),
 		T(test_acct_mgmt_rechecks_token),
-		T(test_setcred_not_authenticated_by_us),
+		T(test_setcred_always_succeeds),
+		T(test_explain_refusal),
 		T(test_alg_none),
 		T(test_alg_confusion_hs_with_public_key),
 		T(test_max_token_size),

@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "jwt.h"
+#include "keys.h"
 #include "redis.h"
 #include "testutil.h"
 
@@ -116,7 +118,7 @@ static void test_bad_lines(void **state)
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		assert_int_equal(load(&cfg, bad[i], &v), -1);
 		assert_int_equal(v.code, VERDICT_BAD_CONFIG);
-		assert_string_equal(v.detail, "at line 1");
+		assert_int_equal(v.where.line, 1);
 		config_free(&cfg);
 	}
 }
@@ -129,7 +131,8 @@ static void test_line_number_reported(void **state)
 	(void)state;
 	assert_int_equal(load(&cfg, "# a\nissuer = x\n\nbogus = 1\n", &v), -1);
 	assert_string_equal(v.reason, "unknown option");
-	assert_string_equal(v.detail, "at line 4");
+	assert_int_equal(v.where.line, 4);
+	assert_string_equal(v.where.option, "bogus");
 	config_free(&cfg);
 }
 
@@ -682,7 +685,8 @@ static void test_user_forms_bad_values(void **state)
 		assert_int_equal(v.code, VERDICT_BAD_CONFIG);
 		if (strncmp(v.reason, bad[i][2], strlen(bad[i][2])) != 0)
 			fail_msg("%s = %s: reason '%s'", bad[i][0], bad[i][1], v.reason);
-		assert_string_equal(v.detail, "at line 2");
+		assert_int_equal(v.where.line, 2);
+		assert_string_equal(v.where.option, bad[i][0]);
 		/* nothing of the bad value is kept */
 		assert_int_equal(cfg.required_count, 0);
 		assert_int_equal(cfg.user_domain_count, 0);
@@ -1081,6 +1085,318 @@ static void test_fetch_options(void **state)
 	config_free(&cfg);
 }
 
+/* ---- errors that say where, repeats, comments, problem lists, effective settings ---- */
+
+static void test_did_you_mean(void **state)
+{
+	static const char *const near[][2] = {
+		{ "leewya", "leeway" }, { "isuer", "issuer" }, { "audiance", "audience" },
+		{ "user-claim", "user_claim" }, { "jwk", "jwks" }, { "Issuer", "issuer" },
+		{ "store_dirr", "store_dir" }, { "explain_refusals", "explain_refusal" },
+	};
+	struct config cfg;
+	struct verdict v;
+	char line[128], text[VERDICT_TEXT_MAX];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(near) / sizeof(near[0]); i++) {
+		snprintf(line, sizeof(line), "%s = 1\n", near[i][0]);
+		assert_int_equal(load(&cfg, line, &v), -1);
+		assert_string_equal(v.reason, "unknown option");
+		if (v.where.suggest == NULL || strcmp(v.where.suggest, near[i][1]) != 0)
+			fail_msg("%s: suggested %s, want %s", near[i][0],
+				 v.where.suggest != NULL ? v.where.suggest : "nothing", near[i][1]);
+		config_free(&cfg);
+	}
+	/* nothing near: no guess, a pointer to the manual */
+	assert_int_equal(load(&cfg, "# c\n\nfrobnicate = 1\n", &v), -1);
+	assert_null(v.where.suggest);
+	assert_non_null(v.where.hint);
+	verdict_describe(&v, text, sizeof(text));
+	assert_string_equal(text, "unknown option [line 3, option frobnicate]; "
+				  "pam_jwt.conf(5) lists the options");
+	config_free(&cfg);
+	/* the same for a module argument, which has no line */
+	assert_int_equal(config_init(&cfg), 0);
+	verdict_init(&v);
+	assert_int_equal(config_set(&cfg, "debgu", "yes", &v), -1);
+	verdict_describe(&v, text, sizeof(text));
+	assert_string_equal(text, "unknown option [option debgu]; did you mean debug?");
+	config_free(&cfg);
+}
+
+static void test_errors_name_file_line_option_path(void **state)
+{
+	char dir[] = "/tmp/pamjwt-cfg-XXXXXX", path[128], text[VERDICT_TEXT_MAX];
+	struct config cfg;
+	struct verdict v;
+	FILE *fp;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/pam_jwt.conf", dir);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	fputs("issuer = x\njwks = relative.jwks\n", fp);
+	fclose(fp);
+	assert_int_equal(config_init(&cfg), 0);
+	verdict_init(&v);
+	assert_int_equal(config_load_file(&cfg, path, &v), -1);
+	assert_string_equal(v.where.file, path);
+	assert_int_equal(v.where.line, 2);
+	assert_string_equal(v.where.option, "jwks");
+	verdict_describe(&v, text, sizeof(text));
+	assert_non_null(strstr(text, "path must be absolute ["));
+	assert_non_null(strstr(text, "pam_jwt.conf line 2, option jwks, path relative.jwks]"));
+	config_free(&cfg);
+	/* a key file named by key = that is not there is an error when the keys load, with
+	 * the file, line, option and path */
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	fprintf(fp, "# keys\nkey = ES256:k1:%s/missing.pem\n", dir);
+	fclose(fp);
+	assert_int_equal(config_init(&cfg), 0);
+	verdict_init(&v);
+	assert_int_equal(config_load_file(&cfg, path, &v), 0);
+	{
+		struct keyset *ks = NULL;
+		struct keyset_notes notes;
+		char missing[160];
+
+		snprintf(missing, sizeof(missing), "%s/missing.pem", dir);
+		assert_int_equal(jwt_keyset_load(&cfg, &ks, &notes, &v), -1);
+		assert_null(ks);
+		assert_string_equal(v.reason, "file does not exist");
+		assert_string_equal(v.where.file, path);
+		assert_int_equal(v.where.line, 2);
+		assert_string_equal(v.where.option, "key");
+		assert_string_equal(v.where.path, missing);
+		assert_non_null(v.where.hint);
+	}
+	config_free(&cfg);
+	/* the file itself: its path, and what to do */
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(config_init(&cfg), 0);
+	verdict_init(&v);
+	assert_int_equal(config_load_file(&cfg, path, &v), -1);
+	assert_int_equal(v.code, VERDICT_UNAVAILABLE);
+	assert_string_equal(v.where.path, path);
+	assert_non_null(v.where.hint);
+	config_free(&cfg);
+	assert_int_equal(rmdir(dir), 0);
+}
+
+static void test_repeated_options(void **state)
+{
+	struct config cfg;
+	struct verdict v;
+
+	(void)state;
+	/* a single-value option given twice in the file */
+	assert_int_equal(load(&cfg, "issuer = a\nleeway = 5\nissuer = b\n", &v), -1);
+	assert_string_equal(v.reason, "option given more than once");
+	assert_string_equal(v.detail, "(first at line 1)");
+	assert_int_equal(v.where.line, 3);
+	assert_string_equal(v.where.option, "issuer");
+	config_free(&cfg);
+	assert_int_equal(load(&cfg, "debug = no\ndebug = no\n", &v), -1);
+	config_free(&cfg);
+	/* the list options add up */
+	assert_int_equal(load(&cfg, "jwks = /a.jwks\njwks = /b.jwks\nkey = ES256:/k.pem\n"
+				    "key = ES256:k2:/k2.pem\nrequire_claim = a:1\n"
+				    "require_claim = b:2\nuser_domain = a.example\n"
+				    "user_domain = b.example\ntoken_audiences = x\n"
+				    "token_audiences = y\n", &v), 0);
+	assert_int_equal(cfg.jwks_count, 2);
+	assert_int_equal(cfg.jwks_lines[1], 2);
+	assert_int_equal(cfg.key_count, 2);
+	assert_int_equal(cfg.keys[1].line, 4);
+	assert_int_equal(cfg.required_count, 2);
+	assert_int_equal(cfg.user_domain_count, 2);
+	assert_int_equal(cfg.token_audience_count, 2);
+	assert_int_equal(config_option_line(&cfg, "token_audiences"), 10);
+	assert_int_equal(config_option_line(&cfg, "issuer"), 0);
+	/* an argument overrides the file's value once */
+	assert_int_equal(config_from_args(&cfg, 0, NULL, &v), 0);
+	config_free(&cfg);
+	{
+		char dir[] = "/tmp/pamjwt-cfg-XXXXXX", arg[160];
+		FILE *fp;
+
+		assert_non_null(mkdtemp(dir));
+		snprintf(arg, sizeof(arg), "config=%s/empty.conf", dir);
+		fp = fopen(arg + 7, "w");
+		assert_non_null(fp);
+		fputs("debug = yes\n", fp);
+		fclose(fp);
+		assert_int_equal(config_init(&cfg), 0);
+		verdict_init(&v);
+		assert_int_equal(config_from_args(&cfg, 2, (const char *[]){ arg, "debug=no" }, &v),
+				 0);
+		assert_false(cfg.debug);
+		config_free(&cfg);
+		assert_int_equal(config_init(&cfg), 0);
+		assert_int_equal(config_from_args(&cfg, 3, (const char *[]){ arg, "debug",
+			"debug=no" }, &v), -1);
+		assert_string_equal(v.reason, "module argument given more than once");
+		assert_string_equal(v.where.option, "debug");
+		config_free(&cfg);
+		assert_int_equal(config_init(&cfg), 0);
+		assert_int_equal(config_from_args(&cfg, 2, (const char *[]){ arg, "leewya=5" }, &v),
+				 -1);
+		assert_string_equal(v.where.suggest, "leeway");
+		assert_int_equal(v.where.line, 0);
+		assert_string_equal(v.where.file, "");
+		config_free(&cfg);
+		assert_int_equal(unlink(arg + 7), 0);
+		assert_int_equal(rmdir(dir), 0);
+	}
+}
+
+static void test_comments_after_values(void **state)
+{
+	struct config cfg;
+	struct verdict v;
+
+	(void)state;
+	assert_int_equal(load(&cfg, "issuer = https://idp.example/#frag   # the issuer\n"
+				    "audience = host#1\t# tab before\n"
+				    "token_audiences = a, b   # two\n"
+				    "leeway = 30s # half a minute\n"
+				    "require_claim = groups:#admins # a channel name\n"
+				    "prompt = Token: #\n", &v), 0);
+	assert_string_equal(cfg.issuer, "https://idp.example/#frag");
+	assert_string_equal(cfg.audience, "host#1");
+	assert_int_equal(cfg.token_audience_count, 2);
+	assert_string_equal(cfg.token_audiences[1], "b");
+	assert_int_equal(cfg.leeway, 30);
+	assert_string_equal(cfg.required[0].value, "#admins");
+	assert_string_equal(cfg.prompt, "Token:");
+	config_free(&cfg);
+	/* a value that is only a comment is no value */
+	assert_int_equal(load(&cfg, "issuer = # none\n", &v), -1);
+	assert_string_equal(v.reason, "option needs a value");
+	config_free(&cfg);
+}
+
+static void test_report_collects_every_problem(void **state)
+{
+	char dir[] = "/tmp/pamjwt-cfg-XXXXXX", path[128];
+	struct config_report *r = calloc(1, sizeof(*r));
+	struct config cfg;
+	struct verdict v;
+	FILE *fp;
+
+	(void)state;
+	assert_non_null(r);
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/pam_jwt.conf", dir);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	fputs("isuer = x\nleeway = soon\nissuer = a\nnot a line\nissuer = b\n"
+	      "audience = ok\n", fp);
+	fclose(fp);
+	assert_int_equal(config_init(&cfg), 0);
+	verdict_init(&v);
+	assert_int_equal(config_load_file_report(&cfg, path, r, &v), 0);
+	assert_int_equal(r->errors, 4);
+	assert_int_equal(r->count, 4);
+	assert_int_equal(r->item[0].v.where.line, 1);
+	assert_string_equal(r->item[0].v.where.suggest, "issuer");
+	assert_int_equal(r->item[1].v.where.line, 2);
+	assert_string_equal(r->item[1].v.where.option, "leeway");
+	assert_int_equal(r->item[2].v.where.line, 4);
+	assert_string_equal(r->item[2].v.reason, "config line is not key = value");
+	assert_int_equal(r->item[3].v.where.line, 5);
+	assert_string_equal(r->item[3].v.reason, "option given more than once");
+	/* the good lines were taken */
+	assert_string_equal(cfg.audience, "ok");
+	assert_string_equal(cfg.issuer, "a");
+	config_free(&cfg);
+	/* an unreadable file: nothing in the list, -1 */
+	memset(r, 0, sizeof(*r));
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(config_init(&cfg), 0);
+	assert_int_equal(config_load_file_report(&cfg, path, r, &v), -1);
+	assert_int_equal(r->count, 0);
+	config_free(&cfg);
+	/* the list is bounded and counts what it dropped */
+	memset(r, 0, sizeof(*r));
+	for (size_t i = 0; i < CONFIG_REPORT_MAX + 3; i++)
+		config_report_add(r, &v, i % 2 == 0);
+	assert_int_equal(r->count, CONFIG_REPORT_MAX);
+	assert_int_equal(r->dropped, 3);
+	assert_int_equal(r->errors, (CONFIG_REPORT_MAX + 3) / 2);
+	assert_int_equal(rmdir(dir), 0);
+	free(r);
+}
+
+struct settings {
+	char text[8192];
+	size_t len;
+	size_t lines;
+};
+
+static void collect(void *ctx, const char *name, const char *value)
+{
+	struct settings *s = ctx;
+	int n = snprintf(s->text + s->len, sizeof(s->text) - s->len, "%s %s\n", name, value);
+
+	assert_true(n > 0 && (size_t)n < sizeof(s->text) - s->len);
+	s->len += (size_t)n;
+	s->lines++;
+}
+
+static void test_each_setting(void **state)
+{
+	struct settings *s = calloc(1, sizeof(*s));
+	struct config cfg;
+	struct verdict v;
+
+	(void)state;
+	assert_non_null(s);
+	assert_int_equal(load(&cfg, "key = ES256:k1:/k1.pem\nkey = HS256:/s.key\nleeway = 2m\n"
+				    "require_claim = /realm/roles=admin\nexplain_refusal = no\n",
+			      &v), 0);
+	config_each_setting(&cfg, collect, s);
+	/* defaults included, one per line, in a stable order */
+	assert_non_null(strstr(s->text, "issuer none\naudience none\njwks none\n"));
+	assert_non_null(strstr(s->text, "\nkey ES256:k1:/k1.pem\nkey HS256:/s.key\nleeway 120s\n"));
+	assert_non_null(strstr(s->text, "\nrequire_claim /realm/roles=admin\n"));
+	assert_non_null(strstr(s->text, "\nexplain_refusal no\n"));
+	assert_non_null(strstr(s->text, "\nstore_dir /run/pam_jwt\n"));
+	assert_non_null(strstr(s->text, "\nredis_timeout 1000ms\n"));
+	assert_non_null(strstr(s->text, "\nmax_age none\n"));
+	assert_non_null(strstr(s->text, "\nredis_replicas 0\n"));
+	config_free(&cfg);
+	/* what it prints reads back as the same settings */
+	{
+		struct settings *again = calloc(1, sizeof(*again));
+		char *copy = strdup(s->text), *line, *save = NULL, *sp;
+
+		assert_non_null(again);
+		assert_non_null(copy);
+		assert_int_equal(config_init(&cfg), 0);
+		for (line = strtok_r(copy, "\n", &save); line != NULL;
+		     line = strtok_r(NULL, "\n", &save)) {
+			sp = strchr(line, ' ');
+			assert_non_null(sp);
+			*sp = '\0';
+			if (strcmp(sp + 1, "none") == 0 || strcmp(line, "max_staleness") == 0)
+				continue;
+			if (config_set(&cfg, line, sp + 1, &v) != 0)
+				fail_msg("%s %s does not read back: %s", line, sp + 1, v.reason);
+		}
+		config_each_setting(&cfg, collect, again);
+		assert_string_equal(again->text, s->text);
+		config_free(&cfg);
+		free(copy);
+		free(again);
+	}
+	free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1113,6 +1429,12 @@ int main(void)
 		cmocka_unit_test(test_redis_options),
 		cmocka_unit_test(test_redis_sentinel_options),
 		cmocka_unit_test(test_redis_sentinels_parse),
+		cmocka_unit_test(test_did_you_mean),
+		cmocka_unit_test(test_errors_name_file_line_option_path),
+		cmocka_unit_test(test_repeated_options),
+		cmocka_unit_test(test_comments_after_values),
+		cmocka_unit_test(test_report_collects_every_problem),
+		cmocka_unit_test(test_each_setting),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
