@@ -155,6 +155,7 @@ cat >>"$R/etc/security/pam_jwt.conf" <<EOF
 issuer = https://idp.pamjwt.test
 audience = pkgtest
 jwks = /etc/security/pam_jwt/pkgtest.jwks
+announce_session = yes
 EOF
 mint() { # mint USER: a token on stdout
 	in_root pam-jwtctl issue --key /etc/security/pam_jwt/pkgtest.key --kid pkgtest -u "$1" \
@@ -189,6 +190,10 @@ check "alice logs in with her token (auth, account, session)" \
 	pt alice /tmp/alice.tok authenticate acct_mgmt open_session
 check "the login is a session in the store" \
 	eval 'in_root pam-jwtctl sessions -u alice | grep -q pjpkgtest'
+# common-auth is sudo's too: the profile takes no session ID there (accept=jwt).
+grep -o 'pjs_[A-Za-z0-9_-]*' "$T/pt.out" | head -1 >"$R/tmp/sid"
+check "the login announced its session ID" grep -q '^pjs_' "$R/tmp/sid"
+check_fails "that session ID does not log in through common-auth" pt alice /tmp/sid authenticate
 check_fails "alice's token does not log root in" pt root /tmp/alice.tok authenticate
 sed 's/\(.\)$/\1x/' "$R/tmp/alice.tok" >"$R/tmp/bad.tok"
 check_fails "a tampered token is refused" pt alice /tmp/bad.tok authenticate
