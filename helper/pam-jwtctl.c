@@ -30,6 +30,7 @@
 
 #include "jwksfetch.h"
 #include "jwtctl.h"
+#include "version.h"
 
 
 #define TOKEN_READ_MAX (64 * 1024)
@@ -56,6 +57,7 @@ static void usage(FILE *out)
 	      "       pam-jwtctl status [-c CONFIG]\n"
 	      "       pam-jwtctl jwks fetch|show [-c CONFIG]\n"
 	      "       pam-jwtctl check-config [-c CONFIG] [-T]\n"
+	      "       pam-jwtctl --version\n"
 	      "  TIME: seconds since the epoch (e.g. 1767225600) or a duration from now\n"
 	      "        with a unit (30s, 15m, 2h, 1d)\n", out);
 }
@@ -1401,7 +1403,10 @@ int main(int argc, char **argv)
 		rc = cmd_jwks(argc - 1, argv + 1);
 	else if (strcmp(argv[1], "check-config") == 0)
 		rc = cmd_check_config(argc - 1, argv + 1);
-	else if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
+	else if (strcmp(argv[1], "--version") == 0 && argc == 2) {
+		printf("pam-jwtctl %s\n", PAM_JWT_VERSION);
+		rc = EXIT_ACCEPTED;
+	} else if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
 		usage(stdout);
 		rc = EXIT_ACCEPTED;
 	} else {

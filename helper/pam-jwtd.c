@@ -51,6 +51,7 @@
 #include "verdict.h"
 
 #include "jwksfetch.h"
+#include "version.h"
 
 #define PAM_JWTD_VERSION "1"
 #define MAX_CLIENTS 256
@@ -2038,6 +2039,7 @@ static int run(struct daemon *d)
 static void usage(FILE *out)
 {
 	fputs("usage: pam-jwtd [-c CONFIG] [--socket PATH] [--stderr]\n"
+	      "       pam-jwtd --version\n"
 	      "  Runs in the foreground; SIGHUP reloads the configuration and the signing key,\n"
 	      "  SIGTERM stops it. See pam-jwtd(8).\n", out);
 }
@@ -2049,6 +2051,7 @@ int main(int argc, char **argv)
 		{ "socket", required_argument, NULL, 'S' },
 		{ "stderr", no_argument, NULL, 'e' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static struct daemon d;
@@ -2072,6 +2075,7 @@ int main(int argc, char **argv)
 		case 'S': d.socket_override = optarg; break;
 		case 'e': d.use_stderr = true; break;
 		case 'h': usage(stdout); return 0;
+		case 'V': printf("pam-jwtd %s\n", PAM_JWT_VERSION); return 0;
 		default: usage(stderr); return 2;
 		}
 	}

@@ -1,6 +1,7 @@
 #!/bin/bash
 # Run every test suite, print each suite's TAP lines to its log, and end with one line:
-# "N passed, N failed[, N skipped]".  --only-unprivileged skips the root-only suites.
+# "N passed, N failed[, N skipped]".  --only-unprivileged skips the root-only suites;
+# --only unit|pam|integration|fuzz runs one part (make check-unit, check-pam, ...).
 set -u
 cd "$(dirname "$0")/.."
 TOP=$(pwd)
@@ -9,6 +10,13 @@ LOGDIR=$TOP/$BUILD/test-logs
 mkdir -p "$LOGDIR"
 only_unpriv=0
 [ "${1:-}" = --only-unprivileged ] && only_unpriv=1
+part=all
+if [ "${1:-}" = --only ]; then
+	case "${2:-}" in unit|pam|integration|fuzz) part=$2 ;;
+	*) echo "run-all.sh: --only unit|pam|integration|fuzz" >&2; exit 2 ;; esac
+fi
+# wants PART: whether this run includes that part
+wants() { [ "$part" = all ] || [ "$part" = "$1" ]; }
 passed=0 failed=0 skipped=0
 
 run_suite() { # name, command...
@@ -36,25 +44,27 @@ for b in build build-asan; do
 	[ "$BUILD" = build-asan ] && [ "$b" = build ] && continue
 	for t in "$b"/tests/test_*; do
 		[ -x "$t" ] || continue
+		if [ -f "tests/pam/$(basename "$t").c" ]; then wants pam || continue
+		else wants unit || continue; fi
 		BUILD_DIR=$TOP/$b run_suite "$(basename "$b")/$(basename "$t")" "$t"
 	done
 done
 for t in tests/vectors/test_*.sh tests/cli/test_*.sh; do
-	[ -f "$t" ] || continue
+	[ -f "$t" ] && wants unit || continue
 	BUILD_DIR=$TOP/build run_suite "$(basename "$t" .sh)" bash "$t"
 done
 # The command-line suites again with the ASan+UBSan build of pam-jwtctl.
-if [ -x build-asan/pam-jwtctl ]; then
+if [ -x build-asan/pam-jwtctl ] && wants unit; then
 	for t in tests/vectors/test_wycheproof_cli.sh tests/integration/test_interop.sh; do
 		BUILD_DIR=$TOP/build-asan run_suite "build-asan/$(basename "$t" .sh)" bash "$t"
 	done
 fi
 if [ "$only_unpriv" = 0 ]; then
 	for t in tests/integration/test_*.sh; do
-		[ -f "$t" ] || continue
+		[ -f "$t" ] && wants integration || continue
 		BUILD_DIR=$TOP/build run_suite "$(basename "$t" .sh)" bash "$t"
 	done
-	if [ -d build-fuzz ]; then
+	if [ -d build-fuzz ] && wants fuzz; then
 		for f in build-fuzz/fuzz_*; do
 			[ -x "$f" ] || continue
 			run_suite "$(basename "$f")" bash tests/fuzz/run-bounded.sh "$f"
