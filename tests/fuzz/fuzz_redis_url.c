@@ -1,8 +1,10 @@
 /*
- * libFuzzer target: the Redis store URL. Any accepted URL yields a usable target (a host
- * and a port in range for TCP/TLS, an absolute socket path for UNIX, no user with a
- * colon); any refused one gives a reason and leaves the target zeroed. A violation
- * abort()s. Seeds: tests/fuzz/corpus/fuzz_redis_url/.
+ * libFuzzer target: the Redis store URL and the Sentinel list (redis_sentinel), each fed
+ * the same input. Any accepted URL yields a usable target (a host and a port in range for
+ * TCP/TLS, an absolute socket path for UNIX, no user with a colon); any refused one gives
+ * a reason and leaves the target zeroed. An accepted Sentinel list has 1..8 entries, each
+ * a non-empty host and a port in range; a refused one gives a reason and no entry. A
+ * violation abort()s. Seeds: tests/fuzz/corpus/fuzz_redis_url/.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -25,6 +27,28 @@ static int zeroed(const struct redis_target *t)
 	static const struct redis_target zero;
 
 	return memcmp(t, &zero, sizeof(zero)) == 0;
+}
+
+static void check_sentinels(const char *list)
+{
+	struct redis_sentinels s;
+	const char *reason = NULL;
+	size_t i;
+
+	memset(&s, 0xa5, sizeof(s)); /* whatever the parser leaves must be set by it */
+	if (redis_sentinels_parse(list, &s, &reason) != 0) {
+		if (reason == NULL || s.n != 0)
+			abort();
+		return;
+	}
+	if (reason != NULL || s.n == 0 || s.n > REDIS_SENTINEL_MAX)
+		abort();
+	for (i = 0; i < s.n; i++) {
+		if (memchr(s.at[i].host, '\0', sizeof(s.at[i].host)) == NULL ||
+		    s.at[i].host[0] == '\0' || s.at[i].port == 0 || s.at[i].port > 65535 ||
+		    strchr(s.at[i].host, ',') != NULL)
+			abort();
+	}
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -54,6 +78,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	} else {
 		abort();
 	}
+	check_sentinels(url);
 	free(url);
 	return 0;
 }
