@@ -51,6 +51,7 @@ struct store_options {
 	const char *redis_cert_file;     /* rediss://: client certificate and key, or NULL */
 	const char *redis_key_file;
 	int redis_timeout_ms;            /* connect and each command; 0: 1000 */
+	bool redis_eval_only;            /* for the benchmark: scripts by text (EVAL), not SHA-1 */
 };
 
 struct store_session {

@@ -101,6 +101,7 @@ int store_fs_open(const char *dir, const struct store_fs_options *opts,
 struct store_redis_options {
 	const char *url;
 	const char *prefix;           /* the key namespace; NULL: STORE_REDIS_DEFAULT_PREFIX */
+	bool eval_only;               /* scripts by their text every time, never by SHA-1 */
 	struct redis_options conn;
 };
 int store_redis_open(const struct store_redis_options *opts, struct store_backend **out,
