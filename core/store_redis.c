@@ -12,6 +12,8 @@
  * owners are hashed.
  *
  * Each write is one Lua script, so a record and the sets that list it change together.
+ * Scripts are called by SHA-1 (EVALSHA) and sent by text only when the server does not
+ * know them (run_script).
  * A set may still hold a digest whose record Redis expired (records carry a TTL a day past
  * their own expiry, as a backstop to garbage collection): reads of sets skip such entries
  * and prune them.
