@@ -63,6 +63,7 @@ svcs=""
 user_created=0
 cleanup() {
 	local p s
+	set +e # all of it, whatever fails (errexit would end the trap at the first)
 	for p in $pids; do kill -KILL "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
 	for s in $svcs; do rm -f -- "$PAM_D/$s"; done
 	[ "$user_created" = 1 ] && userdel "$user" 2>/dev/null
@@ -245,7 +246,7 @@ if [[ $PARTS == *" ops "* ]]; then
 OURL="redis+unix://pamjwt@$tmp/redis.sock"
 # NAME: the operation (bench_redis_ops OP); NAME_eval: the same with scripts by text (-e)
 ONAMES=(jti lock use use_eval put put_eval)
-oflag() { [ "${1%_eval}" = "$1" ] || echo -e; }
+oflag() { [ "${1%_eval}" = "$1" ] || printf '%s\n' -e; }
 # rb C: redis-benchmark GET and SET with C connections; "GET RPS" and "SET RPS" lines
 rb() {
 	redis-benchmark -s "$tmp/redis.sock" --user pamjwt -a "$(cat "$tmp/pw")" -c "$1" -n "$OPS_N" \
@@ -309,6 +310,9 @@ for name in "${ONAMES[@]}"; do
 	v=${VS[$name]}
 	echo "| ${LABEL[$name]} | $(cat "$tmp/rtt.$name") | $(cat "$tmp/cmds.$name") | $(fmt "$o1") | $(ratio "$o1" "$(med "$tmp/ops.$v.1")") ×${v} | $(fmt "$o8") | $(ratio "$o8" "$(med "$tmp/ops.$v.8")") ×${v} |"
 done
+# the server's time per script call, from its own counters (EVAL: the -e runs)
+rcli info commandstats | tr -d '\r' | awk -F'[:,=]' '$1 == "cmdstat_eval" || $1 == "cmdstat_evalsha" {
+	printf "%s: %s calls, %s µs per call on the server\n", toupper(substr($1, 9)), $3, $7 }'
 for n in use put; do
 	echo "EVALSHA / EVAL, $n: $(ratio "$(med "$tmp/ops.$n.1")" "$(med "$tmp/ops.${n}_eval.1")") (1 client), $(ratio "$(med "$tmp/ops.$n.8")" "$(med "$tmp/ops.${n}_eval.8")") (8 clients)"
 done
