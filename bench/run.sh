@@ -24,8 +24,9 @@ echo
 if [ "$(id -u)" = 0 ]; then
 	bench/bench_pam.sh || rc=1
 	echo
-	# the store on Redis beside tmpfs, and revocation-to-logout across two hosts; about
-	# two minutes, most of it filling Redis with 1,000,000 sessions (1-2 GB)
+	# the store on Redis beside tmpfs, revocation-to-logout across two hosts, and store
+	# operations per second beside redis-benchmark; about four minutes, much of it
+	# filling Redis with 1,000,000 sessions (1-2 GB)
 	bench/bench_redis.sh || rc=1
 else
 	echo "bench_pam.sh skipped: it needs root (a temporary /etc/pam.d service and a" \

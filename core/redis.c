@@ -160,12 +160,36 @@ static enum hp_result hostport_parse(const char *p, const char *end, char *host,
 	return HP_OK;
 }
 
+/* The USER of USER@ (n bytes at s): an ACL user name, never a password. */
+static int url_user(const char *s, size_t n, struct redis_target *t, const char **reason)
+{
+	if (memchr(s, ':', n) != NULL) {
+		*reason = "redis URL holds a password (use redis_password_file)";
+		return -1;
+	}
+	if (!user_name_ok(s, n) || n >= sizeof(t->user)) {
+		*reason = "redis URL: bad user name";
+		return -1;
+	}
+	memcpy(t->user, s, n);
+	return 0;
+}
+
+/* [USER@]/PATH[?db=N], what follows redis+unix:// */
 static int url_parse_unix(const char *p, struct redis_target *t, const char **reason)
 {
-	const char *q = strchr(p, '?');
-	size_t n = q != NULL ? (size_t)(q - p) : strlen(p);
+	const char *at = memrchr(p, '@', strcspn(p, "/"));
+	const char *q;
+	size_t n;
 
 	t->transport = REDIS_UNIX;
+	if (at != NULL) {
+		if (url_user(p, (size_t)(at - p), t, reason) != 0)
+			return -1;
+		p = at + 1;
+	}
+	q = strchr(p, '?');
+	n = q != NULL ? (size_t)(q - p) : strlen(p);
 	if (n == 0 || p[0] != '/') {
 		*reason = "redis URL: the socket path must be absolute (redis+unix:///PATH)";
 		return -1;
@@ -232,15 +256,8 @@ static int url_parse(const char *url, struct redis_target *t, const char **reaso
 	at = memchr(p, '@', (size_t)(end - p));
 	host = p;
 	if (at != NULL) {
-		if (memchr(p, ':', (size_t)(at - p)) != NULL) {
-			*reason = "redis URL holds a password (use redis_password_file)";
+		if (url_user(p, (size_t)(at - p), t, reason) != 0)
 			return -1;
-		}
-		if (!user_name_ok(p, (size_t)(at - p)) || (size_t)(at - p) >= sizeof(t->user)) {
-			*reason = "redis URL: bad user name";
-			return -1;
-		}
-		memcpy(t->user, p, (size_t)(at - p));
 		host = at + 1;
 	}
 	if (host == end || *host == ':') {

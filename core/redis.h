@@ -35,7 +35,7 @@ struct redis_target {
 };
 
 /* Parse a store URL: redis://[USER@]HOST[:PORT][/DB], rediss://... (TLS),
- * redis+unix:///ABS/PATH[?db=N]. No password in the URL (a URL with "user:pass@" is
+ * redis+unix://[USER@]/ABS/PATH[?db=N]. No password in the URL (a URL with "user:pass@" is
  * refused: the password comes only from redis_password_file). Strict: anything else
  * (query parameters other than db on unix, trailing junk, port 0 or > 65535, empty host,
  * relative path) is refused with a fixed reason string. 0, or -1 with *reason. */

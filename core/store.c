@@ -43,6 +43,7 @@ static void redis_options_of(const char *url, const struct store_options *opts,
 	memset(out, 0, sizeof(*out));
 	out->url = url;
 	out->prefix = opts->redis_prefix;
+	out->eval_only = opts->redis_eval_only;
 	out->conn.password_file = opts->redis_password_file;
 	out->conn.ca_file = opts->redis_ca_file;
 	out->conn.cert_file = opts->redis_cert_file;

@@ -59,6 +59,7 @@ struct store_options {
 	const char *redis_sentinel;      /* HOST:PORT,...: find the primary through these */
 	const char *redis_master;        /* ... under this name (both or neither) */
 	int redis_replicas;              /* each write waits for this many replicas; 0: none */
+	bool redis_eval_only;            /* for the benchmark: scripts by text (EVAL), not SHA-1 */
 };
 
 struct store_session {

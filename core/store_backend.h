@@ -106,6 +106,7 @@ struct store_redis_options {
 	const char *url;
 	const char *prefix;           /* the key namespace; NULL: STORE_REDIS_DEFAULT_PREFIX */
 	int replicas;                 /* each write waits for this many replicas; 0: none */
+	bool eval_only;               /* scripts by their text every time, never by SHA-1 */
 	struct redis_options conn;
 };
 int store_redis_open(const struct store_redis_options *opts, struct store_backend **out,

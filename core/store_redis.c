@@ -14,6 +14,8 @@
  * owners are hashed.
  *
  * Each write is one Lua script, so a record and the sets that list it change together.
+ * Scripts are called by SHA-1 (EVALSHA) and sent by text only when the server does not
+ * know them (run_script).
  * A set may still hold a digest whose record Redis expired (records carry a TTL a day past
  * their own expiry, as a backstop to garbage collection): reads of sets skip such entries
  * and prune them.
@@ -37,6 +39,7 @@
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
+#include <openssl/evp.h>
 
 #include "clock.h"
 #include "privsep.h"
@@ -48,11 +51,14 @@
 #define REDIS_LEASE_WAIT_MS 5000
 /* A record stays this long past its own expiry, for garbage collection to see it. */
 #define REDIS_EXPIRY_GRACE 86400
-/* ... and never more than ten years from now (Redis refuses larger expiries). */
+/* ... and never more than ten years from now in all (Redis refuses larger expiries). */
 #define REDIS_EXPIRY_MAX (10LL * 365 * 86400)
 #define REDIS_PREFIX_MAX 64
 #define REDIS_KEY_MAX (REDIS_PREFIX_MAX + 8 + STORE_DIGEST_HEX_LEN)
 #define REDIS_TOKEN_LEN 32
+
+/* The Lua scripts (below), by number. */
+enum script { SCRIPT_PUT, SCRIPT_DEL, SCRIPT_MEMBERS, SCRIPT_RELEASE, SCRIPT_ENDED, SCRIPT_COUNT };
 
 struct store_redis {
 	struct store_backend be; /* first: the backend is the store_redis */
@@ -65,6 +71,9 @@ struct store_redis {
 	int replicas;                      /* redis_replicas: acks each write waits for */
 	bool short_acks;                   /* a write in this transaction got fewer ... */
 	int acks;                          /* ... namely this many */
+	bool noscript;                     /* the server did not know a script's SHA-1 */
+	bool eval_only;                    /* send every script's text (EVAL) */
+	char sha[SCRIPT_COUNT][41];        /* each script's SHA-1 in hex, "" if unknown */
 };
 
 static struct store_redis *rd_of(struct store_backend *be)
@@ -169,6 +178,8 @@ again:
 	if (r->type == REDIS_REPLY_ERROR) {
 		if (strstr(r->str, "pam_jwt: lease lost") != NULL)
 			rd->lost = true;
+		if (strncmp(r->str, "NOSCRIPT", 8) == 0)
+			rd->noscript = true;
 		goto out;
 	}
 	*reply = r;
@@ -275,6 +286,61 @@ static const char script_release[] =
 	"if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) return 1 end "
 	"return 0";
 
+/* KEYS: the tombstone; ARGV: the channel, the message, the tombstone's lifetime. The
+ * tombstone says the session was revoked, for a pam-jwtd that missed the message. */
+static const char script_ended[] =
+	"redis.call('SET', KEYS[1], '1', 'EX', ARGV[3]) "
+	"return redis.call('PUBLISH', ARGV[1], ARGV[2])";
+
+static const char *const script_text[SCRIPT_COUNT] = {
+	[SCRIPT_PUT] = script_put,
+	[SCRIPT_DEL] = script_del,
+	[SCRIPT_MEMBERS] = script_members,
+	[SCRIPT_RELEASE] = script_release,
+	[SCRIPT_ENDED] = script_ended,
+};
+
+/* Each script's SHA-1, the name EVALSHA calls it by; one left "" goes by its text. */
+static void scripts_hash(struct store_redis *rd)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n, i;
+	int s;
+
+	for (s = 0; s < SCRIPT_COUNT; s++) {
+		rd->sha[s][0] = '\0';
+		if (EVP_Digest(script_text[s], strlen(script_text[s]), md, &n, EVP_sha1(), NULL) != 1 ||
+		    n != 20)
+			continue;
+		for (i = 0; i < n; i++)
+			snprintf(rd->sha[s] + 2 * i, 3, "%02x", md[i]);
+	}
+}
+
+/* Run script s with argv[2..argc-1] (its key count, keys and arguments); argv[0] and
+ * argv[1] are filled here. By SHA-1 first, which sends a few dozen bytes instead of the
+ * script; the server answers NOSCRIPT, having run nothing, when it does not know the
+ * script (never sent to it, SCRIPT FLUSH, a restart, a failover to a replica that never
+ * saw it), and then the text goes, which the server also keeps for the next call. As
+ * run(). */
+static int run_script(struct store_redis *rd, enum script s, int argc, const char **argv,
+		      redisReply **reply)
+{
+	int rc;
+
+	rd->noscript = false;
+	if (!rd->eval_only && rd->sha[s][0] != '\0') {
+		argv[0] = "EVALSHA";
+		argv[1] = rd->sha[s];
+		rc = run(rd, argc, argv, reply);
+		if (rc == 0 || !rd->noscript)
+			return rc;
+	}
+	argv[0] = "EVAL";
+	argv[1] = script_text[s];
+	return run(rd, argc, argv, reply);
+}
+
 /* ---- operations ------------------------------------------------------------------------ */
 
 static int rd_get(struct store_backend *be, char kind, const char *digest, size_t max,
@@ -323,6 +389,23 @@ struct write_ctx {
 	int64_t expires;
 };
 
+/* The Redis expiry (seconds from now) of a record forgettable after `expires`:
+ * REDIS_EXPIRY_GRACE past it, at most REDIS_EXPIRY_MAX in all. An expiry in the past,
+ * negative or not, still gets one: only 0 means a key without expiry. A token's exp can
+ * be any int64, so the difference is taken in unsigned arithmetic, which cannot
+ * overflow once expires > now. */
+static int64_t ttl_of(int64_t expires, int64_t now)
+{
+	uint64_t left;
+
+	if (expires <= now)
+		return REDIS_EXPIRY_GRACE;
+	left = (uint64_t)expires - (uint64_t)now;
+	if (left > (uint64_t)(REDIS_EXPIRY_MAX - REDIS_EXPIRY_GRACE))
+		left = (uint64_t)(REDIS_EXPIRY_MAX - REDIS_EXPIRY_GRACE);
+	return (int64_t)left + REDIS_EXPIRY_GRACE;
+}
+
 static int write_fenced(struct store_redis *rd, const struct write_ctx *w)
 {
 	char lease[REDIS_KEY_MAX], rec[REDIS_KEY_MAX], set[REDIS_KEY_MAX], idx[REDIS_KEY_MAX];
@@ -344,8 +427,7 @@ static int write_fenced(struct store_redis *rd, const struct write_ctx *w)
 	} else {
 		memcpy(idx, set, sizeof(idx));
 	}
-	argv[n++] = "EVAL";
-	argv[n++] = w->del ? script_del : script_put;
+	n = 2; /* EVALSHA SHA1, filled by run_script */
 	argv[n++] = "5";
 	argv[n++] = lease;
 	argv[n++] = rec;
@@ -358,25 +440,21 @@ static int write_fenced(struct store_redis *rd, const struct write_ctx *w)
 
 		if (text == NULL)
 			goto out;
-		if (w->expires > 0) {
-			/* clamped before the arithmetic: a token's exp can be anything */
-			t = w->expires - clock_now() > REDIS_EXPIRY_MAX ? REDIS_EXPIRY_MAX :
-									w->expires - clock_now();
-			t = t > 0 ? t + REDIS_EXPIRY_GRACE : REDIS_EXPIRY_GRACE;
-		}
+		if (w->expires != 0)
+			t = ttl_of(w->expires, clock_now());
 		snprintf(ttl, sizeof(ttl), "%lld", (long long)t);
 		argv[n++] = text;
 		argv[n++] = ttl;
 		argv[n++] = w->digest;
 		argv[n++] = with_index ? "1" : "0";
 		argv[n++] = kind_mirrored(w->kind) ? "1" : "0";
-		rc = run(rd, n, argv, &r);
+		rc = run_script(rd, SCRIPT_PUT, n, argv, &r);
 		free(text);
 	} else {
 		argv[n++] = w->digest;
 		argv[n++] = with_index ? "1" : "0";
 		argv[n++] = kind_mirrored(w->kind) ? "1" : "0";
-		rc = run(rd, n, argv, &r);
+		rc = run_script(rd, SCRIPT_DEL, n, argv, &r);
 	}
 	if (rc == 0)
 		rc = replicated(rd);
@@ -439,7 +517,7 @@ static int set_members(struct store_redis *rd, const char *set, char kind,
 		       struct digest_list *out)
 {
 	char prefix[REDIS_KEY_MAX], cursor[24] = "0";
-	const char *argv[] = { "EVAL", script_members, "1", set, prefix, cursor };
+	const char *argv[] = { NULL, NULL, "1", set, prefix, cursor };
 	redisReply *r = NULL;
 	size_t i, kept;
 	int rc = -1;
@@ -447,7 +525,7 @@ static int set_members(struct store_redis *rd, const char *set, char kind,
 	memset(out, 0, sizeof(*out));
 	snprintf(prefix, sizeof(prefix), "%s:%c:", rd->prefix, kind);
 	do {
-		if (run(rd, 6, argv, &r) != 0 || r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
+		if (run_script(rd, SCRIPT_MEMBERS, 6, argv, &r) != 0 || r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
 		    r->element[0]->type != REDIS_REPLY_STRING ||
 		    r->element[0]->len >= sizeof(cursor) || digests_of(r, out) != 0)
 			goto out;
@@ -532,17 +610,11 @@ static void key_tombstone(const struct store_redis *rd, const char *digest,
 	snprintf(key, REDIS_KEY_MAX, "%s:e:%.*s", rd->prefix, STORE_DIGEST_HEX_LEN, digest);
 }
 
-/* KEYS: the tombstone; ARGV: the channel, the message, the tombstone's lifetime. The
- * tombstone says the session was revoked, for a pam-jwtd that missed the message. */
-static const char script_ended[] =
-	"redis.call('SET', KEYS[1], '1', 'EX', ARGV[3]) "
-	"return redis.call('PUBLISH', ARGV[1], ARGV[2])";
-
 static void rd_ended(struct store_backend *be, const char *digest, const char *text)
 {
 	struct store_redis *rd = rd_of(be);
 	char channel[REDIS_KEY_MAX], tomb[REDIS_KEY_MAX], life[16], *msg = NULL;
-	const char *argv[] = { "EVAL", script_ended, "1", tomb, channel, NULL, life };
+	const char *argv[] = { NULL, NULL, "1", tomb, channel, NULL, life };
 	redisReply *r = NULL;
 
 	if (!is_digest(digest, strnlen(digest, STORE_DIGEST_HEX_LEN + 1)))
@@ -553,7 +625,7 @@ static void rd_ended(struct store_backend *be, const char *digest, const char *t
 	if (asprintf(&msg, "%.*s\n%s", STORE_DIGEST_HEX_LEN, digest, text) < 0)
 		return;
 	argv[5] = msg;
-	if (run(rd, 7, argv, &r) == 0)
+	if (run_script(rd, SCRIPT_ENDED, 7, argv, &r) == 0)
 		freeReplyObject(r);
 	free(msg);
 }
@@ -677,12 +749,13 @@ out:
 static int lease_give(struct store_redis *rd)
 {
 	char lease[REDIS_KEY_MAX];
-	const char *argv[] = { "EVAL", script_release, "1", lease, rd->token };
+	const char *argv[] = { NULL, NULL, "1", lease, rd->token };
 	redisReply *r = NULL;
 	int rc = -1;
 
 	key_lease(rd, lease);
-	if (run(rd, 5, argv, &r) == 0 && r->type == REDIS_REPLY_INTEGER && r->integer == 1)
+	if (run_script(rd, SCRIPT_RELEASE, 5, argv, &r) == 0 && r->type == REDIS_REPLY_INTEGER &&
+	    r->integer == 1)
 		rc = 0;
 	if (r != NULL)
 		freeReplyObject(r);
@@ -829,6 +902,8 @@ int store_redis_open(const struct store_redis_options *opts, struct store_backen
 	rd->target = target;
 	rd->conn_opts = opts->conn;
 	rd->replicas = opts->replicas;
+	rd->eval_only = opts->eval_only;
+	scripts_hash(rd);
 	snprintf(rd->prefix, sizeof(rd->prefix), "{%s}", prefix);
 	if (redis_connect(&target, &opts->conn, &rd->conn, v) != 0)
 		goto out;

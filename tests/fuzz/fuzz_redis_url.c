@@ -1,10 +1,11 @@
 /*
  * libFuzzer target: the Redis store URL and the Sentinel list (redis_sentinel), each fed
  * the same input. Any accepted URL yields a usable target (a host and a port in range for
- * TCP/TLS, an absolute socket path for UNIX, no user with a colon); any refused one gives
- * a reason and leaves the target zeroed. An accepted Sentinel list has 1..8 entries, each
- * a non-empty host and a port in range; a refused one gives a reason and no entry. A
- * violation abort()s. Seeds: tests/fuzz/corpus/fuzz_redis_url/.
+ * TCP/TLS, an absolute socket path for UNIX, a user, on any transport, of letters,
+ * digits, '.', '_' and '-' only); any refused one gives a reason and leaves the target
+ * zeroed. An accepted Sentinel list has 1..8 entries, each a non-empty host and a port in
+ * range; a refused one gives a reason and no entry. A violation abort()s. Seeds:
+ * tests/fuzz/corpus/fuzz_redis_url/.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -67,7 +68,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	} else if (reason != NULL || t.db > INT32_MAX ||
 		   memchr(t.host, '\0', sizeof(t.host)) == NULL ||
 		   memchr(t.path, '\0', sizeof(t.path)) == NULL ||
-		   memchr(t.user, '\0', sizeof(t.user)) == NULL || strchr(t.user, ':') != NULL) {
+		   memchr(t.user, '\0', sizeof(t.user)) == NULL ||
+		   strspn(t.user, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
+			   strlen(t.user)) {
 		abort();
 	} else if (t.transport == REDIS_UNIX) {
 		if (t.path[0] != '/' || t.host[0] != '\0' || t.port != 0)

@@ -7,9 +7,9 @@
 #   certificates for localhost/127.0.0.1 and for another name, and a client certificate,
 #   all made here with openssl;
 # - redis-server instances of our own (--save '' --appendonly no --daemonize no), each
-#   stopped at exit: one on a UNIX socket, one on TCP with an ACL user and the default
-#   user off, three speaking TLS (right certificate, certificate for another name,
-#   client certificates required), on free ports of 127.0.0.1;
+#   stopped at exit: one on a UNIX socket, one on TCP and a UNIX socket with an ACL user
+#   and the default user off, three speaking TLS (right certificate, certificate for
+#   another name, client certificates required), on free ports of 127.0.0.1;
 # - helpers/redis_fake.py twice: a server that never answers and one that stops
 #   answering after PING, and once more sending an array too large to hold.
 set -u
@@ -141,7 +141,9 @@ check "redis_wait with nothing published times out after its 400 ms (got ${t:-no
 # --- (b) TCP with an ACL user and a password file ------------------------------------------
 PASS=$(openssl rand -hex 24)
 P1=$(free_port)
-if start_redis acl --port "$P1" --user pjuser on ">$PASS" '~*' '&*' '+@all' --user default off; then
+AS=$PJ_TMP/acl/redis.sock
+if start_redis acl --port "$P1" --unixsocket "$AS" --unixsocketperm 700 \
+	--user pjuser on ">$PASS" '~*' '&*' '+@all' --user default off; then
 	ok "redis-server with an ACL user starts"
 else
 	not_ok "redis-server with an ACL user starts"
@@ -178,6 +180,20 @@ expect "acl: a password file of two lines is refused" \
 expect "acl: an empty password file is refused" \
 	"refused: redis_password_file is not one line" -p "$PW.empty" "$A" cmd PING
 expect "acl: localhost by name" "status PONG" -p "$PW" "redis://pjuser@localhost:$P1" cmd PING
+# an ACL user on the unix socket of the same server: redis+unix://USER@/PATH
+expect "acl, unix socket: redis+unix://USER@/PATH authenticates as USER" "string pjuser" \
+	-p "$PW" "redis+unix://pjuser@$AS" cmd ACL WHOAMI
+expect "acl, unix socket: with ?db=2 it sees db 2" "string two" \
+	-p "$PW" "redis+unix://pjuser@$AS?db=2" cmd GET pj:acl
+expect "acl, unix socket: without the user, the default user (off) is refused" \
+	"refused: redis refused the password" -p "$PW" "redis+unix://$AS" cmd PING
+expect "acl, unix socket: another user with this password is refused" \
+	"refused: redis refused the password" -p "$PW" "redis+unix://other@$AS" cmd PING
+expect "acl, unix socket: a wrong password is refused" "refused: redis refused the password" \
+	-p "$PW.wrong" "redis+unix://pjuser@$AS" cmd PING
+expect "acl, unix socket: a user without redis_password_file is refused before connecting" \
+	"refused: redis URL names a user but no redis_password_file is set" \
+	"redis+unix://pjuser@$AS" cmd PING
 expect "acl: a port where nothing listens" "refused: cannot connect to redis" \
 	-p "$PW" "redis://pjuser@127.0.0.1:$(free_port)" cmd PING
 

@@ -1,8 +1,10 @@
 #!/bin/bash
 # The session store on Redis (root): the store's backend-neutral unit tests
-# (build/tests/test_store with PJ_TEST_STORE_URL) against a redis-server of this suite's
-# own, over its unix socket and over TCP on 127.0.0.1 as an ACL user whose password is in
-# a root-only file; refusals for a wrong password, a readable password file and a server
+# (build/tests/test_store with PJ_TEST_STORE_URL, and two for Redis only: expiries clamped
+# to ten years and never dropped, scripts called by SHA-1 surviving SCRIPT FLUSH) against
+# a redis-server of this suite's own, over its unix socket (as the default user and as an
+# ACL user, redis+unix://USER@/PATH) and over TCP on 127.0.0.1 as an ACL user whose
+# password is in a root-only file; refusals for a wrong password, a readable password file and a server
 # that is not there.
 #
 # Pieces (removed at exit): a temp dir; redis-server on a unix socket in it and on a free
@@ -38,7 +40,7 @@ run_backend_tests() {
 		"#"*) echo "$line" ;;
 		esac
 	done <<<"$out"
-	[ "$n" -ge 17 ] || { not_ok "$label: all 17 backend tests ran ($n)"; echo "$out" | sed 's/^/#   /' | tail -20; }
+	[ "$n" -ge 19 ] || { not_ok "$label: all 19 backend tests ran ($n)"; echo "$out" | sed 's/^/#   /' | tail -20; }
 }
 
 free_port() { "$PJ_PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -75,6 +77,8 @@ pj_redis_start tcp --port "$PORT" --bind 127.0.0.1 \
 	--user default off --user "pamjwt" on ">$(cat "$PW")" '~*' '&*' '+@all' ||
 	{ not_ok "redis-server starts on 127.0.0.1:$PORT with an ACL user"; done_testing; exit; }
 run_backend_tests "redis tcp+acl" "redis://pamjwt@127.0.0.1:$PORT" "$PW"
+# the same server's unix socket, as the same ACL user (the default user is off there too)
+run_backend_tests "redis+unix as an ACL user" "redis+unix://pamjwt@$PJ_TMP/tcp.sock" "$PW"
 
 # TLS, with the server's certificate checked against our CA and a client certificate
 C=$PJ_TMP/certs
@@ -110,6 +114,8 @@ check "a password file others can read is refused" \
 	refused_open x "redis://pamjwt@127.0.0.1:$PORT" "$PJ_TMP/open.pw" "store_open"
 check "no password: the default user is off, refused" \
 	refused_open x "redis://127.0.0.1:$PORT" "" "store_open"
+check "unix socket without the ACL user in the URL: the default user is off, refused" \
+	refused_open x "redis+unix://$PJ_TMP/tcp.sock" "$PW" "store_open"
 check "no server on the socket: refused" \
 	refused_open x "redis+unix://$PJ_TMP/none.sock" "" "store_open"
 check "the password is nowhere in the server's log" eval '! grep -qF "$(cat "$PW")" "$PJ_TMP/tcp.log"'

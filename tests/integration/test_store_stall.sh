@@ -16,14 +16,29 @@
 # services pamjwt-stall-PID (for sudo: auth by pam_jwt, which takes the session ID) and
 # pamjwt-test-PID-login (root's logins: auth, account and session by pam_jwt), and a
 # sudoers drop-in that gives U nothing but the PAM service (Defaults only, no rule).
+#
+# With STALL_BACKEND=redis (test_store_stall_redis.sh) the same attack goes at the store on
+# Redis, whose lock is the lease {stall}:lease: a redis-server of the test's own on
+# 127.0.0.1 (the store as an ACL user; the attacker gets a second ACL user that may only
+# GET the lease, to know the best moments). The attacker stops sudo while the lease is held
+# and sudo has a child (its transaction runs in it), STALL_STOPS times (default 40 here),
+# and follows the lease's token while sudo is stopped: none may stay 1 s, and root's
+# operations must each take under 2 s (a transaction stopped with sudo would keep the
+# lease, and the others waiting, for its 3 s). Then a lease left by a killed
+# holder: pam-jwtctl gc (root, so the transaction runs in place) SIGKILLed while it holds
+# the lease over 3,000 expired records; the lease must vanish within its 3 s, a login made
+# meanwhile succeeds, and gc runs to the end afterwards.
 set -u
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/common.sh"
 
-STOPS=${STALL_STOPS:-100}
+BACKEND=${STALL_BACKEND:-fs}
+if [ "$BACKEND" = redis ]; then STOPS=${STALL_STOPS:-40}; else STOPS=${STALL_STOPS:-100}; fi
 LONG_HOLD=11
 SEED=${STALL_SEED:-$RANDOM}
 MAX_MS=1000
+# on Redis a transaction stopped with sudo would hold the others up for the lease's 3 s
+[ "$BACKEND" = redis ] && MAX_MS=2000
 
 if [ "$(id -u)" != 0 ]; then
 	skip "test_store_stall needs root"
@@ -36,7 +51,7 @@ if ! pj_have_build; then
 	exit
 fi
 missing=""
-for c in sudo visudo pamtester setpriv; do
+for c in sudo visudo pamtester setpriv $([ "$BACKEND" = redis ] && echo redis-server redis-cli); do
 	command -v "$c" >/dev/null || missing="$missing $c"
 done
 if [ -n "$missing" ] || [ ! -r /proc/locks ]; then
@@ -55,6 +70,22 @@ pj_keygen ES256 es1 || { not_ok "keygen"; done_testing; exit; }
 CONF=$PJ_TMP/pam_jwt.conf
 printf 'issuer = %s\naudience = %s\njwks = %s\nstore_dir = %s\n' \
 	"$ISS" "$AUD" "$K/es1.jwks" "$PJ_STORE" >"$CONF"
+if [ "$BACKEND" = redis ]; then
+	PORT=$("$PJ_PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+	PW=$PJ_TMP/redis.pw
+	WPW=$PJ_TMP/watcher.pw
+	head -c 24 /dev/urandom | base64 | tr -d '/+=\n' >"$PW"
+	head -c 24 /dev/urandom | base64 | tr -d '/+=\n' >"$WPW"
+	chmod 0600 "$PW"
+	chmod 0600 "$WPW" # the attacker's, given on its command line: GET on the lease only
+	pj_redis_start stall --port "$PORT" --bind 127.0.0.1 --user default off \
+		--user pamjwt on ">$(cat "$PW")" '~*' '&*' '+@all' \
+		--user watcher on ">$(cat "$WPW")" '~{stall}:lease' '+get' ||
+		{ not_ok "redis-server starts on 127.0.0.1:$PORT"; done_testing; exit; }
+	printf 'store = redis://pamjwt@127.0.0.1:%s\nredis_password_file = %s\nredis_prefix = stall\n' \
+		"$PORT" "$PW" >>"$CONF"
+	rcli() { redis-cli -p "$PORT" --user pamjwt --pass "$(cat "$PW")" --no-auth-warning "$@"; }
+fi
 chmod 0644 "$CONF"
 CTL() { "$PJ_CTL" "$1" -c "$CONF" "${@:2}"; }
 
@@ -123,6 +154,8 @@ if open_session "$U"; then
 	U_SID=$SID
 	U_DIG=$DIGEST
 	ok "a session of $U (${DIGEST:0:12}) to log in to sudo with"
+	[ "$BACKEND" != redis ] || check "... whose record is on Redis ({stall}:s:DIGEST)" \
+		test "$(rcli exists "{stall}:s:$DIGEST")" = 1
 else
 	not_ok "open a session of $U"
 	sed 's/^/#   /' "$PJ_TMP/open.out"
@@ -185,11 +218,15 @@ root_ops &
 OPS_PID=$!
 pj_defer kill "$OPS_PID"
 
-LOCK_ID=$("$PJ_PY" -c '
+if [ "$BACKEND" = redis ]; then
+	LOCK_ID="redis:$PORT:watcher:$(cat "$WPW"):{stall}:lease"
+else
+	LOCK_ID=$("$PJ_PY" -c '
 import os, sys
 st = os.stat(sys.argv[1])
 print("%02x:%02x:%d" % (os.major(st.st_dev), os.minor(st.st_dev), st.st_ino))' "$PJ_STORE/.lock")
-echo "# the store lock as /proc/locks names it: $LOCK_ID; $STOPS long stops to make"
+fi
+echo "# the store lock as the attacker watches it: $LOCK_ID; $STOPS long stops to make"
 printf '%s\n' "$U_SID" | as_u timeout 900 "$PJ_PY" "$PJ_HELPERS/stall_sudo.py" \
 	"$(command -v sudo)" "$LOCK_ID" "$STOPS" "$SEED" "$LONG_HOLD" >"$PJ_TMP/attack.out" 2>"$PJ_TMP/attack.err"
 attack_rc=$?
@@ -211,6 +248,10 @@ check "no lock holder of sudo's could be signalled by $U (signalable: $(cnt sign
 	test "$(cnt signalable_holders)" = 0
 check "no long stop left the lock held by sudo or its children ($(cnt held_after_stop) of $(cnt long_stops) did)" \
 	test "$(cnt held_after_stop)" = 0
+if [ "$BACKEND" = redis ]; then
+	check "while sudo was stopped, every lease token went within 1 s (longest $(cnt max_lease_ms) ms over $(cnt lease_polls) polls; $(cnt leases_kept_while_stopped) kept longer)" \
+		eval '[ "$(cnt leases_kept_while_stopped)" = 0 ] && [ "$(cnt lease_polls)" -gt 100 ]'
+fi
 
 # --- latencies ------------------------------------------------------------------------
 n_ops=$(wc -l <"$LAT")
@@ -233,6 +274,64 @@ fi
 slow=$(awk -v m="$MAX_MS" '$2 > m' "$LAT" | wc -l)
 check "every root operation took at most $MAX_MS ms (max ${lmax} ms, p50 ${lp50} ms; $slow slower)" \
 	test "$slow" = 0
+
+# --- Redis: a lease left by a killed holder ---------------------------------------------
+if [ "$BACKEND" = redis ]; then
+	# 3,000 revoked-jti records that expired long ago, for gc to collect in batches, each
+	# under a lease of its own
+	"$PJ_PY" -c '
+import hashlib, sys
+out = sys.stdout.buffer
+def cmd(*a):
+    out.write(b"*%d\r\n" % len(a))
+    for x in a:
+        x = x.encode()
+        out.write(b"$%d\r\n%s\r\n" % (len(x), x))
+for i in range(3000):
+    d = hashlib.sha256(b"stall-jti %d" % i).hexdigest()
+    cmd("SET", "{stall}:j:" + d, "pam_jwt-store 1\nkind=revoked-jti\nexp=1000000000\n")
+    cmd("SADD", "{stall}:K:j", d)
+' | rcli --pipe >/dev/null
+	check "3,000 expired revoked-jti records are in the store" \
+		test "$(rcli scard "{stall}:K:j")" -ge 3000
+	# gc, SIGKILLed as soon as it holds the lease; tried until the lease outlives it
+	killed=0
+	for try in $(seq 1 20); do
+		"$PJ_CTL" gc -c "$CONF" >/dev/null 2>&1 &
+		gp=$!
+		tok=""
+		for _ in $(seq 1 2000); do
+			tok=$(rcli get "{stall}:lease")
+			[ -n "$tok" ] && break
+			kill -0 "$gp" 2>/dev/null || break
+		done
+		kill -KILL "$gp" 2>/dev/null
+		wait "$gp" 2>/dev/null
+		T_KILL=$(date +%s%3N)
+		if [ -n "$tok" ] && [ "$(rcli get "{stall}:lease")" = "$tok" ]; then
+			killed=1
+			break
+		fi
+	done
+	check "pam-jwtctl gc was killed while it held the lease (try $try)" test "$killed" = 1
+	pttl=$(rcli pttl "{stall}:lease")
+	check "the lease it left expires by itself (PTTL $pttl ms, at most 3000)" \
+		eval '[ "$pttl" -gt 0 ] && [ "$pttl" -le 3000 ]'
+	t0=$(date +%s%3N)
+	login_sid >"$PJ_TMP/afterkill.out" 2>&1
+	rc=$?
+	t1=$(date +%s%3N)
+	check "a session-ID login made meanwhile succeeds ($((t1 - t0)) ms, waiting for the lease)" \
+		eval '[ "$rc" = 0 ] && [ $((t1 - t0)) -lt 4000 ]'
+	while [ -n "$(rcli get "{stall}:lease")" ] && [ $(($(date +%s%3N) - T_KILL)) -lt 5000 ]; do
+		sleep 0.05
+	done
+	gone=$(($(date +%s%3N) - T_KILL))
+	check "the lease is gone within its 3 s of the kill (${gone} ms)" \
+		eval '[ -z "$(rcli get "{stall}:lease")" ] && [ "$gone" -lt 3500 ]'
+	check "gc runs to the end afterwards and collects the expired records" \
+		eval 'CTL gc >/dev/null 2>&1 && [ "$(rcli scard "{stall}:K:j")" -lt 3000 ]'
+fi
 
 # --- the store afterwards ---------------------------------------------------------------
 check "the store still works: pam-jwtctl gc" eval 'CTL gc >/dev/null 2>&1'

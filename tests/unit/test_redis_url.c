@@ -39,6 +39,11 @@ static void test_url_accepted(void **state)
 		  "", 0 },
 		{ "redis+unix:///tmp/r.sock?db=4", REDIS_UNIX, "", 0, "/tmp/r.sock", "", 4 },
 		{ "redis+unix:///s?db=0", REDIS_UNIX, "", 0, "/s", "", 0 },
+		{ "redis+unix://pamjwt@/run/redis/redis.sock", REDIS_UNIX, "", 0,
+		  "/run/redis/redis.sock", "pamjwt", 0 },
+		{ "redis+unix://pam_jwt.host-1@/tmp/r.sock?db=2", REDIS_UNIX, "", 0, "/tmp/r.sock",
+		  "pam_jwt.host-1", 2 },
+		{ "redis+unix:///tmp/a@b.sock", REDIS_UNIX, "", 0, "/tmp/a@b.sock", "", 0 },
 	};
 	struct redis_target t;
 	const char *reason;
@@ -129,6 +134,19 @@ static void test_url_refused(void **state)
 		{ "redis+unix:///tmp/r.sock?db=1&x=2", "database" },
 		{ "redis+unix:///tmp/r.sock?password=x", "query parameter" },
 		{ "redis+unix:///tmp/r.sock?db=1?db=2", "database" },
+		{ "redis+unix://user:secret@/tmp/r.sock", "password" },
+		{ "redis+unix://:secret@/tmp/r.sock", "password" },
+		{ "redis+unix://@/tmp/r.sock", "user name" },
+		{ "redis+unix://us%65r@/tmp/r.sock", "user name" },
+		{ "redis+unix://a@b@/tmp/r.sock", "user name" },
+		{ "redis+unix://u?db=1@/tmp/r.sock", "user name" },
+		{ "redis+unix://aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa@/s",
+		  "user name" },
+		{ "redis+unix://user@host/tmp/r.sock", "absolute" },
+		{ "redis+unix://user@tmp/r.sock", "absolute" },
+		{ "redis+unix://user@", "absolute" },
+		{ "redis+unix://user@?db=1", "absolute" },
+		{ "redis+unix://user@//tmp/", "socket path" },
 		{ "redis+unix:///0123456789012345678901234567890123456789012345678901234567890123456789"
 		  "01234567890123456789012345678901234567", "too long" },
 	};

@@ -20,6 +20,7 @@
 #include <sys/mount.h>
 #include <sys/vfs.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -1860,6 +1861,158 @@ static void test_no_id_in_names(void **state)
 }
 
 /* what every backend must do; the rest reads and damages the files of tmpfs */
+/* ---- Redis only ------------------------------------------------------------------------- */
+
+/* PTTL (ms) of the record {prefix}:KIND:sha256(name) on the fixture's server. */
+static long long redis_pttl(const struct fx *fx, char kind, const char *name)
+{
+	char key[200], digest[STORE_DIGEST_HEX_LEN + 1];
+	const char *argv[] = { "PTTL", key };
+	redisReply *r;
+	long long ms;
+
+	store_digest_hex(name, strlen(name), digest);
+	snprintf(key, sizeof(key), "{%s}:%c:%s", fx->prefix, kind, digest);
+	r = rx(fx, 2, argv);
+	assert_int_equal(r->type, REDIS_REPLY_INTEGER);
+	ms = r->integer;
+	freeReplyObject(r);
+	return ms;
+}
+
+/* Every record gets a Redis expiry of at most ten years, whatever its own: far in the
+ * future, at the ends of int64 (no overflow in the arithmetic), in the past or negative
+ * (never a key without expiry: -1). Only a lock without an end has none. */
+static void test_redis_ttl_clamped(void **state)
+{
+	struct fx *fx = *state;
+	const int64_t now = (int64_t)time(NULL);
+	const long long ten_years_ms = 10LL * 365 * 86400 * 1000, day_ms = 86400LL * 1000;
+	static const struct {
+		const char *jti;
+		int64_t exp; /* 0: now + 20 years */
+		bool future;
+	} cases[] = {
+		{ "ttl-max", INT64_MAX, true },
+		{ "ttl-max-1", INT64_MAX - 1, true },
+		{ "ttl-20y", 0, true },
+		{ "ttl-past", 1000000000, false },
+		{ "ttl-one", 1, false },
+		{ "ttl-minus-one", -1, false },
+		{ "ttl-min", INT64_MIN, false },
+		{ "ttl-min+1", INT64_MIN + 1, false },
+	};
+	struct store_session sess;
+	char id[STORE_SESSION_ID_LEN + 1];
+	struct verdict v;
+	long long ms;
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int64_t exp = cases[i].exp != 0 ? cases[i].exp : now + 20LL * 365 * 86400;
+
+		verdict_init(&v);
+		if (store_jti_revoke(fx->st, cases[i].jti, exp, &v) != 0)
+			fail_msg("revoke %s: %s", cases[i].jti, v.reason);
+		ms = redis_pttl(fx, 'j', cases[i].jti);
+		if (ms <= 0 || ms > (cases[i].future ? ten_years_ms : day_ms))
+			fail_msg("%s (exp %lld): PTTL %lld ms", cases[i].jti, (long long)exp, ms);
+		if (cases[i].future && ms < ten_years_ms - 60000)
+			fail_msg("%s: PTTL %lld ms, want about ten years", cases[i].jti, ms);
+		/* the policy is unchanged: revoked until exp */
+		assert_int_equal(store_jti_check(fx->st, cases[i].jti, now, &v),
+				 cases[i].future ? -1 : 0);
+	}
+	/* a session that expires at the end of time: ten years on the server */
+	fill(&sess, "ttl-user", "sshd");
+	sess.expires = INT64_MAX;
+	assert_int_equal(store_session_id_new(id), 0);
+	verdict_init(&v);
+	assert_int_equal(store_session_put(fx->st, id, &sess, &v), 0);
+	ms = redis_pttl(fx, 's', id);
+	assert_true(ms > ten_years_ms - 60000 && ms <= ten_years_ms);
+	/* a lock without an end is the one record kept until deleted */
+	assert_int_equal(store_user_lock(fx->st, "ttl-user", 0, &v), 0);
+	ms = redis_pttl(fx, 'l', "ttl-user");
+	assert_int_equal(ms, -1);
+	assert_int_equal(store_user_lock(fx->st, "ttl-user", now - 5, &v), 0);
+	ms = redis_pttl(fx, 'l', "ttl-user");
+	assert_true(ms > 0 && ms <= day_ms);
+}
+
+/* calls of a command since the server started, from INFO commandstats (0: never) */
+static long long redis_calls(const struct fx *fx, const char *cmd)
+{
+	const char *argv[] = { "INFO", "commandstats" };
+	char want[64];
+	const char *p;
+	redisReply *r = rx(fx, 2, argv);
+	long long n = 0;
+
+	snprintf(want, sizeof(want), "cmdstat_%s:calls=", cmd);
+	assert_int_equal(r->type, REDIS_REPLY_STRING);
+	p = strstr(r->str, want);
+	if (p != NULL)
+		n = strtoll(p + strlen(want), NULL, 10);
+	freeReplyObject(r);
+	return n;
+}
+
+/* Scripts go by SHA-1 (EVALSHA); after SCRIPT FLUSH the server answers NOSCRIPT and the
+ * store sends each script's text once (EVAL), then goes on by SHA-1: every operation
+ * keeps working, on a connection opened before the flush and on new ones. */
+static void test_redis_script_flush(void **state)
+{
+	struct fx *fx = *state;
+	const char *flush[] = { "SCRIPT", "FLUSH" };
+	char id[3][STORE_SESSION_ID_LEN + 1], digest[STORE_DIGEST_HEX_LEN + 1];
+	struct store_session out;
+	long long eval0, sha0, eval1, sha1;
+	struct verdict v;
+	size_t removed = 0;
+	int round, i;
+
+	put_ok(fx, "flush-user", id[0], NULL);
+	for (round = 0; round < 2; round++) {
+		freeReplyObject(rx(fx, 2, flush));
+		eval0 = redis_calls(fx, "eval");
+		sha0 = redis_calls(fx, "evalsha");
+		/* after the flush: put (lease release, fenced put, index pages), use (fenced
+		 * put), revoke (del, announcement), jti, lock, gc */
+		put_ok(fx, "flush-user", id[1], NULL);
+		for (i = 0; i < 5; i++) {
+			verdict_init(&v);
+			if (store_session_use(fx->st, id[0], "flush-user", "sshd", false, NOW + 1,
+					      &out, &v) != 0)
+				fail_msg("use after SCRIPT FLUSH (round %d): %s", round, v.reason);
+		}
+		assert_int_equal(count_sessions(fx, "flush-user"), 2);
+		store_digest_hex(id[1], strlen(id[1]), digest);
+		verdict_init(&v);
+		removed = 0;
+		assert_int_equal(store_session_revoke(fx->st, digest, count_cb, &removed, NULL, &v),
+				 0);
+		assert_int_equal(removed, 1);
+		/* announced (the tombstone's script) */
+		assert_int_equal(store_session_was_revoked(fx->st, digest), 1);
+		assert_int_equal(store_jti_revoke(fx->st, "flush-jti", NOW + 100, &v), 0);
+		assert_int_equal(store_jti_check(fx->st, "flush-jti", NOW, &v), -1);
+		assert_int_equal(store_user_lock(fx->st, "flush-user", NOW + 100, &v), 0);
+		assert_int_equal(store_user_unlock(fx->st, "flush-user", &v), 0);
+		assert_int_equal(store_gc(fx->st, NOW + 1, NULL, NULL, &removed, &v), 0);
+		put_ok(fx, "flush-user", id[2], NULL);
+		eval1 = redis_calls(fx, "eval") - eval0;
+		sha1 = redis_calls(fx, "evalsha") - sha0;
+		/* each of the five scripts by its text at most once per connection that met
+		 * the flush (the store's own, and one per transaction's process at most) */
+		if (eval1 < 1 || eval1 > 10 || sha1 < 20)
+			fail_msg("round %d: %lld EVAL, %lld EVALSHA after SCRIPT FLUSH", round, eval1,
+				 sha1);
+		store_digest_hex(id[2], strlen(id[2]), digest);
+		assert_int_equal(store_session_delete(fx->st, digest, &v), 0);
+	}
+}
+
 #define BACKEND_TESTS                                                                     \
 	T(test_create_lookup_use), T(test_expired), T(test_idle),                         \
 	T(test_wrong_user_and_service), T(test_delete), T(test_revoke_user),              \
@@ -1871,7 +2024,8 @@ static void test_no_id_in_names(void **state)
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, fx_setup, fx_teardown)
-	const struct CMUnitTest backend_tests[] = { BACKEND_TESTS };
+	const struct CMUnitTest backend_tests[] = { BACKEND_TESTS, T(test_redis_ttl_clamped),
+						    T(test_redis_script_flush) };
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_session_id_shape),
 		cmocka_unit_test(test_format_parse_round_trip),
