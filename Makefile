@@ -100,10 +100,11 @@ CURL_LIBS   = $(shell $(PKG_CONFIG) --libs libcurl)
 $(BUILD)/helper/%.o: ALL_CFLAGS += $(CURL_CFLAGS)
 
 $(CTL): $(BUILD)/helper/pam-jwtctl.o $(BUILD)/helper/jwtctl_daemon.o $(BUILD)/helper/jwksfetch.o \
-	    $(BUILD)/helper/checkcfg.o $(CORE_LIB)
+	    $(BUILD)/helper/checkcfg.o $(BUILD)/helper/isotime.o $(CORE_LIB)
 	$(CC) -pie $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(CORE_LIB) $(CORE_LIBS) $(CURL_LIBS)
 
-$(DAEMON): $(BUILD)/helper/pam-jwtd.o $(BUILD)/helper/jwksfetch.o $(CORE_LIB)
+$(DAEMON): $(BUILD)/helper/pam-jwtd.o $(BUILD)/helper/jwksfetch.o $(BUILD)/helper/isotime.o \
+	    $(CORE_LIB)
 	$(CC) -pie $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(CORE_LIB) $(CORE_LIBS) $(CURL_LIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(CORE_LIB)

@@ -11,6 +11,8 @@
 #include "proto.h"
 #include "store.h"
 
+#include "isotime.h"
+
 enum { EXIT_ACCEPTED = 0, EXIT_REFUSED = 1, EXIT_UNAVAILABLE = 2 };
 
 /* Load the config: the file when given; else the default file, for an admin command when
@@ -27,11 +29,6 @@ int ctl_daemon_serves(const struct config *cfg);
 /* Without a daemon: SIGHUP the leaders of the given sessions, SIGKILL those still there
  * after grace seconds. */
 void ctl_end_logins(const struct store_session *list, size_t n, int64_t grace);
-
-/* A time as ISO 8601 in UTC ("2026-01-01T00:00:00Z"), for human output (--json gives
- * seconds since the epoch). */
-#define CTL_TIME_ISO_LEN 32
-void ctl_time_iso(int64_t t, char buf[CTL_TIME_ISO_LEN]);
 
 /* A JSON document on stdout, indented, ASCII only, one newline after it. */
 void ctl_print_json(const json_t *doc);

@@ -93,16 +93,6 @@ int ctl_daemon_serves(const struct config *cfg)
 	return serves;
 }
 
-void ctl_time_iso(int64_t t, char buf[CTL_TIME_ISO_LEN])
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	if ((int64_t)tt != t || gmtime_r(&tt, &tm) == NULL ||
-	    strftime(buf, CTL_TIME_ISO_LEN, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-		snprintf(buf, CTL_TIME_ISO_LEN, "@%lld", (long long)t);
-}
-
 void ctl_print_json(const json_t *doc)
 {
 	json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_ENSURE_ASCII);

@@ -679,7 +679,7 @@ struct list_ctx {
 static int list_one(const struct store_session *s, void *ctx_)
 {
 	struct list_ctx *ctx = ctx_;
-	char created[CTL_TIME_ISO_LEN], expires[CTL_TIME_ISO_LEN], idle[32];
+	char created[ISO_TIME_LEN], expires[ISO_TIME_LEN], idle[32];
 	json_error_t err;
 	json_t *obj;
 	int rc = 0;
@@ -708,8 +708,8 @@ static int list_one(const struct store_session *s, void *ctx_)
 		}
 		goto out;
 	}
-	ctl_time_iso(s->created, created);
-	ctl_time_iso(s->expires, expires);
+	iso_time(s->created, created);
+	iso_time(s->expires, expires);
 	format_span(ctx->now - s->last_seen, idle, sizeof(idle));
 	if (s->idle_timeout > 0) {
 		size_t n = strlen(idle);
@@ -903,7 +903,7 @@ static int revoke_via_daemon(const struct config *cfg, char *session, const char
 			     const char *jti, int64_t exp)
 {
 	char digest[STORE_DIGEST_HEX_LEN + 1], label[VERDICT_LABEL_MAX + 1];
-	char when[CTL_TIME_ISO_LEN];
+	char when[ISO_TIME_LEN];
 	struct proto_request req;
 	struct proto_answer ans;
 	const char *got;
@@ -936,7 +936,7 @@ static int revoke_via_daemon(const struct config *cfg, char *session, const char
 		printf("revoked %lld session(s) of user %s\n", count, label);
 	} else {
 		verdict_label_copy(label, sizeof(label), jti);
-		ctl_time_iso(exp, when);
+		iso_time(exp, when);
 		printf("revoked token id %s until %s, and %lld session(s) it opened\n", label,
 		       when, count);
 		/* only a revoked token id is kept in persist_dir (sessions end at a reboot) */
@@ -966,7 +966,7 @@ static int cmd_revoke(int argc, char **argv)
 	struct admin_request req;
 	struct admin_result res;
 	struct gone_list gone = { NULL, 0 };
-	char label[VERDICT_LABEL_MAX + 1], when[CTL_TIME_ISO_LEN];
+	char label[VERDICT_LABEL_MAX + 1], when[ISO_TIME_LEN];
 	int c, rc = EXIT_UNAVAILABLE;
 
 	memset(&cfg, 0, sizeof(cfg));
@@ -1033,7 +1033,7 @@ static int cmd_revoke(int argc, char **argv)
 		printf("revoked %zu session(s) of user %s\n", res.count, label);
 	} else {
 		verdict_label_copy(label, sizeof(label), jti);
-		ctl_time_iso(res.exp, when);
+		iso_time(res.exp, when);
 		printf("revoked token id %s until %s, and %zu session(s) it opened\n", label,
 		       when, res.count);
 		rc = persist_report(&cfg, &res);
@@ -1069,7 +1069,7 @@ static int cmd_lock(int argc, char **argv, int lock)
 	struct proto_answer ans;
 	struct admin_request areq;
 	struct admin_result res;
-	char label[VERDICT_LABEL_MAX + 1], when[CTL_TIME_ISO_LEN];
+	char label[VERDICT_LABEL_MAX + 1], when[ISO_TIME_LEN];
 	bool via_daemon;
 	int c, rc = EXIT_UNAVAILABLE;
 
@@ -1141,7 +1141,7 @@ static int cmd_lock(int argc, char **argv, int lock)
 		ended = res.count;
 	}
 	verdict_label_copy(label, sizeof(label), user);
-	ctl_time_iso(until, when);
+	iso_time(until, when);
 	if (!lock)
 		printf("unlocked user %s\n", label);
 	else if (until == 0)
@@ -1383,7 +1383,7 @@ struct listed_ctx {
 static int listed_one(const struct store_listed *rec, void *arg)
 {
 	struct listed_ctx *ctx = arg;
-	char label[VERDICT_LABEL_MAX + 1], until[CTL_TIME_ISO_LEN];
+	char label[VERDICT_LABEL_MAX + 1], until[ISO_TIME_LEN];
 	json_t *obj;
 
 	ctx->count++;
@@ -1398,7 +1398,7 @@ static int listed_one(const struct store_listed *rec, void *arg)
 	if (rec->until == 0)
 		snprintf(until, sizeof(until), "until unlocked");
 	else
-		ctl_time_iso(rec->until, until);
+		iso_time(rec->until, until);
 	if (ctx->locks) {
 		verdict_label_copy(label, sizeof(label), rec->user);
 		printf("%-32s  %s\n", label, until);
