@@ -11,7 +11,9 @@
 #include <unistd.h>
 
 #include <openssl/crypto.h>
+#include <openssl/bio.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/rand.h>
 
 #include "admin.h"
@@ -54,6 +56,23 @@ static void print_verdict(const struct verdict *v)
 		       strchr(text, '(') ? strchr(text, '(') : "");
 	else
 		printf("%s: %s\n", verdict_code_name(v->code), text);
+}
+
+/* {"result": "accepted"|"refused"|..., "reason": TEXT or null} */
+static void print_verdict_json(const struct verdict *v)
+{
+	char text[VERDICT_TEXT_MAX];
+	json_t *doc;
+
+	verdict_describe(v, text, sizeof(text));
+	doc = json_pack("{s:s, s:o}", "result",
+			v->code == VERDICT_OK ? "accepted" : verdict_code_name(v->code), "reason",
+			v->code == VERDICT_OK ? json_null() : json_string(text));
+	if (doc != NULL)
+		ctl_print_json(doc);
+	else
+		print_verdict(v);
+	json_decref(doc);
 }
 
 /* The token: an argument (then wiped from argv, though stdin is the safer way), or one
@@ -182,11 +201,12 @@ static int cmd_verify(int argc, char **argv)
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "jws-only", no_argument, NULL, 'J' },
 		{ "key", required_argument, NULL, 'k' },
+		{ "json", no_argument, NULL, 'j' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *config_path = CONFIG_DEFAULT_PATH, *user = NULL, *key_arg = NULL;
 	const char *service = NULL;
-	int verbose = 0, jws_only = 0, c, keys_rc, rc = EXIT_UNAVAILABLE;
+	int verbose = 0, jws_only = 0, json = 0, c, keys_rc, rc = EXIT_UNAVAILABLE;
 	struct config cfg;
 	struct verdict v;
 	struct keyset *ks = NULL;
@@ -210,10 +230,11 @@ static int cmd_verify(int argc, char **argv)
 		case 'v': verbose = 1; break;
 		case 'J': jws_only = 1; break;
 		case 'k': key_arg = optarg; break;
+		case 'j': json = 1; break;
 		default: usage(stderr); goto out;
 		}
 	}
-	if (optind + 1 < argc || (jws_only && key_arg == NULL)) {
+	if (optind + 1 < argc || (jws_only && key_arg == NULL) || (json && verbose)) {
 		usage(stderr);
 		goto out;
 	}
@@ -259,7 +280,10 @@ static int cmd_verify(int argc, char **argv)
 report:
 	if (verbose)
 		print_decoded(token, v.code == VERDICT_OK);
-	print_verdict(&v);
+	if (json)
+		print_verdict_json(&v);
+	else
+		print_verdict(&v);
 	rc = exit_for(v.code);
 out:
 	jwt_verified_clear(&verified);
@@ -294,6 +318,39 @@ static char *path_join(const char *dir, const char *name, const char *suffix)
 	return p;
 }
 
+/* keygen's progress: a dot per few steps of the search for an RSA key, on a terminal. */
+struct progress {
+	bool shown;
+	unsigned int ticks, dots;
+};
+
+static void keygen_dot(void *ctx)
+{
+	struct progress *p = ctx;
+
+	if (p->shown && ++p->ticks % 16 == 0 && p->dots < 60) {
+		fputc('.', stderr);
+		p->dots++;
+	}
+}
+
+/* The public key as PEM (SubjectPublicKeyInfo), as `key = ALG:FILE` takes it. */
+static char *public_pem(EVP_PKEY *pkey)
+{
+	BIO *bio = BIO_new(BIO_s_mem());
+	char *data = NULL, *out = NULL;
+	long len;
+
+	if (bio == NULL || PEM_write_bio_PUBKEY(bio, pkey) != 1)
+		goto out;
+	len = BIO_get_mem_data(bio, &data);
+	if (len > 0)
+		out = strndup(data, (size_t)len);
+out:
+	BIO_free(bio);
+	return out;
+}
+
 static int cmd_keygen(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -301,9 +358,13 @@ static int cmd_keygen(int argc, char **argv)
 		{ "kid", required_argument, NULL, 'k' },
 		{ "out", required_argument, NULL, 'o' },
 		{ "bits", required_argument, NULL, 'b' },
+		{ "pem", no_argument, NULL, 'p' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *alg_name = NULL, *kid = NULL, *dir = NULL;
+	char *pem = NULL, *pem_path = NULL;
+	bool want_pem = false;
+	struct progress prog = { 0 };
 	unsigned int bits = 2048;
 	unsigned long bits_arg;
 	char *end = NULL;
@@ -321,6 +382,7 @@ static int cmd_keygen(int argc, char **argv)
 		case 'a': alg_name = optarg; break;
 		case 'k': kid = optarg; break;
 		case 'o': dir = optarg; break;
+		case 'p': want_pem = true; break;
 		case 'b':
 			errno = 0;
 			bits_arg = strtoul(optarg, &end, 10);
@@ -352,7 +414,18 @@ static int cmd_keygen(int argc, char **argv)
 			key.secret = NULL;
 		}
 	} else {
-		key.pkey = jwa_pkey_generate(key.alg, bits);
+		/* RSA takes seconds: dots on a terminal, so it does not look hung */
+		prog.shown = isatty(STDERR_FILENO);
+		if (prog.shown && jwa_alg_family(key.alg) != JWA_FAMILY_EC &&
+		    jwa_alg_family(key.alg) != JWA_FAMILY_EDDSA)
+			fprintf(stderr, "generating a %u-bit RSA key ", bits);
+		key.pkey = jwa_pkey_generate_progress(key.alg, bits, keygen_dot, &prog);
+		if (prog.dots > 0)
+			fputc('\n', stderr);
+	}
+	if (want_pem && hmac) {
+		fprintf(stderr, "pam-jwtctl: --pem: an HMAC key has no public key\n");
+		goto out;
 	}
 	jwk = key.pkey != NULL || key.secret != NULL ? jwk_from_key(&key, kid) : NULL;
 	jwks = jwk != NULL ? json_pack("{s:[O]}", "keys", jwk) : NULL;
@@ -366,9 +439,15 @@ static int cmd_keygen(int argc, char **argv)
 		goto out;
 	}
 	priv_len = strlen(priv);
-	if (access(key_path, F_OK) == 0 || access(jwks_path, F_OK) == 0) {
-		fprintf(stderr, "pam-jwtctl: %s or %s exists; remove it first\n", key_path,
-			jwks_path);
+	if (want_pem && ((pem = public_pem(key.pkey)) == NULL ||
+			 (pem_path = path_join(abs_dir, kid, ".pem")) == NULL)) {
+		fprintf(stderr, "pam-jwtctl: key generation failed\n");
+		goto out;
+	}
+	if (access(key_path, F_OK) == 0 || access(jwks_path, F_OK) == 0 ||
+	    (pem_path != NULL && access(pem_path, F_OK) == 0)) {
+		fprintf(stderr, "pam-jwtctl: %s, %s or %s.pem exists; remove it first\n", key_path,
+			jwks_path, kid);
 		goto out;
 	}
 	if (secfile_write_atomic(key_path, priv, priv_len, 0600, &v) != 0 ||
@@ -376,9 +455,18 @@ static int cmd_keygen(int argc, char **argv)
 		fprintf(stderr, "pam-jwtctl: %s\n", v.reason);
 		goto out;
 	}
+	if (pem_path != NULL &&
+	    secfile_write_atomic(pem_path, pem, strlen(pem), 0644, &v) != 0) {
+		fprintf(stderr, "pam-jwtctl: %s\n", v.reason);
+		goto out;
+	}
 	printf("%s\n%s\n", key_path, jwks_path);
+	if (pem_path != NULL)
+		printf("%s\n", pem_path);
 	rc = EXIT_ACCEPTED;
 out:
+	free(pem);
+	free(pem_path);
 	secmem_free(priv, priv_len);
 	secmem_free_string(pub);
 	free(key_path);
@@ -1512,8 +1600,8 @@ static int cmd_unlock(int argc, char **argv)
 
 static const struct ctl_command commands[] = {
 	{ "verify", cmd_verify, CTL_ANYONE, true,
-	  "[-c CONFIG] [-u USER] [-s SERVICE] [-v] [--json] [TOKEN|-]\n"
-	  "--jws-only --key FILE [-v] [--json] [TOKEN|-]",
+	  "[-c CONFIG] [-u USER] [-s SERVICE] [-v|--json] [TOKEN|-]\n"
+	  "--jws-only --key FILE [-v|--json] [TOKEN|-]",
 	  "check a token exactly as pam_jwt.so does (read-only)",
 	  "--config --user --service --verbose --json --jws-only --key" },
 	{ "keygen", cmd_keygen, CTL_ANYONE, false,
