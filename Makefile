@@ -45,6 +45,7 @@ SYSTEMD_VAR = $(shell $(PKG_CONFIG) --variable=$(1) systemd 2>/dev/null)
 SYSTEMDUNITDIR ?= $(or $(call SYSTEMD_VAR,systemdsystemunitdir),/lib/systemd/system)
 TMPFILESDIR ?= $(or $(call SYSTEMD_VAR,tmpfilesdir),/usr/lib/tmpfiles.d)
 PAMCONFIGDIR ?= /usr/share/pam-configs
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 SECURITYDIR  ?= /etc/security
 INSTALL  ?= install
 INSTALL_PROGRAM ?= $(INSTALL)
@@ -100,10 +101,11 @@ CURL_LIBS   = $(shell $(PKG_CONFIG) --libs libcurl)
 $(BUILD)/helper/%.o: ALL_CFLAGS += $(CURL_CFLAGS)
 
 $(CTL): $(BUILD)/helper/pam-jwtctl.o $(BUILD)/helper/jwtctl_daemon.o $(BUILD)/helper/jwksfetch.o \
-	    $(BUILD)/helper/checkcfg.o $(CORE_LIB)
+	    $(BUILD)/helper/checkcfg.o $(BUILD)/helper/isotime.o $(CORE_LIB)
 	$(CC) -pie $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(CORE_LIB) $(CORE_LIBS) $(CURL_LIBS)
 
-$(DAEMON): $(BUILD)/helper/pam-jwtd.o $(BUILD)/helper/jwksfetch.o $(CORE_LIB)
+$(DAEMON): $(BUILD)/helper/pam-jwtd.o $(BUILD)/helper/jwksfetch.o $(BUILD)/helper/isotime.o \
+	    $(CORE_LIB)
 	$(CC) -pie $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(CORE_LIB) $(CORE_LIBS) $(CURL_LIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(CORE_LIB)
@@ -187,7 +189,7 @@ install: all
 	$(INSTALL) -d $(DESTDIR)$(PAMDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) \
 	    $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(TMPFILESDIR) $(DESTDIR)$(PAMCONFIGDIR) \
 	    $(DESTDIR)$(SECURITYDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
-	    $(DESTDIR)$(MANDIR)/man8
+	    $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(BASHCOMPDIR)
 	$(INSTALL_PROGRAM) -m 0644 $(MODULE) $(DESTDIR)$(PAMDIR)/pam_jwt.so
 	$(INSTALL_PROGRAM) -m 0755 $(CTL) $(DESTDIR)$(BINDIR)/pam-jwtctl
 	$(INSTALL_PROGRAM) -m 0755 $(DAEMON) $(DESTDIR)$(SBINDIR)/pam-jwtd
@@ -196,6 +198,7 @@ install: all
 	    chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/$$u.service || exit 1; done
 	$(INSTALL) -m 0644 conf/tmpfiles.d/pam_jwt.conf $(DESTDIR)$(TMPFILESDIR)/pam_jwt.conf
 	$(INSTALL) -m 0644 conf/pam-configs/jwt $(DESTDIR)$(PAMCONFIGDIR)/jwt
+	$(INSTALL) -m 0644 conf/bash-completion/pam-jwtctl $(DESTDIR)$(BASHCOMPDIR)/pam-jwtctl
 	[ -e $(DESTDIR)$(SECURITYDIR)/pam_jwt.conf ] || \
 	    $(INSTALL) -m 0644 conf/pam_jwt.conf $(DESTDIR)$(SECURITYDIR)/pam_jwt.conf
 	for m in $(MANPAGES); do \
@@ -210,6 +213,7 @@ uninstall:
 	    $(DESTDIR)$(SBINDIR)/pam-jwtd $(DESTDIR)$(SYSTEMDUNITDIR)/pam-jwtd.service \
 	    $(DESTDIR)$(SYSTEMDUNITDIR)/pam-jwt-restore.service \
 	    $(DESTDIR)$(TMPFILESDIR)/pam_jwt.conf $(DESTDIR)$(PAMCONFIGDIR)/jwt \
+	    $(DESTDIR)$(BASHCOMPDIR)/pam-jwtctl \
 	    $(foreach m,$(MANPAGES),$(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(m)))/$(notdir $(m)))
 
 clean:

@@ -486,14 +486,54 @@ void jwa_key_clear(struct jwa_key *key)
 	memset(key, 0, sizeof(*key));
 }
 
+struct keygen_progress {
+	void (*fn)(void *ctx);
+	void *ctx;
+};
+
+static int keygen_tick(EVP_PKEY_CTX *pctx)
+{
+	struct keygen_progress *p = EVP_PKEY_CTX_get_app_data(pctx);
+
+	if (p != NULL && p->fn != NULL)
+		p->fn(p->ctx);
+	return 1;
+}
+
+static EVP_PKEY *rsa_generate(unsigned int bits, struct keygen_progress *p)
+{
+	EVP_PKEY_CTX *pctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
+	EVP_PKEY *pkey = NULL;
+
+	if (pctx == NULL || EVP_PKEY_keygen_init(pctx) != 1 ||
+	    EVP_PKEY_CTX_set_rsa_keygen_bits(pctx, (int)bits) != 1)
+		goto out;
+	EVP_PKEY_CTX_set_app_data(pctx, p);
+	EVP_PKEY_CTX_set_cb(pctx, keygen_tick);
+	if (EVP_PKEY_generate(pctx, &pkey) != 1) {
+		EVP_PKEY_free(pkey);
+		pkey = NULL;
+	}
+out:
+	EVP_PKEY_CTX_free(pctx);
+	return pkey;
+}
+
 EVP_PKEY *jwa_pkey_generate(enum jwa_alg alg, unsigned int rsa_bits)
 {
+	return jwa_pkey_generate_progress(alg, rsa_bits, NULL, NULL);
+}
+
+EVP_PKEY *jwa_pkey_generate_progress(enum jwa_alg alg, unsigned int rsa_bits,
+				     void (*progress)(void *ctx), void *ctx)
+{
+	struct keygen_progress p = { progress, ctx };
 	EVP_PKEY *pkey = NULL;
 
 	switch (jwa_alg_family(alg)) {
 	case JWA_FAMILY_RSA:
 	case JWA_FAMILY_RSA_PSS:
-		pkey = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)rsa_bits);
+		pkey = rsa_generate(rsa_bits, &p);
 		break;
 	case JWA_FAMILY_EC:
 		pkey = EVP_PKEY_Q_keygen(NULL, NULL, "EC", alg == JWA_ES256 ? "P-256" :

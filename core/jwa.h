@@ -64,6 +64,10 @@ int jwa_sign(const struct jwa_key *key, const unsigned char *data, size_t data_l
 	     unsigned char **sig, size_t *sig_len);
 /* A new key pair for an asymmetric algorithm (RSA with rsa_bits); NULL for HMAC. */
 EVP_PKEY *jwa_pkey_generate(enum jwa_alg alg, unsigned int rsa_bits);
+/* The same, calling progress(ctx) now and then while an RSA key is searched for (seconds
+ * for 4096 bits and more), so a caller can show that it works. */
+EVP_PKEY *jwa_pkey_generate_progress(enum jwa_alg alg, unsigned int rsa_bits,
+				     void (*progress)(void *ctx), void *ctx);
 /* Wipe and release key material (not the struct). NULL ok. */
 void jwa_key_clear(struct jwa_key *key);
 

@@ -1580,6 +1580,77 @@ out:
 	return rc;
 }
 
+/* ---- listing revocations and locks ----------------------------------------------------- */
+
+/* Every record of a small kind (STORE_KIND_LOCK or STORE_KIND_JTI) still in force at now,
+ * handed to fn; an unreadable one is counted and skipped. */
+static int small_scan(struct store *st, char kind, int64_t now, store_listed_fn fn, void *ctx,
+		      size_t *unreadable, struct verdict *v)
+{
+	const struct rec_schema *schema = kind == STORE_KIND_JTI ? &schema_jti : &schema_lock;
+	struct digest_list names = { 0 };
+	struct store_listed rec;
+	struct rec_vals vals;
+	char want[STORE_DIGEST_HEX_LEN + 1];
+	size_t i, bad = 0;
+	int rc = -1, status;
+
+	if (st == NULL || fn == NULL) {
+		verdict_set(v, VERDICT_BAD_CONFIG, "nothing to scan with");
+		goto out;
+	}
+	if (st->be->ops->scan(st->be, kind, &names) != 0) {
+		verdict_set(v, VERDICT_UNAVAILABLE, "cannot read the session store");
+		goto out;
+	}
+	for (i = 0; i < names.n; i++) {
+		status = small_load(st, kind, names.d[i], schema, &vals);
+		if (status == STORE_REC_ABSENT)
+			continue; /* gone since the scan */
+		if (status != STORE_REC_PRESENT) {
+			bad++;
+			continue;
+		}
+		memset(&rec, 0, sizeof(rec));
+		snprintf(rec.digest, sizeof(rec.digest), "%.*s", STORE_DIGEST_HEX_LEN, names.d[i]);
+		if (kind == STORE_KIND_LOCK) {
+			/* a lock is named by its user's digest: any other name is not a lock */
+			if (store_digest(vals.str[0], strlen(vals.str[0]), want) != 0 ||
+			    strcmp(want, rec.digest) != 0) {
+				bad++;
+				continue;
+			}
+			memcpy(rec.user, vals.str[0], sizeof(rec.user));
+			rec.until = (int64_t)vals.num[1];
+		} else {
+			rec.until = (int64_t)vals.num[0];
+		}
+		if (rec.until != 0 && rec.until <= now)
+			continue; /* had its time: gc removes it */
+		if (fn(&rec, ctx) != 0)
+			break;
+	}
+	verdict_ok(v);
+	rc = 0;
+out:
+	if (unreadable != NULL)
+		*unreadable = bad;
+	dl_free(&names);
+	return rc;
+}
+
+int store_lock_scan(struct store *st, int64_t now, store_listed_fn fn, void *ctx,
+		    size_t *unreadable, struct verdict *v)
+{
+	return small_scan(st, STORE_KIND_LOCK, now, fn, ctx, unreadable, v);
+}
+
+int store_jti_scan(struct store *st, int64_t now, store_listed_fn fn, void *ctx,
+		   size_t *unreadable, struct verdict *v)
+{
+	return small_scan(st, STORE_KIND_JTI, now, fn, ctx, unreadable, v);
+}
+
 /* ---- garbage collection --------------------------------------------------------------- */
 
 /* Whether a small record (revoked or used jti, lock) has had its time: 1 yes, 0 no (or

@@ -239,6 +239,22 @@ int store_user_unlock(struct store *st, const char *user, struct verdict *v);
 /* VERDICT_OK when not locked at `now`, VERDICT_REJECT "user is locked" otherwise. */
 int store_user_check(struct store *st, const char *user, int64_t now, struct verdict *v);
 
+/* A lock or a revoked token ID as listed. A revoked jti is kept only as the SHA-256 of the
+ * jti: the digest is all there is to show of it. */
+struct store_listed {
+	char digest[STORE_DIGEST_HEX_LEN + 1]; /* the record's name */
+	char user[STORE_FIELD_MAX];            /* a lock's user; "" for a revoked jti */
+	int64_t until;                         /* a lock: its end, 0 until unlocked; a jti: exp */
+};
+/* Called per listed record; return 0 to go on, anything else stops the scan (no error). */
+typedef int (*store_listed_fn)(const struct store_listed *rec, void *ctx);
+/* The locks, or the revoked token IDs, in force at now (expired ones are gc's). 0, with
+ * *unreadable (may be NULL) the records skipped because they do not parse; -1 with v set. */
+int store_lock_scan(struct store *st, int64_t now, store_listed_fn fn, void *ctx,
+		    size_t *unreadable, struct verdict *v);
+int store_jti_scan(struct store *st, int64_t now, store_listed_fn fn, void *ctx,
+		   size_t *unreadable, struct verdict *v);
+
 /* Drop expired sessions (absolute or idle), revoked/used JWT ids past their exp, expired
  * locks and refresh families that expired or whose session is gone, and sessions whose
  * lineage broke (the JWT that opened them was revoked, or a session they descend from is

@@ -85,8 +85,37 @@ out:
 
 static void print_setting(void *ctx, const char *name, const char *value)
 {
-	(void)ctx;
-	printf("%s %s\n", name, value);
+	json_t *settings = ctx;
+
+	if (settings != NULL)
+		(void)json_object_set_new(settings, name, json_string(value));
+	else
+		printf("%s %s\n", name, value);
+}
+
+/* --json: {"valid", "errors", "warnings", "problems": [{"severity", "text"}], "settings"} */
+static void print_report_json(const struct config *cfg, const struct config_report *r,
+			      size_t warnings, bool settings)
+{
+	char text[VERDICT_TEXT_MAX];
+	json_t *doc, *problems = json_array(), *set = settings ? json_object() : json_null();
+	size_t i;
+
+	for (i = 0; problems != NULL && i < r->count; i++) {
+		verdict_describe(&r->item[i].v, text, sizeof(text));
+		(void)json_array_append_new(problems, json_pack("{s:s, s:s}", "severity",
+				r->item[i].warning ? "warning" : "error", "text", text));
+	}
+	if (settings && set != NULL && r->errors == 0)
+		config_each_setting(cfg, print_setting, set);
+	doc = json_pack("{s:b, s:I, s:I, s:o, s:o}", "valid", r->errors == 0, "errors",
+			(json_int_t)r->errors, "warnings", (json_int_t)warnings, "problems",
+			problems, "settings", set);
+	if (doc != NULL)
+		ctl_print_json(doc);
+	else
+		fprintf(stderr, "cannot check: out of memory\n");
+	json_decref(doc);
 }
 
 int cmd_check_config(int argc, char **argv)
@@ -94,6 +123,7 @@ int cmd_check_config(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "settings", no_argument, NULL, 'T' },
+		{ "json", no_argument, NULL, 'j' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *path = CONFIG_DEFAULT_PATH;
@@ -102,7 +132,7 @@ int cmd_check_config(int argc, char **argv)
 	struct config cfg;
 	struct verdict v;
 	char text[VERDICT_TEXT_MAX];
-	bool settings = false;
+	bool settings = false, json = false;
 	size_t i, warnings;
 	int c, rc = EXIT_UNAVAILABLE;
 
@@ -112,6 +142,7 @@ int cmd_check_config(int argc, char **argv)
 		switch (c) {
 		case 'c': path = optarg; break;
 		case 'T': settings = true; break;
+		case 'j': json = true; break;
 		default: goto usage;
 		}
 	}
@@ -137,11 +168,16 @@ int cmd_check_config(int argc, char **argv)
 	check_daemon(&cfg, r);
 	for (i = 0; i < notes->count; i++)
 		fprintf(stderr, "notice: %s\n", notes->line[i]);
+	warnings = r->count + r->dropped - r->errors;
+	if (json) {
+		print_report_json(&cfg, r, warnings, settings);
+		rc = r->errors > 0 ? EXIT_REFUSED : EXIT_ACCEPTED;
+		goto out;
+	}
 	for (i = 0; i < r->count; i++)
 		print_problem(&r->item[i]);
 	if (r->dropped > 0)
 		fprintf(stderr, "... and %zu more problem(s)\n", r->dropped);
-	warnings = r->count + r->dropped - r->errors;
 	if (r->errors > 0 || warnings > 0)
 		fprintf(stderr, "%s: %zu error(s), %zu warning(s)\n", path, r->errors, warnings);
 	if (settings && r->errors == 0)
@@ -149,7 +185,7 @@ int cmd_check_config(int argc, char **argv)
 	rc = r->errors > 0 ? EXIT_REFUSED : EXIT_ACCEPTED;
 	goto out;
 usage:
-	fputs("usage: pam-jwtctl check-config [-c CONFIG] [-T]\n", stderr);
+	fputs("usage: pam-jwtctl check-config [-c CONFIG] [-T] [--json]\n", stderr);
 out:
 	free(r);
 	free(notes);

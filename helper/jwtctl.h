@@ -5,9 +5,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "config.h"
 #include "proto.h"
 #include "store.h"
+
+#include "isotime.h"
 
 enum { EXIT_ACCEPTED = 0, EXIT_REFUSED = 1, EXIT_UNAVAILABLE = 2 };
 
@@ -25,6 +29,9 @@ int ctl_daemon_serves(const struct config *cfg);
 /* Without a daemon: SIGHUP the leaders of the given sessions, SIGKILL those still there
  * after grace seconds. */
 void ctl_end_logins(const struct store_session *list, size_t n, int64_t grace);
+
+/* A JSON document on stdout, indented, ASCII only, one newline after it. */
+void ctl_print_json(const json_t *doc);
 
 int cmd_token(int argc, char **argv);
 int cmd_refresh(int argc, char **argv);

@@ -93,6 +93,12 @@ int ctl_daemon_serves(const struct config *cfg)
 	return serves;
 }
 
+void ctl_print_json(const json_t *doc)
+{
+	json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_ENSURE_ASCII);
+	putchar('\n');
+}
+
 static int64_t now_ms(void)
 {
 	struct timespec ts;
@@ -155,6 +161,7 @@ struct user_opts {
 	const char *config_path;
 	const char *socket_path;
 	const char *aud;
+	bool json;
 };
 
 static int user_opts_parse(int argc, char **argv, bool allow_aud, struct user_opts *o)
@@ -163,6 +170,7 @@ static int user_opts_parse(int argc, char **argv, bool allow_aud, struct user_op
 		{ "config", required_argument, NULL, 'c' },
 		{ "socket", required_argument, NULL, 'S' },
 		{ "aud", required_argument, NULL, 'a' },
+		{ "json", no_argument, NULL, 'j' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c, rc = -1;
@@ -177,6 +185,7 @@ static int user_opts_parse(int argc, char **argv, bool allow_aud, struct user_op
 				goto out;
 			o->aud = optarg;
 			break;
+		case 'j': o->json = true; break;
 		default: goto out;
 		}
 	}
@@ -220,6 +229,10 @@ static int user_request(int argc, char **argv, enum proto_op op, const char *des
 	memset(&ans, 0, sizeof(ans));
 	if (user_opts_parse(argc, argv, allow_aud, &o) != 0)
 		goto out;
+	if (o.json && op != PROTO_OP_STATUS) {
+		fprintf(stderr, "pam-jwtctl: --json is for status only here\n");
+		goto out;
+	}
 	rc = ctl_config_load(o.config_path, false, &cfg);
 	if (rc != EXIT_ACCEPTED)
 		goto out;
@@ -246,7 +259,12 @@ static int user_request(int argc, char **argv, enum proto_op op, const char *des
 		rc = EXIT_REFUSED;
 		goto out;
 	}
-	show(&ans);
+	if (o.json) {
+		json_object_del(ans.root, "ok");
+		ctl_print_json(ans.root);
+	} else {
+		show(&ans);
+	}
 	rc = EXIT_ACCEPTED;
 out:
 	keyring_data_free(cred, cred_len);

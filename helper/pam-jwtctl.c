@@ -11,7 +11,9 @@
 #include <unistd.h>
 
 #include <openssl/crypto.h>
+#include <openssl/bio.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/rand.h>
 
 #include "admin.h"
@@ -35,32 +37,8 @@
 
 #define TOKEN_READ_MAX (64 * 1024)
 
-static void usage(FILE *out)
-{
-	fputs("usage: pam-jwtctl verify [-c CONFIG] [-u USER] [-s SERVICE] [-v] [TOKEN|-]\n"
-	      "       pam-jwtctl verify --jws-only --key FILE [-v] [TOKEN|-]\n"
-	      "       pam-jwtctl keygen --alg ALG --kid KID --out DIR [--bits N]\n"
-	      "       pam-jwtctl issue --key PRIVATE [--kid KID] [--alg ALG] -u USER\n"
-	      "                  [--aud AUD] [--iss ISS] [--ttl DURATION] [--now EPOCH]\n"
-	      "                  [--claim NAME=VALUE]... [--drop-claim NAME]...\n"
-	      "       pam-jwtctl sessions [-c CONFIG] [-u USER] [--json]\n"
-	      "       pam-jwtctl revoke [-c CONFIG] --session ID|DIGEST_PREFIX\n"
-	      "       pam-jwtctl revoke [-c CONFIG] --user USER\n"
-	      "       pam-jwtctl revoke [-c CONFIG] --jti JTI [--exp TIME]\n"
-	      "       pam-jwtctl lock [-c CONFIG] USER [--until TIME] [--end-logins]\n"
-	      "       pam-jwtctl unlock [-c CONFIG] USER\n"
-	      "       pam-jwtctl gc [-c CONFIG]\n"
-	      "       pam-jwtctl restore [-c CONFIG]\n"
-	      "       pam-jwtctl token [-c CONFIG] [--aud AUD]\n"
-	      "       pam-jwtctl refresh [-c CONFIG]\n"
-	      "       pam-jwtctl logout [-c CONFIG]\n"
-	      "       pam-jwtctl status [-c CONFIG]\n"
-	      "       pam-jwtctl jwks fetch|show [-c CONFIG]\n"
-	      "       pam-jwtctl check-config [-c CONFIG] [-T]\n"
-	      "       pam-jwtctl --version\n"
-	      "  TIME: seconds since the epoch (e.g. 1767225600) or a duration from now\n"
-	      "        with a unit (30s, 15m, 2h, 1d)\n", out);
-}
+/* The usage of the command being run (all commands before one is chosen). */
+static void usage(FILE *out);
 
 static int exit_for(enum verdict_code code)
 {
@@ -78,6 +56,23 @@ static void print_verdict(const struct verdict *v)
 		       strchr(text, '(') ? strchr(text, '(') : "");
 	else
 		printf("%s: %s\n", verdict_code_name(v->code), text);
+}
+
+/* {"result": "accepted"|"refused"|..., "reason": TEXT or null} */
+static void print_verdict_json(const struct verdict *v)
+{
+	char text[VERDICT_TEXT_MAX];
+	json_t *doc;
+
+	verdict_describe(v, text, sizeof(text));
+	doc = json_pack("{s:s, s:o}", "result",
+			v->code == VERDICT_OK ? "accepted" : verdict_code_name(v->code), "reason",
+			v->code == VERDICT_OK ? json_null() : json_string(text));
+	if (doc != NULL)
+		ctl_print_json(doc);
+	else
+		print_verdict(v);
+	json_decref(doc);
 }
 
 /* The token: an argument (then wiped from argv, though stdin is the safer way), or one
@@ -206,11 +201,12 @@ static int cmd_verify(int argc, char **argv)
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "jws-only", no_argument, NULL, 'J' },
 		{ "key", required_argument, NULL, 'k' },
+		{ "json", no_argument, NULL, 'j' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *config_path = CONFIG_DEFAULT_PATH, *user = NULL, *key_arg = NULL;
 	const char *service = NULL;
-	int verbose = 0, jws_only = 0, c, keys_rc, rc = EXIT_UNAVAILABLE;
+	int verbose = 0, jws_only = 0, json = 0, c, keys_rc, rc = EXIT_UNAVAILABLE;
 	struct config cfg;
 	struct verdict v;
 	struct keyset *ks = NULL;
@@ -234,10 +230,11 @@ static int cmd_verify(int argc, char **argv)
 		case 'v': verbose = 1; break;
 		case 'J': jws_only = 1; break;
 		case 'k': key_arg = optarg; break;
+		case 'j': json = 1; break;
 		default: usage(stderr); goto out;
 		}
 	}
-	if (optind + 1 < argc || (jws_only && key_arg == NULL)) {
+	if (optind + 1 < argc || (jws_only && key_arg == NULL) || (json && verbose)) {
 		usage(stderr);
 		goto out;
 	}
@@ -283,7 +280,10 @@ static int cmd_verify(int argc, char **argv)
 report:
 	if (verbose)
 		print_decoded(token, v.code == VERDICT_OK);
-	print_verdict(&v);
+	if (json)
+		print_verdict_json(&v);
+	else
+		print_verdict(&v);
 	rc = exit_for(v.code);
 out:
 	jwt_verified_clear(&verified);
@@ -318,6 +318,39 @@ static char *path_join(const char *dir, const char *name, const char *suffix)
 	return p;
 }
 
+/* keygen's progress: a dot per few steps of the search for an RSA key, on a terminal. */
+struct progress {
+	bool shown;
+	unsigned int ticks, dots;
+};
+
+static void keygen_dot(void *ctx)
+{
+	struct progress *p = ctx;
+
+	if (p->shown && ++p->ticks % 16 == 0 && p->dots < 60) {
+		fputc('.', stderr);
+		p->dots++;
+	}
+}
+
+/* The public key as PEM (SubjectPublicKeyInfo), as `key = ALG:FILE` takes it. */
+static char *public_pem(EVP_PKEY *pkey)
+{
+	BIO *bio = BIO_new(BIO_s_mem());
+	char *data = NULL, *out = NULL;
+	long len;
+
+	if (bio == NULL || PEM_write_bio_PUBKEY(bio, pkey) != 1)
+		goto out;
+	len = BIO_get_mem_data(bio, &data);
+	if (len > 0)
+		out = strndup(data, (size_t)len);
+out:
+	BIO_free(bio);
+	return out;
+}
+
 static int cmd_keygen(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -325,9 +358,13 @@ static int cmd_keygen(int argc, char **argv)
 		{ "kid", required_argument, NULL, 'k' },
 		{ "out", required_argument, NULL, 'o' },
 		{ "bits", required_argument, NULL, 'b' },
+		{ "pem", no_argument, NULL, 'p' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *alg_name = NULL, *kid = NULL, *dir = NULL;
+	char *pem = NULL, *pem_path = NULL;
+	bool want_pem = false;
+	struct progress prog = { 0 };
 	unsigned int bits = 2048;
 	unsigned long bits_arg;
 	char *end = NULL;
@@ -345,6 +382,7 @@ static int cmd_keygen(int argc, char **argv)
 		case 'a': alg_name = optarg; break;
 		case 'k': kid = optarg; break;
 		case 'o': dir = optarg; break;
+		case 'p': want_pem = true; break;
 		case 'b':
 			errno = 0;
 			bits_arg = strtoul(optarg, &end, 10);
@@ -376,7 +414,18 @@ static int cmd_keygen(int argc, char **argv)
 			key.secret = NULL;
 		}
 	} else {
-		key.pkey = jwa_pkey_generate(key.alg, bits);
+		/* RSA takes seconds: dots on a terminal, so it does not look hung */
+		prog.shown = isatty(STDERR_FILENO);
+		if (prog.shown && jwa_alg_family(key.alg) != JWA_FAMILY_EC &&
+		    jwa_alg_family(key.alg) != JWA_FAMILY_EDDSA)
+			fprintf(stderr, "generating a %u-bit RSA key ", bits);
+		key.pkey = jwa_pkey_generate_progress(key.alg, bits, keygen_dot, &prog);
+		if (prog.dots > 0)
+			fputc('\n', stderr);
+	}
+	if (want_pem && hmac) {
+		fprintf(stderr, "pam-jwtctl: --pem: an HMAC key has no public key\n");
+		goto out;
 	}
 	jwk = key.pkey != NULL || key.secret != NULL ? jwk_from_key(&key, kid) : NULL;
 	jwks = jwk != NULL ? json_pack("{s:[O]}", "keys", jwk) : NULL;
@@ -390,9 +439,15 @@ static int cmd_keygen(int argc, char **argv)
 		goto out;
 	}
 	priv_len = strlen(priv);
-	if (access(key_path, F_OK) == 0 || access(jwks_path, F_OK) == 0) {
-		fprintf(stderr, "pam-jwtctl: %s or %s exists; remove it first\n", key_path,
-			jwks_path);
+	if (want_pem && ((pem = public_pem(key.pkey)) == NULL ||
+			 (pem_path = path_join(abs_dir, kid, ".pem")) == NULL)) {
+		fprintf(stderr, "pam-jwtctl: key generation failed\n");
+		goto out;
+	}
+	if (access(key_path, F_OK) == 0 || access(jwks_path, F_OK) == 0 ||
+	    (pem_path != NULL && access(pem_path, F_OK) == 0)) {
+		fprintf(stderr, "pam-jwtctl: %s, %s or %s.pem exists; remove it first\n", key_path,
+			jwks_path, kid);
 		goto out;
 	}
 	if (secfile_write_atomic(key_path, priv, priv_len, 0600, &v) != 0 ||
@@ -400,9 +455,18 @@ static int cmd_keygen(int argc, char **argv)
 		fprintf(stderr, "pam-jwtctl: %s\n", v.reason);
 		goto out;
 	}
+	if (pem_path != NULL &&
+	    secfile_write_atomic(pem_path, pem, strlen(pem), 0644, &v) != 0) {
+		fprintf(stderr, "pam-jwtctl: %s\n", v.reason);
+		goto out;
+	}
 	printf("%s\n%s\n", key_path, jwks_path);
+	if (pem_path != NULL)
+		printf("%s\n", pem_path);
 	rc = EXIT_ACCEPTED;
 out:
+	free(pem);
+	free(pem_path);
 	secmem_free(priv, priv_len);
 	secmem_free_string(pub);
 	free(key_path);
@@ -582,19 +646,39 @@ out:
 
 /* The config (an explicit -c must exist; the default path is read when it exists) and the
  * store it names, opened and checked. Prints why not; returns an exit code. */
+/* A root-only command run by another user: its name (see command_run). It still runs, for
+ * a store its caller owns (the tests' private stores), but root's configuration or store
+ * out of reach is "must be root", not a store error. */
+static const char *g_root_only;
+
+static int must_be_root(void)
+{
+	fprintf(stderr, "pam-jwtctl: %s: must be root\n", g_root_only);
+	return EXIT_UNAVAILABLE;
+}
+
 static int store_from_config(const char *config_path, struct config *cfg, struct store **st)
 {
+	const char *readable = config_path != NULL ? config_path : CONFIG_DEFAULT_PATH;
 	struct verdict v;
 	int rc;
 
 	*st = NULL;
 	verdict_init(&v);
+	if (g_root_only != NULL && access(readable, R_OK) != 0 &&
+	    (config_path != NULL || errno != ENOENT)) {
+		rc = must_be_root();
+		goto out;
+	}
 	rc = ctl_config_load(config_path, true, cfg);
 	if (rc != EXIT_ACCEPTED)
 		goto out;
 	rc = EXIT_UNAVAILABLE;
 	if (session_store_open(cfg, true, st, &v) != 0) {
-		printf("unavailable: %s (%s)\n", v.reason, config_store_location(cfg));
+		if (g_root_only != NULL)
+			rc = must_be_root();
+		else
+			printf("unavailable: %s (%s)\n", v.reason, config_store_location(cfg));
 		goto out;
 	}
 	rc = EXIT_ACCEPTED;
@@ -638,16 +722,19 @@ static int valid_user_arg(const char *user)
  * source that folds case, "Alice" is the account "alice", and locks, sessions and
  * revocations are keyed by that name. A name NSS does not know is kept as given. 0 with
  * out filled, or an exit code after a message. */
-static int account_name_arg(const char *arg, char out[STORE_FIELD_MAX])
+static int account_name_arg(const char *arg, char out[STORE_FIELD_MAX], bool *unknown)
 {
 	struct verdict v;
-	int rc = EXIT_ACCEPTED;
+	int rc = EXIT_ACCEPTED, got;
 
 	verdict_init(&v);
-	if (user_canonical_name(arg, out, STORE_FIELD_MAX, &v) < 0) {
+	got = user_canonical_name(arg, out, STORE_FIELD_MAX, &v);
+	if (got < 0) {
 		print_verdict(&v);
 		rc = exit_for(v.code);
 	}
+	if (unknown != NULL)
+		*unknown = got == 1;
 	return rc;
 }
 
@@ -680,7 +767,7 @@ struct list_ctx {
 static int list_one(const struct store_session *s, void *ctx_)
 {
 	struct list_ctx *ctx = ctx_;
-	char age[16], left[16], idle[32];
+	char created[ISO_TIME_LEN], expires[ISO_TIME_LEN], idle[32];
 	json_error_t err;
 	json_t *obj;
 	int rc = 0;
@@ -709,20 +796,18 @@ static int list_one(const struct store_session *s, void *ctx_)
 		}
 		goto out;
 	}
-	format_span(ctx->now - s->created, age, sizeof(age));
-	if (s->expires <= ctx->now)
-		snprintf(left, sizeof(left), "expired");
-	else
-		format_span(s->expires - ctx->now, left, sizeof(left));
+	iso_time(s->created, created);
+	iso_time(s->expires, expires);
 	format_span(ctx->now - s->last_seen, idle, sizeof(idle));
 	if (s->idle_timeout > 0) {
 		size_t n = strlen(idle);
 		snprintf(idle + n, sizeof(idle) - n, "/");
 		format_span(s->idle_timeout, idle + n + 1, sizeof(idle) - n - 1);
 	}
-	printf("%-12.12s  %-16.16s  %-12.12s  %-8.8s  %-20.20s  %7lld  %8s  %10s  %s\n",
+	printf("%-12.12s  %-16.16s  %-12.12s  %-8.8s  %-20.20s  %7lld  %-20s  %-20s%s  %s\n",
 	       s->digest, s->user, s->service, s->tty[0] ? s->tty : "-",
-	       s->rhost[0] ? s->rhost : "-", (long long)s->leader_pid, age, left, idle);
+	       s->rhost[0] ? s->rhost : "-", (long long)s->leader_pid, created, expires,
+	       s->expires <= ctx->now ? " (expired)" : "", idle);
 out:
 	return rc;
 }
@@ -760,7 +845,7 @@ static int cmd_sessions(int argc, char **argv)
 		goto out;
 	}
 	if (user != NULL) {
-		rc = account_name_arg(user, account);
+		rc = account_name_arg(user, account, NULL);
 		if (rc != EXIT_ACCEPTED)
 			goto out;
 		user = account;
@@ -773,8 +858,8 @@ static int cmd_sessions(int argc, char **argv)
 	if (ctx.json && (ctx.array = json_array()) == NULL)
 		goto out;
 	if (!ctx.json)
-		printf("%-12s  %-16s  %-12s  %-8s  %-20s  %7s  %8s  %10s  %s\n", "SESSION", "USER",
-		       "SERVICE", "TTY", "RHOST", "PID", "AGE", "EXPIRES", "IDLE");
+		printf("%-12s  %-16s  %-12s  %-8s  %-20s  %7s  %-20s  %-20s  %s\n", "SESSION", "USER",
+		       "SERVICE", "TTY", "RHOST", "PID", "CREATED", "EXPIRES", "IDLE");
 	if (store_session_scan(st, user, list_one, &ctx, &unreadable, &v) != 0) {
 		print_verdict(&v);
 		goto out;
@@ -783,10 +868,8 @@ static int cmd_sessions(int argc, char **argv)
 		fprintf(stderr, "pam-jwtctl: out of memory while listing sessions\n");
 		goto out;
 	}
-	if (ctx.json) {
-		json_dumpf(ctx.array, stdout, JSON_INDENT(2) | JSON_ENSURE_ASCII);
-		putchar('\n');
-	}
+	if (ctx.json)
+		ctl_print_json(ctx.array);
 	if (unreadable > 0)
 		fprintf(stderr, "pam-jwtctl: %zu unreadable session record(s) skipped\n",
 			unreadable);
@@ -908,6 +991,7 @@ static int revoke_via_daemon(const struct config *cfg, char *session, const char
 			     const char *jti, int64_t exp)
 {
 	char digest[STORE_DIGEST_HEX_LEN + 1], label[VERDICT_LABEL_MAX + 1];
+	char when[ISO_TIME_LEN];
 	struct proto_request req;
 	struct proto_answer ans;
 	const char *got;
@@ -940,8 +1024,9 @@ static int revoke_via_daemon(const struct config *cfg, char *session, const char
 		printf("revoked %lld session(s) of user %s\n", count, label);
 	} else {
 		verdict_label_copy(label, sizeof(label), jti);
-		printf("revoked token id %s until %lld, and %lld session(s) it opened\n", label,
-		       (long long)exp, count);
+		iso_time(exp, when);
+		printf("revoked token id %s until %s, and %lld session(s) it opened\n", label,
+		       when, count);
 		/* only a revoked token id is kept in persist_dir (sessions end at a reboot) */
 		rc = ctl_daemon_persisted(&ans, cfg);
 	}
@@ -969,7 +1054,7 @@ static int cmd_revoke(int argc, char **argv)
 	struct admin_request req;
 	struct admin_result res;
 	struct gone_list gone = { NULL, 0 };
-	char label[VERDICT_LABEL_MAX + 1];
+	char label[VERDICT_LABEL_MAX + 1], when[ISO_TIME_LEN];
 	int c, rc = EXIT_UNAVAILABLE;
 
 	memset(&cfg, 0, sizeof(cfg));
@@ -994,7 +1079,7 @@ static int cmd_revoke(int argc, char **argv)
 		goto out;
 	}
 	if (user != NULL) {
-		rc = account_name_arg(user, account);
+		rc = account_name_arg(user, account, NULL);
 		if (rc != EXIT_ACCEPTED)
 			goto out;
 		user = account;
@@ -1036,8 +1121,9 @@ static int cmd_revoke(int argc, char **argv)
 		printf("revoked %zu session(s) of user %s\n", res.count, label);
 	} else {
 		verdict_label_copy(label, sizeof(label), jti);
-		printf("revoked token id %s until %lld, and %zu session(s) it opened\n", label,
-		       (long long)res.exp, res.count);
+		iso_time(res.exp, when);
+		printf("revoked token id %s until %s, and %zu session(s) it opened\n", label,
+		       when, res.count);
 		rc = persist_report(&cfg, &res);
 	}
 out:
@@ -1062,7 +1148,7 @@ static int cmd_lock(int argc, char **argv, int lock)
 	const char *config_path = NULL, *until_arg = NULL, *user;
 	struct gone_list gone = { NULL, 0 };
 	size_t ended = 0;
-	bool end_logins = false;
+	bool end_logins = false, unknown = false;
 	char account[STORE_FIELD_MAX];
 	int64_t now = clock_now(), until = 0;
 	struct config cfg;
@@ -1071,7 +1157,7 @@ static int cmd_lock(int argc, char **argv, int lock)
 	struct proto_answer ans;
 	struct admin_request areq;
 	struct admin_result res;
-	char label[VERDICT_LABEL_MAX + 1];
+	char label[VERDICT_LABEL_MAX + 1], when[ISO_TIME_LEN];
 	bool via_daemon;
 	int c, rc = EXIT_UNAVAILABLE;
 
@@ -1105,9 +1191,15 @@ static int cmd_lock(int argc, char **argv, int lock)
 		fprintf(stderr, "pam-jwtctl: bad --until (a future epoch time or a duration like 2h)\n");
 		goto out;
 	}
-	rc = account_name_arg(argv[optind], account);
+	rc = account_name_arg(argv[optind], account, &unknown);
 	if (rc != EXIT_ACCEPTED)
 		goto out;
+	/* a lock for a name that may only later become a user is allowed, but likely a typo */
+	if (unknown && lock) {
+		verdict_label_copy(label, sizeof(label), account);
+		fprintf(stderr, "pam-jwtctl: warning: %s is not a user on this host (locked "
+				"anyway)\n", label);
+	}
 	user = account;
 	rc = store_from_config(config_path, &cfg, &st);
 	if (rc != EXIT_ACCEPTED)
@@ -1137,12 +1229,13 @@ static int cmd_lock(int argc, char **argv, int lock)
 		ended = res.count;
 	}
 	verdict_label_copy(label, sizeof(label), user);
+	iso_time(until, when);
 	if (!lock)
 		printf("unlocked user %s\n", label);
 	else if (until == 0)
 		printf("locked user %s until unlocked\n", label);
 	else
-		printf("locked user %s until %lld\n", label, (long long)until);
+		printf("locked user %s until %s\n", label, when);
 	if (end_logins)
 		printf("revoked %zu session(s) of user %s\n", ended, label);
 	/* pam-jwtd reports whether persist_dir kept the change; without it, we keep it */
@@ -1365,54 +1458,374 @@ out:
 	return rc;
 }
 
-int main(int argc, char **argv)
-{
-	int rc = EXIT_UNAVAILABLE;
+/* ---- listing locks and revocations --------------------------------------------------- */
 
-	if (argc < 2) {
+struct listed_ctx {
+	bool json;
+	bool locks;
+	size_t count;
+	bool failed; /* out of memory: the listing stopped */
+	json_t *array;
+};
+
+static int listed_one(const struct store_listed *rec, void *arg)
+{
+	struct listed_ctx *ctx = arg;
+	char label[VERDICT_LABEL_MAX + 1], until[ISO_TIME_LEN];
+	json_t *obj;
+
+	ctx->count++;
+	if (ctx->json) {
+		obj = ctx->locks ? json_pack("{s:s, s:I}", "user", rec->user, "until",
+					     (json_int_t)rec->until) :
+				   json_pack("{s:s, s:I}", "jti_sha256", rec->digest, "exp",
+					     (json_int_t)rec->until);
+		ctx->failed = obj == NULL || json_array_append_new(ctx->array, obj) != 0;
+		return ctx->failed;
+	}
+	if (rec->until == 0)
+		snprintf(until, sizeof(until), "until unlocked");
+	else
+		iso_time(rec->until, until);
+	if (ctx->locks) {
+		verdict_label_copy(label, sizeof(label), rec->user);
+		printf("%-32s  %s\n", label, until);
+	} else {
+		printf("%s  %s\n", rec->digest, until);
+	}
+	return 0;
+}
+
+static int cmd_listed(int argc, char **argv, bool locks)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *config_path = NULL;
+	struct listed_ctx ctx;
+	struct config cfg;
+	struct store *st = NULL;
+	struct verdict v;
+	size_t unreadable = 0;
+	int c, scanned, rc = EXIT_UNAVAILABLE;
+
+	memset(&cfg, 0, sizeof(cfg));
+	memset(&ctx, 0, sizeof(ctx));
+	verdict_init(&v);
+	ctx.locks = locks;
+	while ((c = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': config_path = optarg; break;
+		case 'j': ctx.json = true; break;
+		default: usage(stderr); goto out;
+		}
+	}
+	if (optind != argc) {
 		usage(stderr);
 		goto out;
 	}
-	if (strcmp(argv[1], "verify") == 0)
-		rc = cmd_verify(argc - 1, argv + 1);
-	else if (strcmp(argv[1], "keygen") == 0)
-		rc = cmd_keygen(argc - 1, argv + 1);
-	else if (strcmp(argv[1], "issue") == 0)
-		rc = cmd_issue(argc - 1, argv + 1);
-	else if (strcmp(argv[1], "sessions") == 0)
-		rc = cmd_sessions(argc - 1, argv + 1);
-	else if (strcmp(argv[1], "revoke") == 0)
-		rc = cmd_revoke(argc - 1, argv + 1);
-	else if (strcmp(argv[1], "lock") == 0)
-		rc = cmd_lock(argc - 1, argv + 1, 1);
-	else if (strcmp(argv[1], "unlock") == 0)
-		rc = cmd_lock(argc - 1, argv + 1, 0);
-	else if (strcmp(argv[1], "gc") == 0)
-		rc = cmd_gc(argc - 1, argv + 1);
-	else if (strcmp(argv[1], "restore") == 0)
-		rc = cmd_restore(argc - 1, argv + 1);
-	else if (strcmp(argv[1], "token") == 0)
-		rc = cmd_token(argc - 1, argv + 1);
-	else if (strcmp(argv[1], "refresh") == 0)
-		rc = cmd_refresh(argc - 1, argv + 1);
-	else if (strcmp(argv[1], "logout") == 0)
-		rc = cmd_logout(argc - 1, argv + 1);
-	else if (strcmp(argv[1], "status") == 0)
-		rc = cmd_status(argc - 1, argv + 1);
-	else if (strcmp(argv[1], "jwks") == 0)
-		rc = cmd_jwks(argc - 1, argv + 1);
-	else if (strcmp(argv[1], "check-config") == 0)
-		rc = cmd_check_config(argc - 1, argv + 1);
-	else if (strcmp(argv[1], "--version") == 0 && argc == 2) {
-		printf("pam-jwtctl %s\n", PAM_JWT_VERSION);
-		rc = EXIT_ACCEPTED;
-	} else if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
-		usage(stdout);
-		rc = EXIT_ACCEPTED;
-	} else {
-		fprintf(stderr, "pam-jwtctl: unknown command '%s'\n", argv[1]);
-		usage(stderr);
+	rc = store_from_config(config_path, &cfg, &st);
+	if (rc != EXIT_ACCEPTED)
+		goto out;
+	rc = EXIT_UNAVAILABLE;
+	if (ctx.json && (ctx.array = json_array()) == NULL)
+		goto out;
+	if (!ctx.json && locks)
+		printf("%-32s  %s\n", "USER", "UNTIL");
+	else if (!ctx.json)
+		printf("%-64s  %s\n", "JTI_SHA256", "UNTIL");
+	scanned = locks ? store_lock_scan(st, clock_now(), listed_one, &ctx, &unreadable, &v) :
+			  store_jti_scan(st, clock_now(), listed_one, &ctx, &unreadable, &v);
+	if (scanned != 0) {
+		print_verdict(&v);
+		goto out;
 	}
+	if (ctx.failed) {
+		fprintf(stderr, "pam-jwtctl: out of memory while listing\n");
+		goto out;
+	}
+	if (ctx.json)
+		ctl_print_json(ctx.array);
+	if (unreadable > 0) {
+		fprintf(stderr, "pam-jwtctl: %zu unreadable record(s) skipped\n", unreadable);
+		goto out;
+	}
+	rc = EXIT_ACCEPTED;
+out:
+	json_decref(ctx.array);
+	store_close(st);
+	config_free(&cfg);
+	return rc;
+}
+
+static int cmd_locks(int argc, char **argv)
+{
+	return cmd_listed(argc, argv, true);
+}
+
+/* A revoked token ID is kept only as its SHA-256: that is what is listed. */
+static int cmd_revocations(int argc, char **argv)
+{
+	return cmd_listed(argc, argv, false);
+}
+
+/* ---- the commands: one row each, which drives usage, --help and completion ------------ */
+
+enum ctl_who {
+	CTL_ANYONE, /* users run it from their PATH */
+	CTL_ROOT,   /* reads root's store or keys: "must be root" for anyone else */
+};
+
+struct ctl_command {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	enum ctl_who who;
+	bool takes_config; /* a global -c FILE is handed to it */
+	const char *usage; /* the lines after "pam-jwtctl NAME", "\n" between forms */
+	const char *help;  /* what it does, one line */
+	const char *options; /* its options, for completion */
+};
+
+static int cmd_lock_on(int argc, char **argv)
+{
+	return cmd_lock(argc, argv, 1);
+}
+
+static int cmd_unlock(int argc, char **argv)
+{
+	return cmd_lock(argc, argv, 0);
+}
+
+static const struct ctl_command commands[] = {
+	{ "verify", cmd_verify, CTL_ANYONE, true,
+	  "[-c CONFIG] [-u USER] [-s SERVICE] [-v|--json] [TOKEN|-]\n"
+	  "--jws-only --key FILE [-v|--json] [TOKEN|-]",
+	  "check a token exactly as pam_jwt.so does (read-only)",
+	  "--config --user --service --verbose --json --jws-only --key" },
+	{ "keygen", cmd_keygen, CTL_ANYONE, false,
+	  "--alg ALG --kid KID --out DIR [--bits N] [--pem]",
+	  "make a signing key (KID.key) and its public key set (KID.jwks, KID.pem)",
+	  "--alg --kid --out --bits --pem" },
+	{ "issue", cmd_issue, CTL_ANYONE, false,
+	  "--key PRIVATE [--kid KID] [--alg ALG] -u USER [--aud AUD] [--iss ISS]\n"
+	  " [--ttl DURATION] [--now EPOCH] [--claim NAME=VALUE]... [--drop-claim NAME]...",
+	  "mint a signed token",
+	  "--key --kid --alg --user --aud --iss --ttl --now --claim --drop-claim" },
+	{ "sessions", cmd_sessions, CTL_ROOT, true, "[-c CONFIG] [-u USER] [--json]",
+	  "list the sessions in the store", "--config --user --json" },
+	{ "revoke", cmd_revoke, CTL_ROOT, true,
+	  "[-c CONFIG] --session ID|DIGEST_PREFIX\n"
+	  "[-c CONFIG] --user USER\n"
+	  "[-c CONFIG] --jti JTI [--exp TIME]",
+	  "revoke a session (and those opened with it), a user's sessions or a token ID",
+	  "--config --session --user --jti --exp" },
+	{ "lock", cmd_lock_on, CTL_ROOT, true, "[-c CONFIG] USER [--until TIME] [--end-logins]",
+	  "refuse every login of a user", "--config --until --end-logins" },
+	{ "unlock", cmd_unlock, CTL_ROOT, true, "[-c CONFIG] USER", "lift a user's lock",
+	  "--config" },
+	{ "locks", cmd_locks, CTL_ROOT, true, "[-c CONFIG] [--json]",
+	  "list the locked users and when each lock ends", "--config --json" },
+	{ "revocations", cmd_revocations, CTL_ROOT, true, "[-c CONFIG] [--json]",
+	  "list the revoked token IDs (as SHA-256 digests) and until when",
+	  "--config --json" },
+	{ "gc", cmd_gc, CTL_ROOT, true, "[-c CONFIG]", "remove expired records from the store",
+	  "--config" },
+	{ "restore", cmd_restore, CTL_ROOT, true, "[-c CONFIG]",
+	  "bring the revocations and locks kept in persist_dir back (at boot)", "--config" },
+	{ "token", cmd_token, CTL_ANYONE, true, "[-c CONFIG] [--socket PATH] [--aud AUD]",
+	  "a fresh access token for your login, from pam-jwtd", "--config --socket --aud" },
+	{ "refresh", cmd_refresh, CTL_ANYONE, true, "[-c CONFIG] [--socket PATH]",
+	  "rotate your refresh token and get a fresh access token", "--config --socket" },
+	{ "logout", cmd_logout, CTL_ANYONE, true, "[-c CONFIG] [--socket PATH]",
+	  "end your login's session", "--config --socket" },
+	{ "status", cmd_status, CTL_ANYONE, true, "[-c CONFIG] [--socket PATH] [--json]",
+	  "pam-jwtd's state (more of it for root)", "--config --socket --json" },
+	{ "jwks", cmd_jwks, CTL_ANYONE, true, "fetch|show [-c CONFIG]",
+	  "fetch the issuer's keys now (root), or show the keys verification uses",
+	  "fetch show --config" },
+	{ "check-config", cmd_check_config, CTL_ROOT, true, "[-c CONFIG] [-T] [--json]",
+	  "check the configuration before it goes live, as sshd -t",
+	  "--config --settings --json" },
+};
+
+#define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static const struct ctl_command *g_command; /* the command being run */
+
+static const struct ctl_command *command_find(const char *name)
+{
+	const struct ctl_command *found = NULL;
+	size_t i;
+
+	for (i = 0; i < N_COMMANDS && found == NULL; i++)
+		if (strcmp(commands[i].name, name) == 0)
+			found = &commands[i];
+	return found;
+}
+
+/* "usage: pam-jwtctl NAME FORM", one line per form, the later ones indented. */
+static void command_usage(FILE *out, const struct ctl_command *cmd, bool first)
+{
+	const char *form = cmd->usage, *nl;
+
+	do {
+		nl = strchr(form, '\n');
+		if (form[0] == ' ') /* a form's second line */
+			fprintf(out, "       %*s%.*s\n", (int)(strlen(cmd->name) + 11), "",
+				nl != NULL ? (int)(nl - form) : (int)strlen(form), form);
+		else
+			fprintf(out, "%s pam-jwtctl %s %.*s\n", first ? "usage:" : "      ",
+				cmd->name, nl != NULL ? (int)(nl - form) : (int)strlen(form), form);
+		first = false;
+		form = nl != NULL ? nl + 1 : NULL;
+	} while (form != NULL);
+}
+
+static const char time_help[] =
+	"  TIME: seconds since the epoch (e.g. 1767225600) or a duration from now\n"
+	"        with a unit (30s, 15m, 2h, 1d)\n";
+
+static void usage(FILE *out)
+{
+	size_t i;
+
+	if (g_command != NULL) {
+		command_usage(out, g_command, true);
+		return;
+	}
+	for (i = 0; i < N_COMMANDS; i++)
+		command_usage(out, &commands[i], i == 0);
+	fputs("       pam-jwtctl [-c CONFIG] COMMAND ...\n"
+	      "       pam-jwtctl COMMAND --help\n"
+	      "       pam-jwtctl --version\n", out);
+	fputs(time_help, out);
+}
+
+static void command_help(const struct ctl_command *cmd)
+{
+	command_usage(stdout, cmd, true);
+	printf("\n%s%s.\n", cmd->help, cmd->who == CTL_ROOT ? "; root only" : "");
+	if (strstr(cmd->usage, "TIME") != NULL)
+		fputs(time_help, stdout);
+	printf("See pam-jwtctl(1).\n");
+}
+
+/* For the bash completion: the commands, or one command's options. */
+static int complete(int argc, char **argv)
+{
+	const struct ctl_command *cmd;
+	size_t i;
+	int rc = EXIT_ACCEPTED;
+
+	if (argc == 0) {
+		for (i = 0; i < N_COMMANDS; i++)
+			printf("%s\n", commands[i].name);
+	} else if (argc == 1 && (cmd = command_find(argv[0])) != NULL) {
+		printf("%s --help\n", cmd->options);
+	} else {
+		rc = EXIT_UNAVAILABLE;
+	}
+	return rc;
+}
+
+static bool wants_help(int argc, char **argv)
+{
+	int i;
+
+	for (i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+			return true;
+	return false;
+}
+
+/* Run a command; a global -c FILE (before it) is passed on as its own -c FILE. */
+static int command_run(const struct ctl_command *cmd, const char *config, int argc, char **argv)
+{
+	char **args = NULL;
+	int n = 0, i, rc = EXIT_UNAVAILABLE;
+
+	g_command = cmd;
+	if (wants_help(argc, argv)) {
+		command_help(cmd);
+		rc = EXIT_ACCEPTED;
+		goto out;
+	}
+	if (config != NULL && !cmd->takes_config) {
+		fprintf(stderr, "pam-jwtctl: %s takes no configuration (-c)\n", cmd->name);
+		usage(stderr);
+		goto out;
+	}
+	if (cmd->who == CTL_ROOT && geteuid() != 0)
+		g_root_only = cmd->name;
+	args = calloc((size_t)argc + 3, sizeof(*args));
+	if (args == NULL) {
+		fprintf(stderr, "pam-jwtctl: out of memory\n");
+		goto out;
+	}
+	args[n++] = argv[0];
+	/* jwks takes its verb first */
+	if (strcmp(cmd->name, "jwks") == 0 && argc > 1)
+		args[n++] = argv[1];
+	if (config != NULL) {
+		args[n++] = (char *)(uintptr_t)"-c";
+		args[n++] = (char *)(uintptr_t)config;
+	}
+	for (i = strcmp(cmd->name, "jwks") == 0 && argc > 1 ? 2 : 1; i < argc; i++)
+		args[n++] = argv[i];
+	args[n] = NULL;
+	rc = cmd->run(n, args);
+out:
+	free(args);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "complete", no_argument, NULL, 'C' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const struct ctl_command *cmd;
+	const char *config = NULL;
+	int c, at, rc = EXIT_UNAVAILABLE;
+
+	/* global options end at the command ("+": no permuting) */
+	while ((c = getopt_long(argc, argv, "+c:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': config = optarg; break;
+		case 'h':
+			usage(stdout);
+			rc = EXIT_ACCEPTED;
+			goto out;
+		case 'V':
+			printf("pam-jwtctl %s\n", PAM_JWT_VERSION);
+			rc = EXIT_ACCEPTED;
+			goto out;
+		case 'C':
+			rc = complete(argc - optind, argv + optind);
+			goto out;
+		default: usage(stderr); goto out;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		goto out;
+	}
+	cmd = command_find(argv[optind]);
+	if (cmd == NULL) {
+		fprintf(stderr, "pam-jwtctl: unknown command '%s'\n", argv[optind]);
+		usage(stderr);
+		goto out;
+	}
+	at = optind;
+	/* each command parses its own options from a fresh start */
+	optind = 0;
+	rc = command_run(cmd, config, argc - at, argv + at);
 out:
 	return rc;
 }

@@ -50,6 +50,7 @@
 #include "user.h"
 #include "verdict.h"
 
+#include "isotime.h"
 #include "jwksfetch.h"
 #include "version.h"
 
@@ -1123,11 +1124,14 @@ static bool owns(const struct caller *c, uid_t uid)
 	return c->root || c->uid == uid;
 }
 
-static char *op_status(struct daemon *d, const struct caller *c)
+static char *op_status(struct daemon *d, struct client *cl, const struct caller *c,
+		       const struct proto_request *req)
 {
 	json_t *body = json_object();
 	char *msg = NULL;
 	int bad = body == NULL;
+	(void)cl;
+	(void)req;
 
 	if (bad)
 		goto out;
@@ -1152,7 +1156,8 @@ out:
 }
 
 /* Mint and record access + refresh tokens for a session (root: the module at open). */
-static char *op_open(struct daemon *d, const struct proto_request *req)
+static char *op_open(struct daemon *d, struct client *cl, const struct caller *c,
+	             const struct proto_request *req)
 {
 	char refresh[STORE_SESSION_ID_LEN + 1], *token = NULL, *msg = NULL;
 	struct store_session sess;
@@ -1160,6 +1165,8 @@ static char *op_open(struct daemon *d, const struct proto_request *req)
 	struct verdict v;
 	const struct passwd *pw;
 	int64_t now = clock_now(), exp = 0;
+	(void)cl;
+	(void)c;
 
 	verdict_init(&v);
 	memset(&rec, 0, sizeof(rec));
@@ -1222,7 +1229,8 @@ static void keyring_write_failed(struct daemon *d, const struct store_session *s
 	tracked_remove(d, sess->digest);
 }
 
-static char *op_refresh(struct daemon *d, const struct caller *c, const struct proto_request *req)
+static char *op_refresh(struct daemon *d, struct client *cl, const struct caller *c,
+			const struct proto_request *req)
 {
 	char fresh[STORE_SESSION_ID_LEN + 1], *token = NULL, *msg = NULL;
 	struct store_refresh rec, next;
@@ -1232,6 +1240,7 @@ static char *op_refresh(struct daemon *d, const struct caller *c, const struct p
 	const char *reason = NULL;
 	int64_t now = clock_now(), exp = 0;
 	bool reuse = false, put = false;
+	(void)cl;
 
 	verdict_init(&v);
 	fresh[0] = '\0';
@@ -1312,12 +1321,14 @@ out:
 	return rc;
 }
 
-static char *op_token(struct daemon *d, const struct caller *c, const struct proto_request *req)
+static char *op_token(struct daemon *d, struct client *cl, const struct caller *c,
+		      const struct proto_request *req)
 {
 	struct store_session sess;
 	struct verdict v;
 	char *token = NULL, *msg = NULL;
 	int64_t now = clock_now(), exp = 0;
+	(void)cl;
 
 	verdict_init(&v);
 	if (own_session(d, c, req->session_id, now, &sess, &v) != 0) {
@@ -1340,12 +1351,14 @@ out:
 	return msg;
 }
 
-static char *op_logout(struct daemon *d, const struct caller *c, const struct proto_request *req)
+static char *op_logout(struct daemon *d, struct client *cl, const struct caller *c,
+	               const struct proto_request *req)
 {
 	struct store_session sess;
 	struct verdict v;
 	size_t count = 0;
 	char *msg = NULL;
+	(void)cl;
 
 	verdict_init(&v);
 	if (store_session_get(d->st, req->session_id, &sess, &v) != 0 || !owns(c, sess.uid)) {
@@ -1391,12 +1404,15 @@ static json_t *persist_error_json(const struct admin_result *res)
 				    json_null();
 }
 
-static char *op_revoke(struct daemon *d, const struct proto_request *req)
+static char *op_revoke(struct daemon *d, struct client *cl, const struct caller *c,
+		       const struct proto_request *req)
 {
 	struct admin_request areq;
 	struct admin_result res;
 	struct verdict v;
-	char *msg = NULL;
+	char when[ISO_TIME_LEN], *msg = NULL;
+
+	(void)cl;
 
 	memset(&areq, 0, sizeof(areq));
 	areq.op = req->session != NULL ? ADMIN_REVOKE_SESSION :
@@ -1415,18 +1431,20 @@ static char *op_revoke(struct daemon *d, const struct proto_request *req)
 	}
 	switch (areq.op) {
 	case ADMIN_REVOKE_SESSION:
-		say(LOG_NOTICE, "session %.*s revoked (%zu session(s))", SESSION_DIGEST_SHOWN,
-		    res.session, res.count);
+		say(LOG_NOTICE, "session %.*s revoked (%zu session(s)) by uid %u",
+		    SESSION_DIGEST_SHOWN, res.session, res.count, (unsigned)c->uid);
 		msg = answer_with("revoked", json_integer((json_int_t)res.count), "session",
 				  json_string(res.session), NULL);
 		break;
 	case ADMIN_REVOKE_USER:
-		say(LOG_NOTICE, "all %zu session(s) of user %s revoked", res.count, res.account);
+		say(LOG_NOTICE, "all %zu session(s) of user %s revoked by uid %u", res.count,
+		    res.account, (unsigned)c->uid);
 		msg = answer_with("revoked", json_integer((json_int_t)res.count), NULL);
 		break;
 	default:
-		say(LOG_NOTICE, "token id revoked until %lld (%zu session(s))", (long long)res.exp,
-		    res.count);
+		iso_time(res.exp, when);
+		say(LOG_NOTICE, "token id revoked until %s (%zu session(s)) by uid %u", when,
+		    res.count, (unsigned)c->uid);
 		msg = answer_with("revoked", json_integer((json_int_t)res.count), "exp",
 				  json_integer(res.exp), "persisted", persisted_json(&res),
 				  "persist_error", persist_error_json(&res), NULL);
@@ -1436,13 +1454,14 @@ out:
 	return msg;
 }
 
-static char *op_lock(struct daemon *d, const struct proto_request *req, bool lock)
+static char *lock_change(struct daemon *d, const struct caller *c,
+			 const struct proto_request *req, bool lock)
 {
 	const struct passwd *pw;
 	struct admin_request areq;
 	struct admin_result res;
 	struct verdict v;
-	char *msg = NULL;
+	char until[ISO_TIME_LEN], *msg = NULL;
 
 	memset(&areq, 0, sizeof(areq));
 	areq.op = lock ? ADMIN_LOCK : ADMIN_UNLOCK;
@@ -1453,10 +1472,20 @@ static char *op_lock(struct daemon *d, const struct proto_request *req, bool loc
 		msg = answer_verdict(&v);
 		goto out;
 	}
-	say(LOG_NOTICE, "user %s %s", res.account, lock ? "locked" : "unlocked");
+	if (!lock)
+		snprintf(until, sizeof(until), "-");
+	else if (areq.until == 0)
+		snprintf(until, sizeof(until), "unlocked");
+	else
+		iso_time(areq.until, until);
+	if (lock)
+		say(LOG_NOTICE, "user %s locked until %s by uid %u", res.account, until,
+		    (unsigned)c->uid);
+	else
+		say(LOG_NOTICE, "user %s unlocked by uid %u", res.account, (unsigned)c->uid);
 	if (areq.end_logins)
-		say(LOG_NOTICE, "all %zu session(s) of locked user %s revoked", res.count,
-		    res.account);
+		say(LOG_NOTICE, "all %zu session(s) of locked user %s revoked by uid %u", res.count,
+		    res.account, (unsigned)c->uid);
 	pw = lock ? NULL : getpwnam(res.account);
 	if (pw != NULL)
 		tracked_resume_uid(d, pw->pw_uid);
@@ -1495,7 +1524,7 @@ static int list_one(const struct store_session *sess, void *ctx_)
 	return ctx->failed;
 }
 
-static char *op_sessions(struct daemon *d, const struct caller *c,
+static char *op_sessions(struct daemon *d, struct client *cl, const struct caller *c,
 			 const struct proto_request *req)
 {
 	struct listing ctx;
@@ -1503,6 +1532,7 @@ static char *op_sessions(struct daemon *d, const struct caller *c,
 	const struct passwd *pw = NULL;
 	const char *user = req->user;
 	char *msg = NULL;
+	(void)cl;
 
 	verdict_init(&v);
 	memset(&ctx, 0, sizeof(ctx));
@@ -1527,27 +1557,110 @@ out:
 	return msg;
 }
 
-static char *op_gc(struct daemon *d)
+static char *op_gc(struct daemon *d, struct client *cl, const struct caller *c,
+		   const struct proto_request *req)
 {
 	struct admin_request areq;
 	struct admin_result res;
 	struct verdict v;
 
+	(void)cl;
+	(void)req;
 	memset(&areq, 0, sizeof(areq));
 	areq.op = ADMIN_GC;
 	if (admin_do(d, &areq, &res, &v) != 0)
 		return answer_verdict(&v);
+	if (res.count > 0)
+		say(LOG_INFO, "gc: %zu record(s) removed by uid %u", res.count, (unsigned)c->uid);
 	return answer_with("removed", json_integer((json_int_t)res.count), NULL);
 }
 
-static char *op_jwks(struct daemon *d, struct client *cl);
+static char *op_lock(struct daemon *d, struct client *cl, const struct caller *c,
+		     const struct proto_request *req)
+{
+	(void)cl;
+	return lock_change(d, c, req, true);
+}
+
+static char *op_unlock(struct daemon *d, struct client *cl, const struct caller *c,
+		       const struct proto_request *req)
+{
+	(void)cl;
+	return lock_change(d, c, req, false);
+}
+
+static char *op_ping(struct daemon *d, struct client *cl, const struct caller *c,
+		     const struct proto_request *req)
+{
+	(void)d;
+	(void)cl;
+	(void)c;
+	(void)req;
+	return answer_with("version", json_string(PAM_JWTD_VERSION), NULL);
+}
+
+static char *op_reload(struct daemon *d, struct client *cl, const struct caller *c,
+		       const struct proto_request *req)
+{
+	struct verdict v;
+
+	(void)cl;
+	(void)req;
+	verdict_init(&v);
+	say(LOG_NOTICE, "reload asked for by uid %u", (unsigned)c->uid);
+	if (reload(d, &v) != 0)
+		return answer_verdict(&v);
+	return answer_with("kid", json_string(d->kid != NULL ? d->kid : ""), NULL);
+}
+
+static char *op_jwks(struct daemon *d, struct client *cl, const struct caller *c,
+		     const struct proto_request *req);
+
+/* One row per request, as the protocol names them: its handler, who may call it (root, or
+ * any local user for their own sessions and tokens: the handler checks ownership), and
+ * what it does. Unknown operations, and those not allowed to the caller, are refused. */
+typedef char *(*op_fn)(struct daemon *d, struct client *cl, const struct caller *c,
+		       const struct proto_request *req);
+
+static const struct op_row {
+	enum proto_op op;
+	op_fn run;
+	bool root_only;
+	const char *what;
+} op_rows[] = {
+	{ PROTO_OP_PING, op_ping, false, "the daemon's version" },
+	{ PROTO_OP_STATUS, op_status, false, "the daemon's state (counters for root)" },
+	{ PROTO_OP_OPEN, op_open, true, "tokens for a session the module opened" },
+	{ PROTO_OP_REFRESH, op_refresh, false, "rotate a refresh token (its owner)" },
+	{ PROTO_OP_TOKEN, op_token, false, "an access token for a session (its owner)" },
+	{ PROTO_OP_LOGOUT, op_logout, false, "end a session (its owner)" },
+	{ PROTO_OP_REVOKE, op_revoke, true, "revoke a session, a user's sessions, a token id" },
+	{ PROTO_OP_LOCK, op_lock, true, "lock a user" },
+	{ PROTO_OP_UNLOCK, op_unlock, true, "unlock a user" },
+	{ PROTO_OP_SESSIONS, op_sessions, false, "list sessions (a user: their own)" },
+	{ PROTO_OP_GC, op_gc, true, "remove expired records" },
+	{ PROTO_OP_RELOAD, op_reload, true, "reload the configuration and keys" },
+	{ PROTO_OP_JWKS, op_jwks, false, "fetch the issuer's keys now (rate limited)" },
+};
+
+static const struct op_row *op_row_find(enum proto_op op)
+{
+	const struct op_row *found = NULL;
+	size_t i;
+
+	for (i = 0; i < sizeof(op_rows) / sizeof(op_rows[0]) && found == NULL; i++)
+		if (op_rows[i].op == op)
+			found = &op_rows[i];
+	return found;
+}
+
 
 /* One request. NULL when the answer is deferred (cl->awaits_jwks). */
 static char *handle(struct daemon *d, struct client *cl, const struct caller *c, const char *buf,
 		    size_t len)
 {
+	const struct op_row *row;
 	struct proto_request req;
-	struct verdict v;
 	const char *reason = NULL;
 	char *msg = NULL;
 
@@ -1557,32 +1670,17 @@ static char *handle(struct daemon *d, struct client *cl, const struct caller *c,
 		msg = proto_answer_error(reason);
 		goto out;
 	}
-	if (!proto_op_allowed(req.op, c->root)) {
+	row = op_row_find(req.op);
+	if (row == NULL) {
+		msg = proto_answer_error("unknown operation");
+		goto out;
+	}
+	/* the protocol's own table must agree: either refusing is enough */
+	if ((row->root_only && !c->root) || !proto_op_allowed(req.op, c->root)) {
 		msg = proto_answer_error("operation not permitted");
 		goto out;
 	}
-	switch (req.op) {
-	case PROTO_OP_PING: msg = answer_with("version", json_string(PAM_JWTD_VERSION), NULL); break;
-	case PROTO_OP_STATUS: msg = op_status(d, c); break;
-	case PROTO_OP_OPEN: msg = op_open(d, &req); break;
-	case PROTO_OP_REFRESH: msg = op_refresh(d, c, &req); break;
-	case PROTO_OP_TOKEN: msg = op_token(d, c, &req); break;
-	case PROTO_OP_LOGOUT: msg = op_logout(d, c, &req); break;
-	case PROTO_OP_REVOKE: msg = op_revoke(d, &req); break;
-	case PROTO_OP_LOCK: msg = op_lock(d, &req, true); break;
-	case PROTO_OP_UNLOCK: msg = op_lock(d, &req, false); break;
-	case PROTO_OP_SESSIONS: msg = op_sessions(d, c, &req); break;
-	case PROTO_OP_GC: msg = op_gc(d); break;
-	case PROTO_OP_RELOAD:
-		verdict_init(&v);
-		if (reload(d, &v) != 0)
-			msg = answer_verdict(&v);
-		else
-			msg = answer_with("kid", json_string(d->kid != NULL ? d->kid : ""), NULL);
-		break;
-	case PROTO_OP_JWKS: msg = op_jwks(d, cl); break;
-	default: msg = proto_answer_error("unknown operation"); break;
-	}
+	msg = row->run(d, cl, c, &req);
 out:
 	proto_request_clear(&req);
 	if (msg == NULL && cl->awaits_jwks)
@@ -1934,10 +2032,13 @@ static void jwks_collect(struct daemon *d, int64_t now_ms, bool overdue)
 
 /* Somebody (the module, for a token whose kid it does not know) asks for the issuer's keys
  * now. It waits for a fetch that runs; a new one starts at most every JWKS_EARLY_MIN_MS. */
-static char *op_jwks(struct daemon *d, struct client *cl)
+static char *op_jwks(struct daemon *d, struct client *cl, const struct caller *c,
+		     const struct proto_request *req)
 {
 	int64_t now_ms = monotonic_ms();
 
+	(void)c;
+	(void)req;
 	if (d->cfg.jwks_cache == NULL)
 		return proto_answer_error("keys are not fetched here (no jwks_cache)");
 	if (d->jwks_pid == 0) {

@@ -52,6 +52,8 @@ ctl_is() {
 		cat "$OUT" "$ERR" | head -5 | sed 's/^/#   /'
 	fi
 }
+# a time in human output: ISO 8601, UTC
+ISO='[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z'
 mint() { pj_token_file "$1" --key "$K/es1.key" --kid es1 -u "$ME" "${@:2}"; }
 # verify_is DESC WANT_RC PATTERN TOKENFILE [CONFIG]
 verify_is() {
@@ -118,7 +120,7 @@ verify_is "verify with single_use: a token without jti is refused" 1 \
 # --- revoke --jti ---------------------------------------------------------------------
 J1=$(pj_jti "$T1")
 ctl_is "revoke --jti: exit 0" 0 \
-	"^revoked token id $J1 until [0-9]+, and 0 session\(s\) it opened$" \
+	"^revoked token id $J1 until $ISO, and 0 session\(s\) it opened$" \
 	revoke -c "$CONF" --jti "$J1"
 check "the revocation is kept in persist_dir too" test -f "$PERSIST/j-$(digest_of "$J1")"
 verify_is "verify of the revoked token: refused: token id is revoked (exit 1)" 1 \
@@ -142,7 +144,7 @@ verify_is "verify for a locked user: refused: user is locked" 1 '^refused: user 
 ctl_is "lock another user: exit 0" 0 'locked user pjt-nobody' lock -c "$CONF" pjt-nobody
 ctl_is "unlock USER: exit 0" 0 "^unlocked user $ME$" unlock -c "$CONF" "$ME"
 verify_is "verify after unlock: accepted" 0 '^accepted' "$T2"
-ctl_is "lock USER --until 2h: exit 0" 0 "^locked user $ME until [0-9]+$" \
+ctl_is "lock USER --until 2h: exit 0" 0 "^locked user $ME until $ISO$" \
 	lock -c "$CONF" "$ME" --until 2h
 verify_is "verify during a timed lock: refused" 1 '^refused: user is locked' "$T2"
 ctl_is "unlock USER: exit 0" 0 "^unlocked user $ME$" unlock -c "$CONF" "$ME"
