@@ -980,11 +980,9 @@ static void test_acct_mgmt_not_authenticated_by_us(void **state)
 	fx_service(f, "account required $MOD $STD\n");
 	fx_start(f, g_user, &cs);
 	assert_int_equal(pam_acct_mgmt(f->pamh, 0), PAM_PERM_DENIED);
-	/* the man page's `account required pam_jwt.so` with no arguments: still ignores */
-	fx_service(f, "account required $MOD\n"
-		      "account required pam_permit.so\n");
-	fx_start(f, g_user, &cs);
-	assert_int_equal(pam_acct_mgmt(f->pamh, 0), PAM_SUCCESS);
+	/* `account required pam_jwt.so` with no arguments reads /etc/security/pam_jwt.conf,
+	 * which belongs to the host: tests/integration/test_default_config.sh checks it with a
+	 * file of its own in a private mount namespace */
 	assert_int_equal(cs.echo_off + cs.echo_on, 0);
 }
 
