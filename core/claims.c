@@ -322,18 +322,6 @@ int claims_check(const struct config *cfg, const json_t *header, const json_t *c
 		}
 		verdict_label_copy(v->jti, sizeof(v->jti), json_string_value(jti));
 	}
-	/* Whose token it is comes first: the refusals that follow may be shown to the user
-	 * (explain_refusal), and must tell nothing about a token for another account. */
-	if (user != NULL) {
-		if (claims_user_name(cfg, claims, &name, v) != 0)
-			goto out;
-		if (strcmp(name, user) != 0) {
-			verdict_set(v, VERDICT_REJECT, "token is for another user");
-			goto out;
-		}
-	}
-	if (claims_check_time(cfg, claims, now, v) != 0)
-		goto out;
 	if (cfg->issuer != NULL && (!json_is_string(iss) ||
 				    strcmp(json_string_value(iss), cfg->issuer) != 0)) {
 		verdict_set(v, VERDICT_REJECT, iss == NULL ? "token has no iss" : "wrong issuer");
@@ -352,6 +340,20 @@ int claims_check(const struct config *cfg, const json_t *header, const json_t *c
 		verdict_set(v, VERDICT_REJECT, "token has an aud but no audience is configured");
 		goto out;
 	}
+	/* Whose token it is comes before the times: the refusals that follow may be shown to
+	 * the user (explain_refusal), and must tell nothing about a token for another
+	 * account. Issuer and audience, checked above, are the token's own and say nothing
+	 * about any account. */
+	if (user != NULL) {
+		if (claims_user_name(cfg, claims, &name, v) != 0)
+			goto out;
+		if (strcmp(name, user) != 0) {
+			verdict_set(v, VERDICT_REJECT, "token is for another user");
+			goto out;
+		}
+	}
+	if (claims_check_time(cfg, claims, now, v) != 0)
+		goto out;
 	if (typ != NULL && !json_is_string(typ)) {
 		verdict_set(v, VERDICT_REJECT, "header typ is not a string");
 		goto out;

@@ -118,6 +118,12 @@ int session_store_open_jwt(const struct config *cfg, bool must_exist, int64_t no
 	    store_mirror_synced(mirror, &synced, v) != 0)
 		goto out;
 	age = now > synced ? now - synced : 0;
+	if (age < 2 * SESSION_MIRROR_SYNC_SECONDS) {
+		verdict_setf_seconds(v, VERDICT_UNAVAILABLE,
+				     "the session store is unreachable from this login, but "
+				     "pam-jwtd reached it", "(%llds ago)", (long long)age);
+		goto out;
+	}
 	if (age > session_max_staleness(cfg)) {
 		verdict_setf_seconds(v, VERDICT_UNAVAILABLE,
 				     "the session store is unreachable and pam-jwtd's mirror is "

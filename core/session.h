@@ -35,10 +35,14 @@ int session_store_open(const struct config *cfg, bool must_exist, struct store *
  * session_store_open_jwt is session_store_open for the checks of a JWT: when the store
  * cannot be reached (VERDICT_UNAVAILABLE) and store_unavailable is last_known, it opens
  * the mirror instead, provided pam-jwtd found it current within max_staleness
- * (session_max_staleness) of `now`; then v is VERDICT_OK with a reason and the mirror's
+ * (session_max_staleness) of `now` but not within the last two renewals (a mirror
+ * that fresh means pam-jwtd reaches the store: what fails is this process's own
+ * connection, which its user may have stalled, so it refuses); then v is VERDICT_OK with
+ * a reason and the mirror's
  * age to log, and store_v holds why the store failed (VERDICT_OK otherwise). A mirror
  * refuses every write and every session check (store_is_mirror), so only JWTs that
  * need no session and are not single-use pass through it. */
+#define SESSION_MIRROR_SYNC_SECONDS 5 /* how often pam-jwtd renews the mirror */
 int session_mirror_open(const struct config *cfg, struct store **out, struct verdict *v);
 int session_store_open_jwt(const struct config *cfg, bool must_exist, int64_t now,
 			   struct store **out, struct verdict *store_v, struct verdict *v);

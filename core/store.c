@@ -878,7 +878,10 @@ static int match_collect(const struct store_session *sess, void *ctx)
 {
 	struct match *m = ctx;
 
-	if ((m->user != NULL ? strcmp(sess->user, m->user) == 0 :
+	/* a user's sessions: those of the user, and those the user opened as someone else
+	 * with sudo or su (they count against the user: owner) */
+	if ((m->user != NULL ? strcmp(sess->user, m->user) == 0 ||
+				       strcmp(sess->owner, m->user) == 0 :
 			       strcmp(sess->origin_jti, m->digest) == 0) &&
 	    dl_add(&m->found, sess->digest, STORE_DIGEST_HEX_LEN) != 0)
 		m->failed = 1;
@@ -1935,7 +1938,7 @@ struct mirror_ctx {
 	struct store *to;
 	struct store *from;
 	int64_t now;
-	uint64_t changes;
+	char changes[STORE_CHANGES_MAX + 1];
 	size_t written; /* out: records copied or dropped */
 };
 
@@ -2014,7 +2017,8 @@ static int mirror_txn(void *arg, struct verdict *v)
 	/* nothing changed since the last copy, which is recent: the stamp alone moves on */
 	if (small_load(c->to, STORE_KIND_MIRROR, digest, &schema_mirror, &stamp) ==
 		    STORE_REC_PRESENT &&
-	    stamp.num[1] == c->changes && (int64_t)stamp.num[2] <= c->now &&
+	    c->changes[0] != '\0' && strcmp(stamp.str[1], c->changes) == 0 &&
+	    (int64_t)stamp.num[2] <= c->now &&
 	    c->now - (int64_t)stamp.num[2] < STORE_MIRROR_FULL_COPY) {
 		copied = (int64_t)stamp.num[2];
 	} else {
@@ -2046,9 +2050,9 @@ int store_mirror_sync(struct store *mirror, struct store *from, int64_t now, siz
 		verdict_set(v, VERDICT_BAD_CONFIG, "no shared store to mirror");
 		goto out;
 	}
-	/* read before the records: a change made after this moves the count again, so the
-	 * next sync copies it even if this one missed it */
-	if (from->be->ops->changes(from->be, &c.changes) != 0) {
+	/* read before the records: a change made after this sets another mark, so the next
+	 * sync copies it even if this one missed it */
+	if (from->be->ops->changes(from->be, c.changes) != 0) {
 		verdict_set(v, VERDICT_UNAVAILABLE, "cannot reach the session store");
 		goto out;
 	}

@@ -189,7 +189,8 @@ int store_revoke_jti_sessions(struct store *st, const char *jti, store_session_f
  * Records that fail to parse are skipped and counted in *unreadable (may be NULL). */
 int store_session_scan(struct store *st, const char *user, store_session_fn fn, void *ctx,
 		       size_t *unreadable, struct verdict *v);
-/* Delete every session of a user; *count gets how many; fn as for store_session_revoke. */
+/* Delete every session of a user, and every session the user opened as another user
+ * with sudo or su (its owner); *count gets how many; fn as for store_session_revoke. */
 int store_revoke_user(struct store *st, const char *user, store_session_fn fn, void *ctx,
 		      size_t *count, struct verdict *v);
 /* Mark a session as having (or no longer having) tokens kept by pam-jwtd. */
@@ -275,8 +276,8 @@ int store_import_revocations(struct store *to, struct store *from, int64_t now,
  * directory (opened with opts.mirror) so that logins can still see them while the shared
  * store cannot be reached (store_unavailable = last_known). store_mirror_sync makes the
  * mirror match `from` as of `now` (pass a time taken before the call): it reads the
- * store's change count first and copies the records only when the count moved since the
- * last copy, or the last full copy is STORE_MIRROR_FULL_COPY seconds old; either way the
+ * store's change mark first and copies the records only when the mark differs from the
+ * last copy's, or the last full copy is STORE_MIRROR_FULL_COPY seconds old; either way the
  * stamp then says the mirror was current at `now`. *written gets how many records it
  * copied or dropped. A failure leaves the stamp as it was, so the mirror ages.
  * store_mirror_synced reads when the mirror was last known current (-1 with v set: never,

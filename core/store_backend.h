@@ -81,9 +81,11 @@ struct store_backend_ops {
 	/* Optional: was this session announced as revoked (within the last day)? 1, 0, -1.
 	 * A session that is merely gone (a store that lost its data) is not. */
 	int (*was_ended)(struct store_backend *be, const char *digest);
-	/* Optional: a number that every write of a revoked jti or a lock changes (it never
-	 * goes back), so that a copy of those needs renewing only when it moved. 0, or -1. */
-	int (*changes)(struct store_backend *be, uint64_t *n);
+	/* Optional: a mark that every write of a revoked jti or a lock replaces with a new
+	 * random one, so that a copy of those needs renewing only when it differs; "" when
+	 * none was written yet. 0, or -1. */
+#define STORE_CHANGES_MAX 64
+	int (*changes)(struct store_backend *be, char out[STORE_CHANGES_MAX + 1]);
 	void (*close)(struct store_backend *be);
 };
 

@@ -234,7 +234,7 @@ static const struct field_def lock_fields[] = { { "user", FT_STR, 0, 1, 0 },
 static const struct field_def index_fields[] = { { "user", FT_STR, 0, 1, 0 } };
 static const struct field_def counter_fields[] = { { "n", FT_NUM, NUM_MAX, 0, 0 } };
 static const struct field_def mirror_fields[] = { { "synced", FT_NUM, NUM_MAX, 0, 0 },
-						  { "changes", FT_NUM, NUM_MAX, 0, 0 },
+						  { "changes", FT_STR, 0, 0, 0 },
 						  { "copied", FT_NUM, NUM_MAX, 0, 0 } };
 static const struct field_def intent_fields[] = { { "user", FT_STR, 0, 0, 0 },
 						  { "session", FT_STR, 0, 1, 0 } };
@@ -575,13 +575,13 @@ char *record_lock_format(const char *user, int64_t until)
 	return tb_finish(&tb);
 }
 
-char *record_mirror_format(int64_t synced, uint64_t changes, int64_t copied)
+char *record_mirror_format(int64_t synced, const char *changes, int64_t copied)
 {
 	struct textbuf tb = { 0 };
 
 	tb_str(&tb, STORE_HEADER "kind=mirror\n");
 	tb_num(&tb, "synced", clamp_u(synced));
-	tb_num(&tb, "changes", changes > NUM_MAX ? NUM_MAX : changes);
+	tb_field(&tb, "changes", changes);
 	tb_num(&tb, "copied", clamp_u(copied));
 	return tb_finish(&tb);
 }

@@ -101,7 +101,7 @@ char *record_exp_format(const char *kind, int64_t exp);
 /* The text of a lock record. */
 char *record_lock_format(const char *user, int64_t until);
 /* The text of a mirror's stamp: when it was last known to match the store, the store's
- * change count then, and when its records were last copied in full. */
-char *record_mirror_format(int64_t synced, uint64_t changes, int64_t copied);
+ * change mark then, and when its records were last copied in full. */
+char *record_mirror_format(int64_t synced, const char *changes, int64_t copied);
 
 #endif

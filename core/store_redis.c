@@ -8,8 +8,10 @@
  *   {PREFIX}:K:<kind>          the set of the digests of that kind (scan, count)
  *   {PREFIX}:i:<hex sha256(owner)>  the set of an owner's sessions (the per-user index)
  *   {PREFIX}:lease             who runs a transaction now
- *   {PREFIX}:g                 a counter that every write of a revoked jti or a lock
- *                              moves on (pam-jwtd's mirror copies those only when it moved)
+ *   {PREFIX}:g                 the random token of the transaction that last wrote a
+ *                              revoked jti or a lock (pam-jwtd's mirror copies those only
+ *                              when it differs: a token never comes back, as a count
+ *                              could after a failover or a restore)
  * Nothing from a credential or a claim becomes a key: records are named by digests and
  * owners are hashed.
  *
@@ -247,16 +249,16 @@ static int digests_of(const redisReply *r, struct digest_list *out)
 	"if redis.call('GET', KEYS[1]) ~= ARGV[1] then "                      \
 	"return redis.error_reply('pam_jwt: lease lost') end "
 
-/* KEYS: lease, record, kind set, index (or the kind set again), the change counter;
+/* KEYS: lease, record, kind set, index (or the kind set again), the change mark;
  * ARGV: token, text, ttl (0: none), digest, with index ("1"/"0"), counts as a change of
- * revocations and locks ("1"/"0"). */
+ * revocations and locks ("1"/"0": the token becomes the mark). */
 static const char script_put[] =
 	FENCE
 	"redis.call('SADD', KEYS[3], ARGV[4]) "
 	"if ARGV[5] == '1' then redis.call('SADD', KEYS[4], ARGV[4]) end "
 	"if ARGV[3] ~= '0' then redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3]) "
 	"else redis.call('SET', KEYS[2], ARGV[2]) end "
-	"if ARGV[6] == '1' then redis.call('INCR', KEYS[5]) end "
+	"if ARGV[6] == '1' then redis.call('SET', KEYS[5], ARGV[1]) end "
 	"return 1";
 
 /* KEYS: as for script_put; ARGV: token, digest, with index, counts as a change. */
@@ -265,7 +267,7 @@ static const char script_del[] =
 	"redis.call('DEL', KEYS[2]) "
 	"redis.call('SREM', KEYS[3], ARGV[2]) "
 	"if ARGV[3] == '1' then redis.call('SREM', KEYS[4], ARGV[2]) end "
-	"if ARGV[4] == '1' then redis.call('INCR', KEYS[5]) end "
+	"if ARGV[4] == '1' then redis.call('SET', KEYS[5], ARGV[1]) end "
 	"return 1";
 
 /* One page of a set (KEYS[1]) from cursor ARGV[2]: the next cursor, then the members
@@ -648,31 +650,28 @@ static int rd_was_ended(struct store_backend *be, const char *digest)
 	return rc;
 }
 
-static int rd_changes(struct store_backend *be, uint64_t *n)
+static int rd_changes(struct store_backend *be, char out[STORE_CHANGES_MAX + 1])
 {
 	struct store_redis *rd = rd_of(be);
 	char key[REDIS_KEY_MAX];
 	const char *argv[] = { "GET", key };
 	redisReply *r = NULL;
-	unsigned long long value;
-	char *end;
 	int rc = -1;
 
+	out[0] = '\0';
 	key_changes(rd, key);
 	if (run(rd, 2, argv, &r) != 0)
 		goto out;
 	if (r->type == REDIS_REPLY_NIL) {
-		*n = 0;
 		rc = 0;
 		goto out;
 	}
-	if (r->type != REDIS_REPLY_STRING || r->len == 0 || r->len > 20 || r->str[0] == '-')
+	/* a lease token: REDIS_TOKEN_LEN hex digits */
+	if (r->type != REDIS_REPLY_STRING || r->len != REDIS_TOKEN_LEN ||
+	    strspn(r->str, "0123456789abcdef") < REDIS_TOKEN_LEN)
 		goto out;
-	errno = 0;
-	value = strtoull(r->str, &end, 10);
-	if (errno != 0 || end != r->str + r->len)
-		goto out;
-	*n = value;
+	memcpy(out, r->str, r->len);
+	out[r->len] = '\0';
 	rc = 0;
 out:
 	if (r != NULL)

@@ -72,7 +72,7 @@
 #define WATCH_RETRY_MS 2000
 /* How often the mirror of a shared store's revocations and locks is renewed
  * (store_unavailable = last_known; max_staleness is at least three times this). */
-#define MIRROR_SYNC_MS 5000
+#define MIRROR_SYNC_MS (SESSION_MIRROR_SYNC_SECONDS * 1000)
 /* SHA-256 */
 #define TRACKED_DIGEST_LEN 32
 /* A tick renews keyring tokens for at most this long (milliseconds) before it lets
