@@ -105,7 +105,7 @@ int session_store_open_jwt(const struct config *cfg, bool must_exist, int64_t no
 	int rc = -1;
 
 	*out = NULL;
-	verdict_init(store_v);
+	verdict_ok(store_v); /* the store did not fail (verdict_init would say "refused") */
 	if (session_store_open(cfg, must_exist, out, v) == 0) {
 		rc = 0;
 		goto out;

@@ -76,6 +76,7 @@ if login "$SVC_refuse" "$TOK_A" "$U" "authenticate open_session"; then
 	SID=$(grep -o 'Session ID: pjs_[A-Za-z0-9_-]\{43\}$' "$PJ_TMP/pamtester.out" | cut -d' ' -f3)
 fi
 check "store up: a JWT login opens a session" test -n "$SID"
+check "store up: the login logged no refusal" pj_log_lacks "refused for user"
 printf '%s\n' "$SID" >"$PJ_TMP/sid"
 SD=$(printf '%s' "$SID" | sha256sum | cut -d' ' -f1)
 pj_token_file sid --key "$K/es1.key" --kid es1 -u "$U" --iss "$ISS" --aud "$AUD" --claim "sid=$SD"
