@@ -844,6 +844,17 @@ static void test_revoke_user(void **state)
 	assert_int_equal(n, 0);
 	assert_int_equal(store_revoke_user(fx->st, "", NULL, NULL, &n, &v), -1);
 	assert_verdict(&v, VERDICT_BAD_CONFIG, "user name is invalid");
+	/* the root shell bob opened with sudo is recorded as root's, owned by bob: revoking
+	 * bob (and lock --end-logins bob) takes it too, and leaves root's own session */
+	fill(&s, "root", "sudo");
+	snprintf(s.owner, sizeof(s.owner), "bob");
+	assert_int_equal(store_session_id_new(ids[0]), 0);
+	assert_int_equal(store_session_put(fx->st, ids[0], &s, &v), 0);
+	put_ok(fx, "root", ids[1], NULL);
+	assert_int_equal(store_revoke_user(fx->st, "bob", NULL, NULL, &n, &v), 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(store_session_get(fx->st, ids[0], &s, &v), -1);
+	assert_int_equal(store_session_get(fx->st, ids[1], &s, &v), 0);
 }
 
 static void test_resolve_prefix(void **state)
